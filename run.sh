@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Entry point for people and CI.
+#
+#   ./run.sh demo [serve args...]   install what is missing, then run the server in demo mode
+#   ./run.sh test [pytest args...]  install what is missing, then run the test suite
+#   ./run.sh lint                   ruff check, ruff format --check and mypy
+#
+# Integration tests read MTM_TEST_DATABASE_URL and MTM_TEST_REDIS_URL; the defaults below
+# point at the Postgres and Redis that run on this machine (loopback only).
+set -euo pipefail
+
+cd "$(dirname "$0")"
+
+usage() {
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+[ "$#" -ge 1 ] || usage
+command="$1"
+shift
+
+case "$command" in
+    demo)
+        bash scripts/setup.sh
+        exec .venv/bin/mtm-consult serve --demo "$@"
+        ;;
+    test)
+        bash scripts/setup.sh
+        export MTM_TEST_DATABASE_URL="${MTM_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
+        export MTM_TEST_REDIS_URL="${MTM_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    lint)
+        bash scripts/setup.sh
+        status=0
+        .venv/bin/ruff check . || status=1
+        .venv/bin/ruff format --check . || status=1
+        .venv/bin/mypy || status=1
+        exit "$status"
+        ;;
+    -h | --help | help)
+        usage
+        ;;
+    *)
+        printf 'unknown command: %s\n' "$command" >&2
+        usage
+        ;;
+esac

@@ -1,0 +1,119 @@
+"""The aiohttp application factory: wires config, database, signaling, API and pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import jinja2
+import socketio
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from models.database import make_engine, make_sessionmaker
+from models.migrations import upgrade_to_head
+from server import api, pages
+from server.config import Config
+from server.security import security_headers
+from server.signaling_backend import DatabaseSignalingBackend
+from server.state import STATE, AppState
+from server.tokens import LinkSigner
+from signaling.handlers import ConsultSignaling
+from signaling.presence import InMemoryPresence
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    database_schema: str | None = None,
+) -> web.Application:
+    """The application for `config`. `database_schema` isolates a test run on Postgres."""
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[security_headers, api.error_middleware],
+    )
+    engine = make_engine(config.database.url, schema=database_schema)
+    sessions = make_sessionmaker(engine)
+    client_manager = (
+        socketio.AsyncRedisManager(config.redis.url) if config.redis.url is not None else None
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        ping_interval=config.signaling.ping_interval,
+        ping_timeout=config.signaling.ping_timeout,
+        max_http_buffer_size=4 * config.signaling.max_message_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app)
+    state = AppState(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        signaling=None,  # type: ignore[arg-type]  # set just below; it needs state.signer
+        templates=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        ),
+        clock=clock,
+    )
+    backend = DatabaseSignalingBackend(sessions, state.signer, config.ice, clock)
+    state.signaling = ConsultSignaling(
+        sio,
+        backend,
+        InMemoryPresence(),
+        max_message_bytes=config.signaling.max_message_bytes,
+    )
+    app[STATE] = state
+    app.cleanup_ctx.append(_lifespan)
+    api.add_routes(app)
+    pages.add_routes(app, WEB_DIR)
+    return app
+
+
+async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    secret = state.config.auth.token_secret
+    if secret is None:
+        secret = await asyncio.to_thread(
+            _stored_secret, state.config.paths.var_dir / "token_secret"
+        )
+    state._signer = LinkSigner(secret)
+    if state.config.database.auto_migrate:
+        database_file = _sqlite_file(state.config.database.url)
+        if database_file is not None:
+            await asyncio.to_thread(database_file.parent.mkdir, parents=True, exist_ok=True)
+        await upgrade_to_head(state.engine)
+    yield
+    await state.engine.dispose()
+
+
+def _stored_secret(path: Path) -> str:
+    """The token secret kept in `path`, created on first use (readable by the owner only)."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(secret, encoding="ascii")
+        log.info("generated a new token secret in %s", path)
+        return secret
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)

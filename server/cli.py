@@ -1,0 +1,180 @@
+"""`mtm-consult`: serve, migrate the database, create consults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from models import consults
+from models.migrations import upgrade_to_head
+from server import links
+from server.app import create_app
+from server.config import Config, ConfigError, load_config
+from server.security import RedactingAccessLogger
+from server.state import STATE
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"mtm-consult: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        return _serve(config, demo=args.demo)
+    if args.command == "db":
+        asyncio.run(_upgrade(config))
+        print("database is at the latest schema")
+        return 0
+    if args.command == "consult":
+        scheduled = args.scheduled_at or dt.datetime.now(dt.UTC)
+        for line in asyncio.run(_create_consult(config, args.patient_name, scheduled, args.notes)):
+            print(line)
+        return 0
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtm-consult", description=__doc__)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML settings file (default: ./config.yaml if present)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="listen address (server.host)")
+    serve.add_argument("--port", type=int, help="listen port (server.port)")
+    serve.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="YAML settings file")
+    serve.add_argument("--demo", action="store_true", help="create a consult, print its links")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply all Alembic migrations")
+
+    consult = commands.add_parser("consult", help="consults")
+    consult_commands = consult.add_subparsers(dest="consult_command", required=True)
+    create = consult_commands.add_parser("create", help="create a consult and print its links")
+    create.add_argument("--patient-name", default="Demo Patient")
+    create.add_argument(
+        "--scheduled-at",
+        type=_aware_datetime,
+        default=None,
+        help="ISO 8601 with offset (default: now)",
+    )
+    create.add_argument("--notes", default=None)
+    return parser
+
+
+def _aware_datetime(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone offset, e.g. 2026-12-01T09:30:00+00:00")
+    return value
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    overrides: dict[str, dict[str, object]] = {}
+    if getattr(args, "host", None):
+        overrides.setdefault("server", {})["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides.setdefault("server", {})["port"] = args.port
+    return load_config(path, overrides=overrides)
+
+
+def _base_url(config: Config) -> str:
+    return config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+
+
+async def _upgrade(config: Config) -> None:
+    app = create_app(config)
+    await upgrade_to_head(app[STATE].engine)
+    await app[STATE].engine.dispose()
+
+
+async def _create_consult(
+    config: Config, patient_name: str, scheduled_at: dt.datetime, notes: str | None
+) -> list[str]:
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()  # runs startup: secret, migrations
+    try:
+        return await _print_links(app, config, patient_name, scheduled_at, notes)
+    finally:
+        await runner.cleanup()
+
+
+async def _print_links(
+    app: web.Application,
+    config: Config,
+    patient_name: str,
+    scheduled_at: dt.datetime,
+    notes: str | None,
+) -> list[str]:
+    state = app[STATE]
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    async with state.sessions() as session, session.begin():
+        consult = await consults.create_consult(
+            session,
+            clinic="cli",
+            patient_name=patient_name,
+            scheduled_at=scheduled_at,
+            notes=notes,
+            now=now,
+        )
+    lines = [f"consult {consult.id} for {patient_name}"]
+    for participant in consult.participants:
+        token = links.link_token(state.signer(), consult, participant, config.auth.link_ttl_hours)
+        lines.append(f"  {participant.role:<11} {links.join_url(_base_url(config), token)}")
+    return lines
+
+
+def _serve(config: Config, *, demo: bool) -> int:
+    async def run() -> None:
+        app = create_app(config)
+        runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+        await runner.setup()
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        print(f"MTM Consult listening on {_base_url(config)}", flush=True)
+        if demo:
+            lines = await _print_links(
+                app, config, "Demo Patient", dt.datetime.now(dt.UTC), "Demo consult"
+            )
+            print("Open each link in its own browser tab:", flush=True)
+            for line in lines:
+                print(line, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

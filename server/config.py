@@ -1,0 +1,214 @@
+"""Settings: defaults in code, overridden by a YAML file, overridden by environment variables.
+
+`config.yaml` at the repository root documents every key; its values equal the defaults here
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "MTM_"
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or has a value that is not allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None
+    max_body_bytes: int = Field(65536, ge=1024)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
+class PathSettings(_Section):
+    var_dir: Path = Path("var")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/mtm.sqlite3"
+    auto_migrate: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (an async driver)"
+            )
+        return value
+
+
+class RedisSettings(_Section):
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class AuthSettings(_Section):
+    token_secret: str | None = Field(None, min_length=32)
+    link_ttl_hours: float = Field(24, gt=0, le=24 * 365)
+
+
+class ApiSettings(_Section):
+    keys: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("keys")
+    @classmethod
+    def _long_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for clinic, key in value.items():
+            if len(key) < 24:
+                raise ValueError(f"the key of clinic {clinic!r} is shorter than 24 characters")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two clinics share one key")
+        return value
+
+
+class IceSettings(_Section):
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    transport_policy: Literal["all", "relay"] = "all"
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _stun_scheme(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"{url!r} does not start with stun: or stuns:")
+        return value
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_scheme(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"{url!r} does not start with turn: or turns:")
+        return value
+
+    @model_validator(mode="after")
+    def _turn_is_complete(self) -> IceSettings:
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("turn_secret is required when turn_urls is set")
+        if self.transport_policy == "relay" and not self.turn_urls:
+            raise ValueError("transport_policy 'relay' needs at least one of turn_urls")
+        return self
+
+
+class SignalingSettings(_Section):
+    max_message_bytes: int = Field(65536, ge=4096, le=16 * 1024 * 1024)
+    ping_interval: float = Field(25, gt=0)
+    ping_timeout: float = Field(20, gt=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    ice: IceSettings = Field(default_factory=IceSettings)
+    signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Build the settings from `path` (YAML), then `environ` (MTM_* variables), then `overrides`.
+
+    Raises ConfigError naming the key and what is allowed.
+    """
+    data: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        _merge(data, _read_yaml(path), source=str(path))
+    _merge(data, _from_environ(os.environ if environ is None else environ), source="environment")
+    if overrides:
+        _merge(data, overrides, source="overrides")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return loaded
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in Config.model_fields:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        found.setdefault(section, {})[key] = value
+    return found
+
+
+def _merge(into: dict[str, dict[str, Any]], source_data: Mapping[str, Any], *, source: str) -> None:
+    for section, values in source_data.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{section}: must be a mapping of keys (in {source})")
+        into.setdefault(section, {}).update(values)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (see config.yaml for every key)"
+        elif error["type"] == "literal_error":
+            message = f"not allowed; {message[0].lower()}{message[1:]}"
+        lines.append(f"{key or 'config'}: {message}")
+    return "invalid configuration: " + "; ".join(lines)

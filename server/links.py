@@ -1,0 +1,53 @@
+"""Join links: which token a participant's link carries, and what it resolves to."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import consults
+from models.roles import Role
+from models.tables import Consult, ConsultStatus, Participant
+from server.tokens import LinkClaims, LinkSigner, TokenError
+
+
+def link_expiry(consult: Consult, ttl_hours: float) -> int:
+    """Unix time a consult's links stop working: TTL after the later of schedule and creation."""
+    start = max(consult.scheduled_at, consult.created_at)
+    return int((start + dt.timedelta(hours=ttl_hours)).timestamp())
+
+
+def link_token(signer: LinkSigner, consult: Consult, participant: Participant, ttl: float) -> str:
+    return signer.sign(
+        LinkClaims(
+            consult_id=consult.id,
+            participant_id=participant.id,
+            role=Role(participant.role),
+            expires_at=link_expiry(consult, ttl),
+            token_id=participant.token_id,
+        )
+    )
+
+
+def join_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/c/{token}"
+
+
+async def resolve(
+    session: AsyncSession, signer: LinkSigner, token: str, *, now: float
+) -> tuple[Consult, Participant]:
+    """The consult and participant a usable token belongs to; TokenError otherwise."""
+    claims = signer.verify(token, now=now)
+    participant = await consults.get_participant(session, claims.participant_id)
+    if (
+        participant is None
+        or participant.consult_id != claims.consult_id
+        or participant.token_id != claims.token_id
+        or participant.role != claims.role.value
+    ):
+        raise TokenError("unknown_participant", "This link is no longer valid.")
+    consult = participant.consult
+    if consult.status == ConsultStatus.ENDED.value:
+        raise TokenError("consult_ended", "This consult has ended.")
+    return consult, participant

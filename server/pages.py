@@ -1,0 +1,90 @@
+"""HTML pages: the join link (pre-join screen and call) and the static files."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from models.roles import Role
+from server import links
+from server.state import STATE
+from server.tokens import TokenError
+
+SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.esm.min.js")
+
+_LINK_PROBLEMS = {
+    "invalid_token": (404, "This link is not valid", "Check that you opened the whole link."),
+    "unknown_participant": (
+        404,
+        "This link is not valid",
+        "It may have been replaced by a newer one. Ask your clinic for a new link.",
+    ),
+    "expired_token": (
+        410,
+        "This link has expired",
+        "Ask your pharmacy or clinic to send you a new link.",
+    ),
+    "consult_ended": (
+        410,
+        "This consult has ended",
+        "Thank you for joining. You can close this window.",
+    ),
+}
+
+
+def add_routes(app: web.Application, web_dir: Path) -> None:
+    vendor_file = web_dir / SOCKET_IO_CLIENT
+
+    async def socket_io_client(request: web.Request) -> web.StreamResponse:
+        if not await asyncio.to_thread(vendor_file.is_file):
+            raise web.HTTPServiceUnavailable(
+                text="socket.io-client is not installed: run `npm ci` in web/ (./run.sh does it)."
+            )
+        return web.FileResponse(vendor_file, headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/static/vendor/socket.io.esm.min.js", socket_io_client)
+    app.router.add_static("/static/", web_dir / "static", append_version=False)
+    app.router.add_get("/c/{token}", join_page)
+    app.router.add_get("/healthz", health)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def join_page(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    token = request.match_info["token"]
+    try:
+        async with state.sessions() as session:
+            consult, participant = await links.resolve(
+                session, state.signer(), token, now=state.clock()
+            )
+    except TokenError as problem:
+        status, title, message = _LINK_PROBLEMS[problem.code]
+        return _render(request, "error.html", status=status, title=title, message=message)
+    role = Role(participant.role)
+    boot = {
+        "token": token,
+        "participant": {
+            "id": participant.id,
+            "role": role.value,
+            "display_name": participant.display_name,
+        },
+        "consult": {"id": consult.id, "status": consult.status},
+    }
+    return _render(
+        request,
+        "call.html",
+        status=200,
+        boot=boot,
+        participant=participant,
+        role_label=role.label,
+    )
+
+
+def _render(request: web.Request, template: str, *, status: int, **context: object) -> web.Response:
+    html = request.app[STATE].templates.get_template(template).render(status=status, **context)
+    return web.Response(text=html, status=status, content_type="text/html")

@@ -1,0 +1,33 @@
+"""What the running application holds, reachable from any request as `app[STATE]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.config import Config
+from server.tokens import LinkSigner
+from signaling.handlers import ConsultSignaling
+
+
+@dataclass
+class AppState:
+    config: Config
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    signaling: ConsultSignaling
+    templates: jinja2.Environment
+    clock: Callable[[], float]
+    _signer: LinkSigner | None = field(default=None, repr=False)
+
+    def signer(self) -> LinkSigner:
+        if self._signer is None:
+            raise RuntimeError("the application has not started yet")
+        return self._signer
+
+
+STATE = web.AppKey("mtm_state", AppState)

@@ -1,0 +1,91 @@
+"""Signed join-link tokens: `<payload>.<signature>`, both base64url, HMAC-SHA256.
+
+The payload names the consult, the participant, the role, an expiry and a unique id; the
+server also checks at use time that the consult has not ended and the id is the
+participant's current one, so ending a consult revokes its links.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from models.roles import Role
+
+_VERSION = 1
+
+
+class TokenError(Exception):
+    """The token cannot be used; `code` says why (docs/protocol.md lists the codes)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    consult_id: str
+    participant_id: str
+    role: Role
+    expires_at: int  # unix seconds
+    token_id: str
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class LinkSigner:
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 32:
+            raise ValueError("the token secret must be at least 32 characters")
+        self._key = hashlib.sha256(b"mtm-consult link token\x00" + secret.encode()).digest()
+
+    def _signature(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def sign(self, claims: LinkClaims) -> str:
+        body = {
+            "v": _VERSION,
+            "c": claims.consult_id,
+            "p": claims.participant_id,
+            "r": claims.role.value,
+            "exp": claims.expires_at,
+            "jti": claims.token_id,
+        }
+        payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload}.{self._signature(payload)}"
+
+    def verify(self, token: str, *, now: float) -> LinkClaims:
+        """The claims of a genuine, unexpired token; TokenError otherwise."""
+        if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+            raise TokenError("invalid_token", "This link is not valid.")
+        payload, signature = token.split(".")
+        if not hmac.compare_digest(self._signature(payload), signature):
+            raise TokenError("invalid_token", "This link is not valid.")
+        try:
+            body = json.loads(_b64decode(payload))
+            claims = LinkClaims(
+                consult_id=str(body["c"]),
+                participant_id=str(body["p"]),
+                role=Role(body["r"]),
+                expires_at=int(body["exp"]),
+                token_id=str(body["jti"]),
+            )
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            raise TokenError("invalid_token", "This link is not valid.") from None
+        if body.get("v") != _VERSION:
+            raise TokenError("invalid_token", "This link is not valid.")
+        if claims.expires_at <= now:
+            raise TokenError("expired_token", "This link has expired.")
+        return claims

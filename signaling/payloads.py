@@ -1,0 +1,73 @@
+"""Payload schemas of the client → server events (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JoinPayload(_Payload):
+    display_name: str | None = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _trimmed_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if not 1 <= len(value) <= 80:
+            raise ValueError("must be 1 to 80 characters")
+        return value
+
+
+class SessionDescription(_Payload):
+    type: Literal["offer", "answer", "pranswer", "rollback"]
+    sdp: str = ""
+
+
+class IceCandidate(_Payload):
+    candidate: str = Field(max_length=4096)
+    sdpMid: str | None = Field(None, max_length=64)  # noqa: N815 - WebRTC's own names
+    sdpMLineIndex: int | None = Field(None, ge=0, le=1024)  # noqa: N815
+    usernameFragment: str | None = Field(None, max_length=256)  # noqa: N815
+
+
+class SignalPayload(_Payload):
+    to: str = Field(min_length=1, max_length=64)
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SignalPayload:
+        kinds = {"description", "candidate"} & self.model_fields_set
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of 'description' or 'candidate'")
+        if "description" in kinds and self.description is None:
+            raise ValueError("'description' must be an object")
+        return self
+
+    def relayed(self, sender_id: str) -> dict[str, object]:
+        if "description" in self.model_fields_set:
+            assert self.description is not None
+            return {"from": sender_id, "description": self.description.model_dump()}
+        candidate = None if self.candidate is None else self.candidate.model_dump()
+        return {"from": sender_id, "candidate": candidate}
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One sentence naming each bad field, without echoing the submitted values."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "payload"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif error["type"] == "model_type":
+            message = "must be an object"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
