@@ -35,7 +35,7 @@ async def create_consult(
         id=new_id("c"),
         clinic=clinic,
         patient_name=patient_name,
-        scheduled_at=scheduled_at,
+        scheduled_at=scheduled_at.astimezone(dt.UTC),
         notes=notes,
         status=ConsultStatus.SCHEDULED.value,
         created_at=now,

@@ -71,6 +71,6 @@ class Participant(Base):
     token_id: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
-    consult: Mapped[Consult] = relationship(back_populates="participants")
+    consult: Mapped[Consult] = relationship(back_populates="participants", lazy="joined")
 
     __table_args__ = (Index("ix_participant_consult", "consult_id"),)

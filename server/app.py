@@ -39,7 +39,7 @@ def create_app(
     """The application for `config`. `database_schema` isolates a test run on Postgres."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
-        middlewares=[security_headers, api.error_middleware],
+        middlewares=[security_headers, api.error_middleware, pages.friendly_errors],
     )
     engine = make_engine(config.database.url, schema=database_schema)
     sessions = make_sessionmaker(engine)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
 from models.roles import Role
 from server import links
+from server.security import Handler
 from server.state import STATE
 from server.tokens import TokenError
+
+log = logging.getLogger(__name__)
 
 SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.esm.min.js")
 
@@ -32,6 +36,26 @@ _LINK_PROBLEMS = {
         "Thank you for joining. You can close this window.",
     ),
 }
+
+
+@web.middleware
+async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Pages never show a stack trace: an unexpected failure is a plain 500 page."""
+    if request.path.startswith(("/api/", "/socket.io/", "/static/")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error rendering %s", request.match_info.route.name)
+        return _render(
+            request,
+            "error.html",
+            status=500,
+            title="Something went wrong",
+            message="Please try again in a moment. If it keeps happening, call your clinic.",
+        )
 
 
 def add_routes(app: web.Application, web_dir: Path) -> None:

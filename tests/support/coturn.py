@@ -133,7 +133,11 @@ class _StunProbe:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the test process dies (Linux)."""
+    """In the child before exec: get SIGTERM when the test process dies (Linux).
+
+    Linux sends it when the *thread* that started the child exits, so start coturn from a
+    long-lived thread (the main thread or the event loop's), not from a worker pool.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -303,34 +307,22 @@ class Coturn:
                     self._timed_out()
                 time.sleep(0.05)
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Terminate coturn (SIGTERM, then SIGKILL after ``timeout``) and clean up."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if process.poll() is None:
-                process.kill()
-                while process.poll() is None:
-                    await asyncio.sleep(0.01)
-        self._cleanup()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Terminate coturn (SIGTERM, then SIGKILL after ``grace`` seconds) and clean up."""
+        await asyncio.to_thread(self._terminate_blocking, grace)
 
-    def stop_blocking(self, timeout: float = 5.0) -> None:
+    def stop_blocking(self, grace: float = 5.0) -> None:
         """Like :meth:`stop`, without an event loop."""
-        self._terminate_blocking(timeout)
+        self._terminate_blocking(grace)
 
-    def _terminate_blocking(self, timeout: float = 5.0) -> None:
+    def _terminate_blocking(self, grace: float = 5.0) -> None:
         process = self._process
         if process is None:
             return
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout)
+                process.wait(grace)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

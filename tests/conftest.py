@@ -1,0 +1,139 @@
+"""Shared fixtures: a real server on loopback, backed by Postgres when the environment says so.
+
+MTM_TEST_DATABASE_URL (postgresql+asyncpg://...) puts every test's tables in a schema of its
+own; without it the tests use a SQLite file. CI (`./run.sh test`) always sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from server.config import Config, load_config
+from server.security import RedactingAccessLogger
+from server.state import STATE, AppState
+
+API_KEY = "north-clinic-key-0123456789abcdef"
+OTHER_API_KEY = "south-clinic-key-0123456789abcdef"
+TOKEN_SECRET = "test-token-secret-" + "x" * 32
+
+
+class FakeClock:
+    """A clock tests move forward by hand; starts at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
+    """(url, schema): a fresh Postgres schema per test, or a SQLite file."""
+    url = os.environ.get("MTM_TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}", None
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
+        yield url, schema
+    finally:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await connection.close()
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, dict[str, Any]]:
+    """Tests override settings by mutating this before `server` starts."""
+    return {}
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    database_url: tuple[str, str | None],
+    config_overrides: dict[str, dict[str, Any]],
+) -> Config:
+    overrides: dict[str, dict[str, Any]] = {
+        "database": {"url": database_url[0]},
+        "paths": {"var_dir": str(tmp_path / "var")},
+        "auth": {"token_secret": TOKEN_SECRET},
+        "api": {"keys": {"north": API_KEY, "south": OTHER_API_KEY}},
+    }
+    for section, values in config_overrides.items():
+        overrides.setdefault(section, {}).update(values)
+    return load_config(None, environ={}, overrides=overrides)
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    base_url: str
+    http: aiohttp.ClientSession
+    clock: FakeClock
+    created: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> AppState:
+        return self.app[STATE]
+
+    async def create_consult(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("patient_name", "Maria Lopez")
+        body.setdefault("scheduled_at", "2026-11-27T10:00:00+00:00")
+        async with self.http.post(
+            f"{self.base_url}/api/v1/consults", json=body, headers={"X-API-Key": API_KEY}
+        ) as response:
+            assert response.status == 201, await response.text()
+            consult: dict[str, Any] = await response.json()
+        self.created.append(consult)
+        return consult
+
+    async def end_consult(self, consult_id: str, reason: str = "done") -> None:
+        async with self.http.post(
+            f"{self.base_url}/api/v1/consults/{consult_id}/end",
+            json={"reason": reason},
+            headers={"X-API-Key": API_KEY},
+        ) as response:
+            assert response.status == 200, await response.text()
+
+
+def token_of(link: str) -> str:
+    return link.rsplit("/c/", 1)[1]
+
+
+@pytest.fixture
+async def server(
+    config: Config, database_url: tuple[str, str | None], clock: FakeClock
+) -> AsyncIterator[RunningServer]:
+    app = create_app(config, clock=clock, database_schema=database_url[1])
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=RedactingAccessLogger)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as http:
+        yield RunningServer(app=app, base_url=f"http://127.0.0.1:{port}", http=http, clock=clock)
+    await runner.cleanup()

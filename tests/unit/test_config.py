@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from server.config import Config, ConfigError, load_config
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+
+
+def test_defaults_need_nothing_installed() -> None:
+    config = load_config(None, environ={})
+    assert config.database.url.startswith("sqlite+aiosqlite://")
+    assert config.redis.url is None
+    assert config.ice.turn_urls == [] and config.ice.stun_urls == []
+    assert config.ice.transport_policy == "all"
+
+
+def test_repository_config_yaml_equals_the_defaults() -> None:
+    assert load_config(REPO_CONFIG, environ={}) == Config()
+    documented = yaml.safe_load(REPO_CONFIG.read_text())
+    assert set(documented) == set(Config.model_fields)
+    for section, model in Config.model_fields.items():
+        assert model.annotation is not None
+        assert set(documented[section]) == set(model.annotation.model_fields), section
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("server:\n  port: 9000\n")
+    config = load_config(
+        path,
+        environ={
+            "MTM_SERVER__PORT": "9100",
+            "MTM_ICE__STUN_URLS": '["stun:127.0.0.1:3478"]',
+            "MTM_API__KEYS": '{"north": "0123456789abcdef01234567"}',
+            "UNRELATED": "x",
+        },
+    )
+    assert config.server.port == 9100
+    assert config.ice.stun_urls == ["stun:127.0.0.1:3478"]
+    assert config.api.keys == {"north": "0123456789abcdef01234567"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "names"),
+    [
+        ({"MTM_SERVER__PORT": "eighty"}, ["server.port", "integer"]),
+        ({"MTM_SERVER__PORT": "70000"}, ["server.port", "65535"]),
+        ({"MTM_ICE__TRANSPORT_POLICY": "sometimes"}, ["ice.transport_policy", "'all'", "'relay'"]),
+        ({"MTM_ICE__TRANSPORT_POLICY": "relay"}, ["ice", "turn_urls"]),
+        ({"MTM_ICE__TURN_URLS": '["turn:127.0.0.1:3478"]'}, ["ice", "turn_secret"]),
+        ({"MTM_ICE__STUN_URLS": '["http://x"]'}, ["ice.stun_urls", "stun:"]),
+        ({"MTM_DATABASE__URL": "sqlite:///x.db"}, ["database.url", "async driver"]),
+        ({"MTM_SERVER__COLOUR": "blue"}, ["server.colour", "unknown setting"]),
+        ({"MTM_AUTH__TOKEN_SECRET": "short"}, ["auth.token_secret", "32"]),
+        ({"MTM_API__KEYS": '{"north": "short"}'}, ["api.keys", "24 characters"]),
+    ],
+)
+def test_bad_value_names_the_key_and_what_is_allowed(
+    environ: dict[str, str], names: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, environ=environ)
+    for name in names:
+        assert name in str(error.value)
+
+
+def test_secret_values_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, environ={"MTM_API__KEYS": '{"north": "hunter2-secret"}'})
+    assert "hunter2" not in str(error.value)
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml", environ={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad, environ={})
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("server: 3\n")
+    with pytest.raises(ConfigError, match="server: must be a mapping"):
+        load_config(flat, environ={})

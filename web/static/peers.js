@@ -1,0 +1,168 @@
+// The media mesh: one RTCPeerConnection per remote participant, negotiated with the
+// "perfect negotiation" pattern from MDN so that either side may (re)negotiate at any time.
+// The server only relays {to, description | candidate}; see docs/protocol.md.
+
+/** One connection to one remote participant. */
+class Peer {
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #settingRemoteAnswerPending = false;
+  #send;
+
+  /**
+   * @param {object} options
+   * @param {string} options.remoteId
+   * @param {boolean} options.polite  true: on an offer collision this side rolls back
+   * @param {RTCConfiguration} options.rtcConfig  exactly the `ice` of the join acknowledgement
+   * @param {MediaStream|null} options.localStream
+   * @param {(message: object) => void} options.send  relays {description} or {candidate}
+   * @param {(track: MediaStreamTrack) => void} options.onTrack
+   * @param {(state: RTCPeerConnectionState) => void} options.onConnectionState
+   */
+  constructor({ remoteId, polite, rtcConfig, localStream, send, onTrack, onConnectionState }) {
+    this.remoteId = remoteId;
+    this.polite = polite;
+    this.#send = send;
+    this.pc = new RTCPeerConnection(rtcConfig);
+    this.pc.onnegotiationneeded = () => this.#offer();
+    this.pc.onicecandidate = ({ candidate }) => this.#send({ candidate: candidate?.toJSON() ?? null });
+    this.pc.ontrack = ({ track }) => onTrack(track);
+    this.pc.onconnectionstatechange = () => onConnectionState(this.pc.connectionState);
+    this.pc.oniceconnectionstatechange = () => {
+      // A dead path (network change, relay restart) gets fresh candidates instead of a hang-up.
+      if (this.pc.iceConnectionState === "failed") this.pc.restartIce();
+    };
+    this.#addLocalMedia(localStream);
+  }
+
+  #addLocalMedia(stream) {
+    for (const track of stream?.getTracks() ?? []) this.pc.addTrack(track, stream);
+    // Without a local track of a kind, still ask to receive it so the remote side can send.
+    for (const kind of ["audio", "video"]) {
+      if (!stream?.getTracks().some((track) => track.kind === kind)) {
+        this.pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
+  }
+
+  async #offer() {
+    try {
+      this.#makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.#send({ description: this.pc.localDescription.toJSON() });
+    } catch (error) {
+      console.warn(`negotiation with ${this.remoteId} failed`, error);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  /** Apply a relayed {description} or {candidate} (candidate null = end of candidates). */
+  async handleSignal({ description, candidate }) {
+    try {
+      if (description) {
+        await this.#acceptDescription(description);
+      } else if (candidate !== undefined) {
+        await this.#addCandidate(candidate);
+      }
+    } catch (error) {
+      console.warn(`signal from ${this.remoteId} could not be applied`, error);
+    }
+  }
+
+  async #acceptDescription(description) {
+    const readyForOffer = !this.#makingOffer &&
+      (this.pc.signalingState === "stable" || this.#settingRemoteAnswerPending);
+    const offerCollision = description.type === "offer" && !readyForOffer;
+    this.#ignoreOffer = !this.polite && offerCollision;
+    if (this.#ignoreOffer) return;
+
+    this.#settingRemoteAnswerPending = description.type === "answer";
+    try {
+      // On a collision the polite side gets an implicit rollback of its own offer here.
+      await this.pc.setRemoteDescription(description);
+    } finally {
+      this.#settingRemoteAnswerPending = false;
+    }
+    if (description.type === "offer") {
+      await this.pc.setLocalDescription();
+      this.#send({ description: this.pc.localDescription.toJSON() });
+    }
+  }
+
+  async #addCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (error) {
+      // Candidates of an offer we chose to ignore are expected to fail.
+      if (!this.#ignoreOffer) throw error;
+    }
+  }
+
+  close() {
+    this.pc.onnegotiationneeded = null;
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
+    this.pc.close();
+  }
+}
+
+/** All connections of one session (one successful `join`). */
+export class Mesh {
+  #peers = new Map();
+  #options;
+
+  /**
+   * @param {object} options
+   * @param {string} options.selfId
+   * @param {RTCConfiguration} options.rtcConfig
+   * @param {MediaStream|null} options.localStream
+   * @param {(message: {to: string}) => void} options.sendSignal  emits the `signal` event
+   * @param {(remoteId: string, track: MediaStreamTrack) => void} options.onTrack
+   * @param {(remoteId: string, state: RTCPeerConnectionState) => void} options.onConnectionState
+   */
+  constructor(options) {
+    this.#options = options;
+  }
+
+  has(remoteId) {
+    return this.#peers.has(remoteId);
+  }
+
+  /** Map remoteId -> RTCPeerConnection (a snapshot). */
+  get connections() {
+    return new Map([...this.#peers].map(([id, peer]) => [id, peer.pc]));
+  }
+
+  connect(remoteId) {
+    if (this.#peers.has(remoteId)) return;
+    const { selfId, rtcConfig, localStream, sendSignal, onTrack, onConnectionState } = this.#options;
+    this.#peers.set(remoteId, new Peer({
+      remoteId,
+      // Both sides must agree without talking: the lower id (plain string order) is polite.
+      polite: selfId < remoteId,
+      rtcConfig,
+      localStream,
+      send: (message) => sendSignal({ to: remoteId, ...message }),
+      onTrack: (track) => onTrack(remoteId, track),
+      onConnectionState: (state) => onConnectionState(remoteId, state),
+    }));
+  }
+
+  disconnect(remoteId) {
+    this.#peers.get(remoteId)?.close();
+    this.#peers.delete(remoteId);
+  }
+
+  /** A `signal` event from the server: {from, description} or {from, candidate}. */
+  handleSignal({ from, ...message }) {
+    this.connect(from);
+    return this.#peers.get(from).handleSignal(message);
+  }
+
+  close() {
+    for (const remoteId of [...this.#peers.keys()]) this.disconnect(remoteId);
+  }
+}
