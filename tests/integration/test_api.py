@@ -138,9 +138,7 @@ async def test_malformed_json_is_400(server: RunningServer, raw: bytes) -> None:
 
 
 async def test_oversized_body_is_413(server: RunningServer) -> None:
-    status, body = await call(
-        server, "POST", "/consults", json={**CONSULT, "notes": "x" * 200_000}
-    )
+    status, body = await call(server, "POST", "/consults", json={**CONSULT, "notes": "x" * 200_000})
     assert status == 413
     assert body["error"]["code"] == "body_too_large"
 

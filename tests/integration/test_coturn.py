@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiortc import (
     RTCConfiguration,
+    RTCDataChannel,
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
@@ -52,10 +53,10 @@ async def negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> 
     await offerer.setRemoteDescription(answerer.localDescription)
 
 
-async def count_frames(track: MediaStreamTrack, counter: list[int]) -> None:
-    while True:
+async def count_frames(track: MediaStreamTrack, wanted: int, done: asyncio.Event) -> None:
+    for _ in range(wanted):
         await track.recv()
-        counter[0] += 1
+    done.set()
 
 
 async def test_relay_only_media_and_data_pass_through_coturn(turn: Coturn) -> None:
@@ -63,7 +64,7 @@ async def test_relay_only_media_and_data_pass_through_coturn(turn: Coturn) -> No
     user_b, pass_b = turn.credentials("p_b")
     pc_a = RTCPeerConnection(relay_config(turn.url, user_a, pass_a))
     pc_b = RTCPeerConnection(relay_config(turn.url, user_b, pass_b))
-    frames = [0]
+    ten_frames = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
         channel = pc_a.createDataChannel("chat")
@@ -71,15 +72,16 @@ async def test_relay_only_media_and_data_pass_through_coturn(turn: Coturn) -> No
         message: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         @pc_b.on("datachannel")
-        def on_datachannel(remote: object) -> None:
-            @remote.on("message")  # type: ignore[attr-defined]
+        def on_datachannel(remote: RTCDataChannel) -> None:
             def on_message(data: str) -> None:
                 if not message.done():
                     message.set_result(data)
 
+            remote.on("message", on_message)
+
         @pc_b.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            tasks.append(asyncio.create_task(count_frames(track, frames)))
+            tasks.append(asyncio.create_task(count_frames(track, 10, ten_frames)))
 
         channel.on("open", lambda: channel.send("hello through the relay"))
         await negotiate(pc_a, pc_b)
@@ -93,9 +95,7 @@ async def test_relay_only_media_and_data_pass_through_coturn(turn: Coturn) -> No
                 assert turn.min_port <= port <= turn.max_port
 
         assert await asyncio.wait_for(message, 15) == "hello through the relay"
-        async with asyncio.timeout(15):
-            while frames[0] < 10:
-                await asyncio.sleep(0.05)
+        await asyncio.wait_for(ten_frames.wait(), 15)
         assert pc_a.connectionState == pc_b.connectionState == "connected"
     finally:
         for task in tasks:

@@ -21,7 +21,11 @@ def test_matrix_covers_every_action() -> None:
 
 @pytest.mark.parametrize(
     ("action", "role", "allowed"),
-    [(action, Role(role), allowed) for action, row in MATRIX.items() for role, allowed in row.items()],
+    [
+        (action, Role(role), allowed)
+        for action, row in MATRIX.items()
+        for role, allowed in row.items()
+    ],
 )
 def test_permission_cell(action: Action, role: Role, allowed: bool) -> None:
     assert is_allowed(role, action) is allowed

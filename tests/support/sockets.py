@@ -1,0 +1,87 @@
+"""A python-socketio client that records what the server sends, for signaling tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import socketio
+
+SERVER_EVENTS = (
+    "participant-joined",
+    "participant-left",
+    "signal",
+    "replaced",
+    "consult-ended",
+    "error",
+)
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.disconnected = asyncio.Event()
+        self._changed = asyncio.Condition()
+        for event in SERVER_EVENTS:
+            self.sio.on(event, self._recorder(event))
+        self.sio.on("disconnect", self._on_disconnect)
+        self.connect_error: Any = None
+        self.sio.on("connect_error", self._on_connect_error)
+
+    def _recorder(self, event: str) -> Any:
+        async def record(data: Any = None) -> None:
+            async with self._changed:
+                self.events.append((event, data))
+                self._changed.notify_all()
+
+        return record
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.disconnected.set()
+
+    async def _on_connect_error(self, data: Any = None) -> None:
+        self.connect_error = data
+
+    async def connect(self, base_url: str, token: str | None) -> None:
+        auth = {} if token is None else {"token": token}
+        await self.sio.connect(base_url, auth=auth, transports=["websocket"], wait_timeout=5)
+
+    async def join(self, display_name: str | None = None) -> dict[str, Any]:
+        payload = {} if display_name is None else {"display_name": display_name}
+        ack: dict[str, Any] = await self.sio.call("join", payload, timeout=5)
+        return ack
+
+    async def wait_for(self, event: str, timeout: float = 5.0) -> Any:
+        """The first recorded `event` not yet taken; removes it from the record."""
+
+        async def first() -> Any:
+            async with self._changed:
+                while True:
+                    for index, (name, data) in enumerate(self.events):
+                        if name == event:
+                            del self.events[index]
+                            return data
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(first(), timeout)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
+@asynccontextmanager
+async def joined(
+    base_url: str, token: str, display_name: str | None = None
+) -> AsyncIterator[tuple[RecordingClient, dict[str, Any]]]:
+    client = RecordingClient()
+    await client.connect(base_url, token)
+    try:
+        ack = await client.join(display_name)
+        assert ack["ok"], ack
+        yield client, ack
+    finally:
+        if client.sio.connected:
+            await client.sio.disconnect()
