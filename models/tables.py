@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -54,6 +54,8 @@ class Consult(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     end_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # The seq of the consult's latest change event: seqs are gap-free per consult.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="consult", order_by="Participant.created_at", lazy="selectin"
@@ -74,3 +76,63 @@ class Participant(Base):
     consult: Mapped[Consult] = relationship(back_populates="participants", lazy="joined")
 
     __table_args__ = (Index("ix_participant_consult", "consult_id"),)
+
+
+class PanelEntity(Base):
+    """The current state of one medication, problem, recommendation or plan item."""
+
+    __tablename__ = "panel_entity"
+
+    consult_id: Mapped[str] = mapped_column(
+        ForeignKey("consult.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(20))
+    position: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Per field, the seq of the change that last set it (the version an editor saw).
+    versions: Mapped[dict[str, int]] = mapped_column(JSON)
+    created_seq: Mapped[int] = mapped_column(Integer)
+    updated_seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_by_name: Mapped[str] = mapped_column(String(200))
+    updated_by_role: Mapped[str] = mapped_column(String(20))
+
+
+class ChangeEvent(Base):
+    """The append-only audit trail: every accepted or conflicting mutation, in seq order."""
+
+    __tablename__ = "change_event"
+
+    consult_id: Mapped[str] = mapped_column(
+        ForeignKey("consult.id", ondelete="RESTRICT"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    op: Mapped[str] = mapped_column(String(20))
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(64))
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    mutation_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+
+    __table_args__ = (Index("ix_change_event_entity", "consult_id", "entity_id"),)
+
+
+class MutationReceipt(Base):
+    """The first result of each (participant, mutation id): a repeat returns it unchanged."""
+
+    __tablename__ = "mutation_receipt"
+
+    consult_id: Mapped[str] = mapped_column(
+        ForeignKey("consult.id", ondelete="CASCADE"), primary_key=True
+    )
+    participant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
