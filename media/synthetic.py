@@ -475,8 +475,8 @@ class SyntheticParticipant:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._disconnected.wait(), 2)
         await self._close_all()
-        if self._sio.connected:
-            await self._sio.disconnect()
+        # Also when the server already closed the connection: this closes the HTTP session.
+        await self._sio.disconnect()
 
     async def __aenter__(self) -> SyntheticParticipant:
         await self.start()

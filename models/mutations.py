@@ -192,7 +192,7 @@ async def apply_mutation(
             MutationReceipt, (consult_id, actor.participant_id, mutation.mutation_id)
         )
         if receipt is not None:
-            return dict(receipt.result)
+            return {**receipt.result, "replayed": True}
     try:
         result = await _apply(session, consult, actor, mutation, now)
     except MutationError as refused:

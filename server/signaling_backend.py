@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import consults
+from models import consults, mutations
+from models.roles import Action, Role, is_allowed
 from models.tables import ConsultStatus
 from server import links
 from server.config import IceSettings
@@ -59,3 +61,37 @@ class DatabaseSignalingBackend:
 
     def ice_configuration(self, participant_id: str) -> dict[str, Any]:
         return ice_configuration(self._ice, participant_id, now=self._clock())
+
+    async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
+        async with self._sessions() as session:
+            return await mutations.snapshot(session, consult_id)
+
+    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]:
+        async with self._sessions() as session:
+            return await mutations.events_since(session, consult_id, since)
+
+    async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
+        actor = mutations.Actor(
+            participant_id=identity.participant_id, name=identity.display_name, role=identity.role
+        )
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        try:
+            async with self._sessions() as session, session.begin():
+                return await mutations.apply_mutation(
+                    session, identity.consult_id, actor, mutation, now=now
+                )
+        except mutations.MutationError as refused:
+            return refused.result()
+
+    async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
+        if not is_allowed(Role(identity.role), Action.READ_AUDIT):
+            return {
+                "ok": False,
+                "error": {
+                    "code": "forbidden",
+                    "message": "A patient may not read the audit trail.",
+                },
+            }
+        async with self._sessions() as session:
+            events = await mutations.history(session, identity.consult_id, entity_id)
+        return {"ok": True, "entity_id": entity_id, "events": events}

@@ -6,16 +6,23 @@ here knows about HTTP, tokens or the database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from signaling.payloads import JoinPayload, SignalPayload, describe_validation_error
+from signaling.payloads import (
+    JoinPayload,
+    PanelHistoryPayload,
+    PanelSyncPayload,
+    SignalPayload,
+    describe_validation_error,
+)
 from signaling.presence import PresenceStore, PresentParticipant
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,17 @@ class SignalingBackend(Protocol):
         """
 
     def ice_configuration(self, participant_id: str) -> dict[str, Any]: ...
+
+    async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
+        """`{seq, entities}`: the consult's medication panel now."""
+
+    async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
+        """Apply and commit one panel mutation; the result as docs/protocol.md gives it."""
+
+    async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
+        """`{ok, events}` for one entity, or `{ok: false, error}` if the role may not read it."""
+
+    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -91,6 +109,12 @@ class ConsultSignaling:
         sio.on("join", self._guarded("join", self._on_join, needs_join=False))
         sio.on("signal", self._guarded("signal", self._on_signal))
         sio.on("leave", self._guarded("leave", self._on_leave))
+        sio.on("mutate", self._guarded("mutate", self._on_mutate))
+        sio.on("panel-sync", self._guarded("panel-sync", self._on_panel_sync))
+        sio.on("panel-history", self._guarded("panel-history", self._on_panel_history))
+        # Mutations of one consult are applied and broadcast one at a time, so that
+        # `panel-event`s leave this process in seq order.
+        self._consult_locks: dict[str, asyncio.Lock] = {}
         sio.on("*", self._on_unknown)
 
     # -- connection lifecycle -------------------------------------------------------------
@@ -166,7 +190,7 @@ class ConsultSignaling:
 
     async def _on_join(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         if session.join_ack is not None:
-            return session.join_ack
+            return await self._with_panel(session.join_ack, session.identity.consult_id)
         payload = _parse(JoinPayload, {} if data is None else data)
         identity = session.identity
         try:
@@ -174,6 +198,7 @@ class ConsultSignaling:
         except JoinRefused as refused:
             raise EventRefused(refused.code, refused.message) from None
         session.display_name = payload.display_name or identity.display_name
+        session.identity = identity = replace(identity, display_name=session.display_name)
         entry = PresentParticipant(
             participant_id=identity.participant_id,
             role=identity.role,
@@ -203,7 +228,11 @@ class ConsultSignaling:
             "roster": roster,
             "ice": self.backend.ice_configuration(identity.participant_id),
         }
-        return session.join_ack
+        return await self._with_panel(session.join_ack, identity.consult_id)
+
+    async def _with_panel(self, ack: dict[str, Any], consult_id: str) -> dict[str, Any]:
+        # The panel is not kept in join_ack: a repeated join gets the panel as it is now.
+        return {**ack, "panel": await self.backend.panel_snapshot(consult_id)}
 
     async def _replace(self, old_sid: str) -> None:
         await self.sio.emit(
@@ -230,6 +259,41 @@ class ConsultSignaling:
                 "unknown_recipient", "'to' is not a participant present in this consult."
             )
         await self.sio.emit("signal", payload.relayed(identity.participant_id), to=recipient.sid)
+
+    async def _on_mutate(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        consult_id = session.identity.consult_id
+        lock = self._consult_locks.setdefault(consult_id, asyncio.Lock())
+        async with lock:
+            result = await self.backend.apply_mutation(session.identity, data)
+            if result.get("seq") is not None and not result.get("replayed"):
+                await self.sio.emit(
+                    "panel-event",
+                    {"event": result["event"], "entity": result.get("entity")},
+                    room=consult_id,
+                )
+        if not result["ok"] and result["error"]["code"] != "conflict":
+            await self._emit_error(
+                sid, "mutate", result["error"]["code"], result["error"]["message"]
+            )
+        return result
+
+    async def _on_panel_sync(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        payload = _parse(PanelSyncPayload, {} if data is None else data)
+        consult_id = session.identity.consult_id
+        panel = await self.backend.panel_snapshot(consult_id)
+        events = (
+            await self.backend.panel_events_since(consult_id, payload.since)
+            if payload.since is not None
+            else []
+        )
+        return {"ok": True, "panel": panel, "events": events}
+
+    async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        payload = _parse(PanelHistoryPayload, data)
+        result = await self.backend.panel_history(session.identity, payload.entity_id)
+        if not result["ok"]:
+            raise EventRefused(result["error"]["code"], result["error"]["message"])
+        return result
 
     async def _on_leave(self, sid: str, session: _Session, data: Any) -> None:
         session.leave_reason = "left"

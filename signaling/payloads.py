@@ -59,6 +59,14 @@ class SignalPayload(_Payload):
         return {"from": sender_id, "candidate": candidate}
 
 
+class PanelSyncPayload(_Payload):
+    since: int | None = Field(None, ge=0)
+
+
+class PanelHistoryPayload(_Payload):
+    entity_id: str = Field(min_length=1, max_length=64)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One sentence naming each bad field, without echoing the submitted values."""
     parts = []
