@@ -34,7 +34,9 @@ import contextlib
 import fractions
 import logging
 import math
+import signal
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, cast
@@ -123,6 +125,14 @@ def parse_candidate(init: Mapping[str, Any]) -> RTCIceCandidate | None:
     line_index = init.get("sdpMLineIndex")
     candidate.sdpMLineIndex = int(line_index) if line_index is not None else None
     return candidate
+
+
+def _ice_ufrag(sdp: str) -> str | None:
+    """The first ``a=ice-ufrag`` of an SDP (all m-sections share it with BUNDLE)."""
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:") :].strip()
+    return None
 
 
 # -- generated media -------------------------------------------------------------------------
@@ -243,6 +253,7 @@ class _Peer:
         self.owner = owner
         self.remote_id = remote_id
         self.pc: RTCPeerConnection | None = None
+        self.remote_ufrag: str | None = None
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.pending_candidates: list[RTCIceCandidate | None] = []
         self.tracks: list[MediaStreamTrack] = []
@@ -276,10 +287,17 @@ class _Peer:
             # offer needs nothing from us.
             logger.debug("ignoring %s from %s", kind, self.remote_id)
             return
+        sdp = str(description.get("sdp", ""))
+        ufrag = _ice_ufrag(sdp)
+        if self.pc is not None and ufrag != self.remote_ufrag:
+            # A new session from the same participant (their link reopened in another tab)
+            # or an ICE restart, which aiortc does not support: start over with a fresh
+            # connection.
+            logger.info("new ICE credentials from %s: new peer connection", self.remote_id)
+            await self._reset_connection()
+        self.remote_ufrag = ufrag
         pc = self._connection()
-        await pc.setRemoteDescription(
-            RTCSessionDescription(sdp=str(description.get("sdp", "")), type="offer")
-        )
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if not self.tracks:
             self.tracks = [
                 MovingBarsTrack(self.owner.width, self.owner.height, self.owner.fps),
@@ -336,17 +354,25 @@ class _Peer:
             if track.kind == "video":
                 self.owner._frame_arrived()
 
-    async def close(self) -> None:
-        self.worker.cancel()
+    async def _reset_connection(self) -> None:
+        """Close the peer connection, its generated tracks and its receivers."""
         for task in list(self.receivers):
             task.cancel()
         for track in self.tracks:
             track.stop()
+        self.tracks = []
+        self.pending_candidates = []
+        pc, self.pc = self.pc, None
+        if pc is not None:
+            await pc.close()
+            self.owner.connection_states[self.remote_id] = "closed"
+
+    async def close(self) -> None:
+        """Stop handling signals from this participant and close the connection."""
+        self.worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.worker
-        if self.pc is not None:
-            await self.pc.close()
-            self.owner.connection_states[self.remote_id] = "closed"
+        await self._reset_connection()
 
 
 # -- the participant -------------------------------------------------------------------------
@@ -601,16 +627,26 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"joined {ack['consult']['id']} as {me['role']} {me['id']} ({me['display_name']})")
     others = ", ".join(f"{p['role']} {p['id']}" for p in bot.roster.values()) or "nobody yet"
     print(f"present: {others}; waiting for offers (Ctrl-C to leave)", flush=True)
+
+    # Ctrl-C / SIGTERM end the loop below, so that `stop` (leave, close) runs uncancelled.
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted.set)
     try:
-        while not bot.ended.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(bot.ended.wait(), args.interval)
+        while not (bot.ended.is_set() or interrupted.is_set()):
+            waiters = [asyncio.ensure_future(e.wait()) for e in (bot.ended, interrupted)]
+            await asyncio.wait(waiters, timeout=args.interval, return_when=FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
             counts = ", ".join(
                 f"{rid}: {n} video frames ({bot.connection_states.get(rid, '?')})"
                 for rid, n in sorted(bot.frames_received.items())
             )
             print(f"received: {counts or 'nothing yet'}", flush=True)
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
         await bot.stop()
     print(f"ended: {bot.end_reason or 'left'}", flush=True)
     return 0
@@ -634,9 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(_run(args))
-    return 130
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ own; without it the tests use a SQLite file. CI (`./run.sh test`) always sets it
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import time
@@ -18,7 +19,12 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.consults import create_consult
+from models.database import make_engine, make_sessionmaker
+from models.migrations import upgrade_to_head
+from models.mutations import Actor, apply_mutation, events_since, snapshot
 from server.app import create_app
 from server.config import Config, load_config
 from server.security import RedactingAccessLogger
@@ -137,3 +143,47 @@ async def server(
     async with aiohttp.ClientSession() as http:
         yield RunningServer(app=app, base_url=f"http://127.0.0.1:{port}", http=http, clock=clock)
     await runner.cleanup()
+
+
+@dataclass
+class PanelDb:
+    """A migrated database with one consult, for domain tests of the panel."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    consult_id: str
+    participants: dict[str, str]  # role -> participant id
+    now: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC))
+
+    def actor(self, role: str, name: str | None = None) -> Actor:
+        return Actor(participant_id=self.participants[role], name=name or role.title(), role=role)
+
+    async def mutate(self, actor: Actor, **mutation: Any) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            return await apply_mutation(session, self.consult_id, actor, mutation, now=self.now)
+
+    async def snapshot(self) -> dict[str, Any]:
+        async with self.sessions() as session:
+            return await snapshot(session, self.consult_id)
+
+    async def events(self) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            return await events_since(session, self.consult_id, 0)
+
+
+@pytest.fixture
+async def panel_db(database_url: tuple[str, str | None]) -> AsyncIterator[PanelDb]:
+    engine = make_engine(database_url[0], schema=database_url[1])
+    await upgrade_to_head(engine)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        consult = await create_consult(
+            session,
+            clinic="north",
+            patient_name="Maria Lopez",
+            scheduled_at=dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC),
+            notes=None,
+            now=dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
+        )
+        participants = {p.role: p.id for p in consult.participants}
+    yield PanelDb(sessions=sessions, consult_id=consult.id, participants=participants)
+    await engine.dispose()

@@ -39,6 +39,8 @@ let displayName = "";
 let local = null;
 // Events that arrive between connecting and the join acknowledgement, replayed after it.
 let early = [];
+// Remote ids we connected to on their first signal, before their `participant-joined`.
+const unannounced = new Set();
 let joinable = true;
 let settleJoin = null;
 
@@ -137,8 +139,8 @@ function openSocket() {
   socket.on("connect", sendJoin);
   socket.on("connect_error", onConnectError);
   socket.on("disconnect", onDisconnect);
-  socket.on("participant-joined", afterJoin(({ participant }) => addParticipant(participant)));
-  socket.on("participant-left", afterJoin(({ participant_id: id }) => removeParticipant(id)));
+  socket.on("participant-joined", afterJoin(onParticipantJoined));
+  socket.on("participant-left", afterJoin(({ participant_id: id }) => onParticipantLeft(id)));
   socket.on("signal", afterJoin(onSignal));
   socket.on("replaced", ({ message } = {}) => finish("replaced", "Opened in another window",
     message || "This consult is now open in another window or tab.", { rejoin: true }));
@@ -156,6 +158,7 @@ function afterJoin(handler) {
 async function sendJoin() {
   const current = socket;
   joined = false;
+  early = []; // whatever was queued belonged to the previous connection
   let ack;
   try {
     ack = await socket.timeout(JOIN_TIMEOUT_MS).emitWithAck("join", { display_name: displayName });
@@ -200,7 +203,7 @@ function enterCall(ack) {
   const [videoTrack] = tracksOf(stream, "video");
   if (videoTrack) selfTile.setVideoTrack(videoTrack);
   selfTile.setCameraOff(!videoTrack?.enabled);
-  for (const participant of ack.roster) addParticipant(participant, { announce: false });
+  for (const participant of ack.roster) addParticipant(participant);
 
   joined = true;
   for (const replay of early.splice(0)) replay();
@@ -225,24 +228,42 @@ function tileConnection(state) {
   return "connecting";
 }
 
-function addParticipant(participant, { announce = true } = {}) {
+function addParticipant(participant) {
   tiles.upsert(participant);
   mesh.connect(participant.id);
-  if (announce) showStatus(`${tiles.get(participant.id).name} joined.`);
 }
 
 function removeParticipant(participantId) {
-  const tile = tiles.get(participantId);
-  if (!tile) return;
   mesh.disconnect(participantId);
   tiles.remove(participantId);
-  showStatus(`${tile.name} left.`);
+}
+
+function onParticipantJoined({ participant }) {
+  if (unannounced.delete(participant.id)) {
+    tiles.upsert(participant); // its connection is already being negotiated: keep it
+  } else {
+    // Someone we already knew joining again is a new session (their link opened in another
+    // window, or a reconnect): their side of the old connection is gone.
+    removeParticipant(participant.id);
+    addParticipant(participant);
+  }
+  showStatus(`${tiles.get(participant.id).name} joined.`);
+}
+
+function onParticipantLeft(participantId) {
+  const name = tiles.get(participantId)?.name;
+  unannounced.delete(participantId);
+  removeParticipant(participantId);
+  if (name) showStatus(`${name} left.`);
 }
 
 function onSignal(message) {
-  // A signal can overtake `participant-joined` (several server instances): show a tile
-  // now, and the name arrives with the `participant-joined` that follows.
-  if (!tiles.get(message.from)) tiles.upsert({ id: message.from });
+  // A signal can overtake `participant-joined` (several server instances): connect now, and
+  // the name comes with the `participant-joined` that follows.
+  if (!mesh.has(message.from)) {
+    unannounced.add(message.from);
+    addParticipant({ id: message.from });
+  }
   mesh.handleSignal(message);
 }
 
@@ -282,7 +303,7 @@ function finish(state, title, message, options) {
 
 function closeMesh() {
   joined = false;
-  early = [];
+  unannounced.clear();
   mesh?.close();
   mesh = null;
 }

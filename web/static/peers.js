@@ -2,17 +2,28 @@
 // "perfect negotiation" pattern from MDN so that either side may (re)negotiate at any time.
 // The server only relays {to, description | candidate}; see docs/protocol.md.
 
+// The very first negotiation of a pair avoids offer collisions: Chromium (seen in 156)
+// leaves the polite side's remote tracks muted for good when it rolls back its first offer
+// (w3c/webrtc-pc#3081). So the impolite side offers at once, and the polite side adds its
+// media when that offer arrives, or after this grace period for peers that never offer
+// (the aiortc synthetic participant only answers). Later collisions roll back harmlessly.
+const FIRST_OFFER_GRACE_MS = 1500;
+
 /** One connection to one remote participant. */
 class Peer {
   #makingOffer = false;
   #ignoreOffer = false;
   #settingRemoteAnswerPending = false;
   #send;
+  #localStream;
+  #mediaAdded = false;
+  #mediaTimer = null;
 
   /**
    * @param {object} options
    * @param {string} options.remoteId
-   * @param {boolean} options.polite  true: on an offer collision this side rolls back
+   * @param {boolean} options.polite  true: this side waits for the first offer, and on a
+   *   collision rolls back its own
    * @param {RTCConfiguration} options.rtcConfig  exactly the `ice` of the join acknowledgement
    * @param {MediaStream|null} options.localStream
    * @param {(message: object) => void} options.send  relays {description} or {candidate}
@@ -32,14 +43,23 @@ class Peer {
       // A dead path (network change, relay restart) gets fresh candidates instead of a hang-up.
       if (this.pc.iceConnectionState === "failed") this.pc.restartIce();
     };
-    this.#addLocalMedia(localStream);
+    this.#localStream = localStream;
+    if (polite) this.#mediaTimer = setTimeout(() => this.#addLocalMedia(), FIRST_OFFER_GRACE_MS);
+    else this.#addLocalMedia();
   }
 
-  #addLocalMedia(stream) {
+  // Adding media is what makes a side offer (negotiationneeded), so it happens once, either
+  // at once (impolite), on the first remote offer, or when the grace period ends (polite).
+  #addLocalMedia() {
+    if (this.#mediaAdded) return;
+    this.#mediaAdded = true;
+    clearTimeout(this.#mediaTimer);
+    const stream = this.#localStream;
+    // After a remote offer, addTrack reuses the transceivers that offer created.
     for (const track of stream?.getTracks() ?? []) this.pc.addTrack(track, stream);
     // Without a local track of a kind, still ask to receive it so the remote side can send.
     for (const kind of ["audio", "video"]) {
-      if (!stream?.getTracks().some((track) => track.kind === kind)) {
+      if (!this.pc.getTransceivers().some((transceiver) => transceiver.receiver.track.kind === kind)) {
         this.pc.addTransceiver(kind, { direction: "recvonly" });
       }
     }
@@ -85,6 +105,7 @@ class Peer {
       this.#settingRemoteAnswerPending = false;
     }
     if (description.type === "offer") {
+      this.#addLocalMedia();
       await this.pc.setLocalDescription();
       this.#send({ description: this.pc.localDescription.toJSON() });
     }
@@ -100,6 +121,7 @@ class Peer {
   }
 
   close() {
+    clearTimeout(this.#mediaTimer);
     this.pc.onnegotiationneeded = null;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;

@@ -15,15 +15,15 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_POSTGRES_GUARD = """
-CREATE FUNCTION change_event_is_append_only() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'change_event is append-only: history cannot be edited';
-END;
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER change_event_no_update BEFORE UPDATE OR DELETE ON change_event
-    FOR EACH ROW EXECUTE FUNCTION change_event_is_append_only();
-"""
+_POSTGRES_GUARDS = [
+    """CREATE FUNCTION change_event_is_append_only() RETURNS trigger AS $$
+       BEGIN
+           RAISE EXCEPTION 'change_event is append-only: history cannot be edited';
+       END;
+       $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER change_event_no_update BEFORE UPDATE OR DELETE ON change_event
+       FOR EACH ROW EXECUTE FUNCTION change_event_is_append_only()""",
+]
 
 _SQLITE_GUARDS = [
     """CREATE TRIGGER change_event_no_update BEFORE UPDATE ON change_event
@@ -91,11 +91,9 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(_POSTGRES_GUARD)
-    else:
-        for statement in _SQLITE_GUARDS:
-            op.execute(statement)
+    guards = _POSTGRES_GUARDS if op.get_bind().dialect.name == "postgresql" else _SQLITE_GUARDS
+    for statement in guards:
+        op.execute(statement)
 
 
 def downgrade() -> None:
