@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import consults
+from models import consults, mutations
 from models.tables import Consult
 from server import links
 from server.errors import ApiError
@@ -32,6 +32,7 @@ class ConsultCreate(BaseModel):
     patient_name: str = Field(min_length=1, max_length=200)
     scheduled_at: AwareDatetime
     notes: str | None = Field(None, max_length=5000)
+    medications: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
 
     @field_validator("patient_name")
     @classmethod
@@ -122,7 +123,41 @@ def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT:
         raise ApiError(422, "invalid_body", f"Invalid field(s): {names}.", fields=fields) from None
 
 
-def consult_json(state: AppState, consult: Consult, base_url: str) -> dict[str, Any]:
+async def _add_initial_medications(
+    session: AsyncSession,
+    consult_id: str,
+    clinic: str,
+    medications: list[dict[str, Any]],
+    now: dt.datetime,
+) -> None:
+    """The list the clinic sends at creation: audited adds by the clinic, all or nothing."""
+    actor = mutations.Actor(participant_id=None, name=clinic, role="clinic")
+    for index, fields in enumerate(medications):
+        result = await mutations.apply_mutation(
+            session,
+            consult_id,
+            actor,
+            {
+                "mutation_id": f"initial-{index}",
+                "op": "add",
+                "entity": "medication",
+                "value": fields,
+            },
+            now=now,
+        )
+        if not result["ok"]:
+            message = result["error"]["message"]
+            raise ApiError(
+                422,
+                "invalid_body",
+                f"Invalid field(s): medications.{index}.",
+                fields=[{"field": f"medications.{index}", "message": message}],
+            )
+
+
+async def consult_json(
+    session: AsyncSession, state: AppState, consult: Consult, base_url: str
+) -> dict[str, Any]:
     ttl = state.config.auth.link_ttl_hours
     participants = []
     for participant in consult.participants:
@@ -149,6 +184,11 @@ def consult_json(state: AppState, consult: Consult, base_url: str) -> dict[str, 
         ).isoformat(),
         "participants": participants,
         "links": {item["role"]: item["link"] for item in participants},
+        "medications": [
+            entity
+            for entity in (await mutations.snapshot(session, consult.id))["entities"]
+            if entity["type"] == "medication"
+        ],
     }
 
 
@@ -170,7 +210,8 @@ async def create_consult(request: web.Request) -> web.Response:
             notes=data.notes,
             now=now,
         )
-    body = consult_json(state, consult, base_url(request, state))
+        await _add_initial_medications(session, consult.id, clinic, data.medications, now)
+        body = await consult_json(session, state, consult, base_url(request, state))
     return web.json_response(
         body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"}
     )
@@ -181,7 +222,8 @@ async def read_consult(request: web.Request) -> web.Response:
     clinic = _clinic(request, state)
     async with state.sessions() as session:
         consult = await _owned_consult(session, request, clinic)
-        return web.json_response(consult_json(state, consult, base_url(request, state)))
+        body = await consult_json(session, state, consult, base_url(request, state))
+    return web.json_response(body)
 
 
 async def end_consult(request: web.Request) -> web.Response:
@@ -195,8 +237,10 @@ async def end_consult(request: web.Request) -> web.Response:
             consults.end(consult, reason=data.reason, now=now)
         except consults.ConsultAlreadyEnded:
             raise ApiError(409, "consult_ended", "This consult has already ended.") from None
+    async with state.sessions() as session:
+        body = await consult_json(session, state, consult, base_url(request, state))
     await state.signaling.end_consult(consult.id, data.reason)
-    return web.json_response(consult_json(state, consult, base_url(request, state)))
+    return web.json_response(body)
 
 
 async def _owned_consult(session: AsyncSession, request: web.Request, clinic: str) -> Consult:

@@ -148,3 +148,57 @@ async def test_unknown_endpoint_and_method_are_json(server: RunningServer) -> No
     assert status == 404 and body["error"]["code"] == "not_found"
     status, body = await call(server, "DELETE", "/consults")
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
+
+
+async def test_initial_medication_list_is_created_and_read_back(server: RunningServer) -> None:
+    medications = [
+        {"name": "Metformin", "strength": "500 mg", "how_taken": "1 tablet twice daily"},
+        {
+            "name": "Lisinopril",
+            "strength": "10 mg",
+            "kind": "prescription",
+            "start_date": "2025-03-01",
+        },
+        {"name": "Fish oil", "kind": "otc"},
+    ]
+    status, body = await call(
+        server, "POST", "/consults", json={**CONSULT, "medications": medications}
+    )
+    assert status == 201
+    assert [m["data"]["name"] for m in body["medications"]] == [
+        "Metformin",
+        "Lisinopril",
+        "Fish oil",
+    ]
+    assert body["medications"][1]["data"]["start_date"] == "2025-03-01"
+    assert body["medications"][0]["updated_by"] == {"name": "north", "role": "clinic"}
+    _, read = await call(server, "GET", f"/consults/{body['id']}")
+    assert read["medications"] == body["medications"]
+
+
+@pytest.mark.parametrize(
+    ("medication", "index_field"),
+    [
+        ({"strength": "5 mg"}, "medications.1"),
+        ({"name": "X", "status": "finished"}, "medications.1"),
+        ({"name": "X", "colour": "red"}, "medications.1"),
+    ],
+)
+async def test_bad_initial_medication_creates_nothing(
+    server: RunningServer, medication: dict[str, Any], index_field: str
+) -> None:
+    status, body = await call(
+        server,
+        "POST",
+        "/consults",
+        json={**CONSULT, "medications": [{"name": "Fine"}, medication]},
+    )
+    assert status == 422
+    assert body["error"]["fields"][0]["field"] == index_field
+    async with server.state.sessions() as session:
+        from sqlalchemy import func, select
+
+        from models.tables import Consult, PanelEntity
+
+        assert (await session.execute(select(func.count()).select_from(Consult))).scalar() == 0
+        assert (await session.execute(select(func.count()).select_from(PanelEntity))).scalar() == 0
