@@ -86,6 +86,11 @@ def rtc_configuration(ice: Mapping[str, Any], *, force_relay: bool = False) -> R
     server that must never be contacted here. With ``[]`` aiortc/aioice gather host
     candidates only (policy ``all``) or nothing (policy ``relay``).
 
+    Under policy ``all``, aioice's host candidates are this machine's *non-loopback*
+    addresses (it skips 127.0.0.1) and it resolves remote mDNS (``.local``) candidates by
+    multicast; under ``relay`` it gathers only TURN allocations and ignores mDNS candidates.
+    Tests therefore run with ``relay`` and a loopback TURN server (or ``force_relay``).
+
     aiortc uses at most one STUN and one TURN URL (the first of each it can use).
     ``force_relay`` overrides the server's policy with ``relay``.
     """

@@ -16,6 +16,13 @@ ROOT="$(pwd)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# One setup at a time per checkout (several `./run.sh` may start together).
+if command -v flock >/dev/null 2>&1; then
+    lock="${TMPDIR:-/tmp}/mtm-setup-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
+    exec 9>"$lock"
+    flock 9
+fi
+
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 as_root() {

@@ -16,6 +16,7 @@ SERVER_EVENTS = (
     "replaced",
     "consult-ended",
     "error",
+    "panel-event",
 )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import PanelDb
+from tests.support.cells import CELL_PARAMS, SETUP_RECOMMENDATION, mutation_for
 
 MED = {"name": "Metformin", "strength": "500 mg", "how_taken": "1 tablet twice daily"}
 
@@ -135,53 +136,13 @@ async def test_repeated_mutation_id_applies_once(panel_db: PanelDb) -> None:
     assert other["ok"] and other["seq"] == 3
 
 
-# Every cell of the permission matrix that a mutation exercises, allowed and refused.
-CELLS = [
-    ("add medication", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("edit medication", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("discontinue medication", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("annotate", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("record problem", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("record recommendation", {"pharmacist": True, "clinician": True, "patient": False}),
-    ("decide recommendation", {"pharmacist": False, "clinician": True, "patient": False}),
-    ("confirm how taken", {"pharmacist": True, "clinician": True, "patient": True}),
-    ("patient note", {"pharmacist": True, "clinician": True, "patient": True}),
-    ("reorder", {"pharmacist": True, "clinician": True, "patient": False}),
-]
-
-
 async def _mutation_for(db: PanelDb, action: str) -> dict[str, Any]:
     med = await add_med(db, mutation_id="setup-med")
-    rec = await add_entity(db, "recommendation", {"text": "Reduce dose"}, "setup-rec")
-    mid = "try-" + action.replace(" ", "-")
-    base = {"mutation_id": mid, "entity": "medication", "entity_id": med["id"], "op": "set"}
-    return {
-        "add medication": {"mutation_id": mid, "op": "add", "entity": "medication",
-                           "value": {"name": "Aspirin"}},
-        "edit medication": {**base, "field": "how_taken", "value": "once daily",
-                            "base_version": med["versions"]["how_taken"]},
-        "discontinue medication": {**base, "field": "status", "value": "stopped",
-                                   "base_version": med["versions"]["status"]},
-        "annotate": {**base, "field": "notes", "value": "check kidney function"},
-        "record problem": {"mutation_id": mid, "op": "add", "entity": "problem",
-                           "value": {"category": "dosage-too-high",
-                                     "medication_ids": [med["id"]]}},
-        "record recommendation": {"mutation_id": mid, "op": "add", "entity": "recommendation",
-                                  "value": {"text": "Switch to XR", "to": "prescriber"}},
-        "decide recommendation": {"mutation_id": mid, "op": "set", "entity": "recommendation",
-                                  "entity_id": rec["id"], "field": "status",
-                                  "value": "accepted",
-                                  "base_version": rec["versions"]["status"]},
-        "confirm how taken": {**base, "field": "patient_confirmation", "value": "corrected"},
-        "patient note": {**base, "field": "patient_note", "value": "I take it with dinner"},
-        "reorder": {**base, "op": "move", "after": None},
-    }[action]  # fmt: skip
+    rec = await add_entity(db, "recommendation", SETUP_RECOMMENDATION, "setup-rec")
+    return mutation_for(action, med, rec)
 
 
-@pytest.mark.parametrize(
-    ("action", "role", "allowed"),
-    [(action, role, allowed) for action, row in CELLS for role, allowed in row.items()],
-)
+@pytest.mark.parametrize(("action", "role", "allowed"), CELL_PARAMS)
 async def test_permission_cell_at_domain_level(
     panel_db: PanelDb, action: str, role: str, allowed: bool
 ) -> None:

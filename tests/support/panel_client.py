@@ -1,0 +1,101 @@
+"""A panel client that follows docs/protocol.md the way the browser does: apply events in seq
+order, resync on a gap or reconnect, queue mutations while disconnected and send them in
+order afterwards. Tests use it to check that every client converges on the database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+
+class PanelClient:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.sio: socketio.AsyncClient | None = None
+        self.seq = 0
+        self.entities: dict[str, dict[str, Any]] = {}
+        self.queue: list[dict[str, Any]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self.sent: list[dict[str, Any]] = []
+        self.self_id = ""
+        self._resync_lock = asyncio.Lock()
+        self._advanced = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.sio is not None and self.sio.connected
+
+    async def connect(self) -> None:
+        sio = socketio.AsyncClient(reconnection=False)
+        sio.on("panel-event", self._on_event)
+        await sio.connect(
+            self.base_url, auth={"token": self.token}, transports=["websocket"], wait_timeout=5
+        )
+        ack = await sio.call("join", {}, timeout=10)
+        assert ack["ok"], ack
+        self.sio = sio
+        self.self_id = ack["self"]["id"]
+        self._replace(ack["panel"])
+        await self.flush()
+
+    async def disconnect(self) -> None:
+        if self.sio is not None:
+            await self.sio.disconnect()
+            self.sio = None
+
+    async def mutate(self, mutation: dict[str, Any]) -> None:
+        """Send now if connected, else queue (as the browser keeps it in sessionStorage)."""
+        self.queue.append(mutation)
+        if self.connected:
+            await self.flush()
+
+    async def flush(self) -> None:
+        while self.queue and self.connected:
+            mutation = self.queue[0]
+            assert self.sio is not None
+            result = await self.sio.call("mutate", mutation, timeout=10)
+            self.queue.pop(0)
+            self.sent.append(mutation)
+            self.results.setdefault(mutation["mutation_id"], result)
+            if result.get("entity") and result.get("seq", 0) == self.seq + 1:
+                self._apply(result["seq"], result["entity"])
+
+    async def resync(self) -> None:
+        async with self._resync_lock:
+            assert self.sio is not None
+            ack = await self.sio.call("panel-sync", {"since": self.seq}, timeout=10)
+            assert ack["ok"], ack
+            if ack["panel"]["seq"] >= self.seq:
+                self._replace(ack["panel"])
+
+    async def _on_event(self, data: dict[str, Any]) -> None:
+        seq = data["event"]["seq"]
+        if seq <= self.seq:
+            return
+        if seq == self.seq + 1:
+            self._apply(seq, data["entity"])
+        else:
+            await self.resync()
+
+    def _apply(self, seq: int, entity: dict[str, Any] | None) -> None:
+        if entity is not None:
+            self.entities[entity["id"]] = entity
+        self.seq = seq
+        self._advanced.set()
+
+    async def wait_for_seq(self, seq: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.seq < seq:
+                self._advanced.clear()
+                await self._advanced.wait()
+
+    def _replace(self, panel: dict[str, Any]) -> None:
+        self.entities = {entity["id"]: entity for entity in panel["entities"]}
+        self.seq = panel["seq"]
+        self._advanced.set()
+
+    def view(self) -> dict[str, Any]:
+        return {"seq": self.seq, "entities": dict(sorted(self.entities.items()))}
