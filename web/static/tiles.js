@@ -10,9 +10,10 @@ function element(tag, className) {
   return node;
 }
 
+// First letter or digit of the first two words that have one: "Ana P." -> "AP".
 function initials(name) {
-  const words = name.trim().split(/\s+/).filter(Boolean);
-  return words.slice(0, 2).map((word) => [...word][0].toUpperCase()).join("") || "?";
+  const firsts = name.split(/\s+/).map((word) => word.match(/[\p{L}\p{N}]/u)?.[0]).filter(Boolean);
+  return firsts.slice(0, 2).join("").toUpperCase() || "?";
 }
 
 class Tile {
