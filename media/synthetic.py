@@ -46,14 +46,13 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceCandidate,
-    RTCIceServer,
-    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import candidate_from_sdp
 from av import AudioFrame, VideoFrame
+
+from media.ice import parse_candidate, rtc_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -76,60 +75,6 @@ class SyntheticError(Exception):
 
 
 # -- configuration ---------------------------------------------------------------------------
-
-
-def rtc_configuration(ice: Mapping[str, Any], *, force_relay: bool = False) -> RTCConfiguration:
-    """Build aiortc's ``RTCConfiguration`` from the ``ice`` object of a ``join`` ack.
-
-    ``iceServers`` is always passed as a list, even an empty one: aiortc treats
-    ``iceServers=None`` (its default) as "use ``stun:stun.l.google.com:19302``", a public
-    server that must never be contacted here. With ``[]`` aiortc/aioice gather host
-    candidates only (policy ``all``) or nothing (policy ``relay``).
-
-    Under policy ``all``, aioice's host candidates are this machine's *non-loopback*
-    addresses (it skips 127.0.0.1) and it resolves remote mDNS (``.local``) candidates by
-    multicast; under ``relay`` it gathers only TURN allocations and ignores mDNS candidates.
-    Tests therefore run with ``relay`` and a loopback TURN server (or ``force_relay``).
-
-    aiortc uses at most one STUN and one TURN URL (the first of each it can use).
-    ``force_relay`` overrides the server's policy with ``relay``.
-    """
-    servers: list[RTCIceServer] = []
-    for server in ice.get("iceServers") or []:
-        urls = server.get("urls")
-        if isinstance(urls, str):
-            urls = [urls]
-        if not urls:
-            continue
-        servers.append(
-            RTCIceServer(
-                urls=[str(url) for url in urls],
-                username=server.get("username"),
-                credential=server.get("credential"),
-            )
-        )
-    policy_name = "relay" if force_relay else str(ice.get("iceTransportPolicy") or "all")
-    policy = RTCIceTransportPolicy.RELAY if policy_name == "relay" else RTCIceTransportPolicy.ALL
-    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
-
-
-def parse_candidate(init: Mapping[str, Any]) -> RTCIceCandidate | None:
-    """An ``RTCIceCandidateInit`` dict as aiortc's ``RTCIceCandidate``.
-
-    Returns ``None`` for an end-of-candidates marker (an empty ``candidate`` string).
-    """
-    text = str(init.get("candidate") or "").strip()
-    if text.startswith("a="):
-        text = text[2:]
-    if text.startswith("candidate:"):
-        text = text[len("candidate:") :]
-    if not text:
-        return None
-    candidate = candidate_from_sdp(text)
-    candidate.sdpMid = init.get("sdpMid")
-    line_index = init.get("sdpMLineIndex")
-    candidate.sdpMLineIndex = int(line_index) if line_index is not None else None
-    return candidate
 
 
 def _ice_ufrag(sdp: str) -> str | None:
@@ -405,6 +350,7 @@ class SyntheticParticipant:
         fps: int = 15,
         force_relay: bool = False,
         timeout: float = 10.0,
+        admission_timeout: float = 300.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -414,6 +360,7 @@ class SyntheticParticipant:
         self.fps = fps
         self.force_relay = force_relay
         self.timeout = timeout
+        self.admission_timeout = admission_timeout
 
         self.self_info: dict[str, Any] = {}
         self.consult: dict[str, Any] = {}
@@ -474,10 +421,23 @@ class SyntheticParticipant:
                     message = str(detail.get("message", message))
             raise SyntheticError(code, message) from exc
 
-        payload = {} if self.display_name is None else {"display_name": self.display_name}
+        # A synthetic participant stands in for a consenting person; as a patient it waits
+        # in the waiting room until a pharmacist admits it (up to `admission_timeout`).
+        payload: dict[str, Any] = {"consent": {"accepted": True}}
+        if self.display_name is not None:
+            payload["display_name"] = self.display_name
+        admitted: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        def on_admitted(data: Any = None) -> None:
+            if not admitted.done():
+                admitted.set_result(dict(data or {}))
+
+        self._sio.on("admitted", on_admitted)
         try:
             ack = await self._sio.call("join", payload, timeout=self.timeout)
-        except socketio.exceptions.TimeoutError as exc:
+            if isinstance(ack, dict) and ack.get("ok") and ack.get("waiting"):
+                ack = await asyncio.wait_for(admitted, self.admission_timeout)
+        except (socketio.exceptions.TimeoutError, TimeoutError) as exc:
             await self._sio.disconnect()
             raise SyntheticError("join_timeout", "no join acknowledgement") from exc
         if not isinstance(ack, dict) or not ack.get("ok"):

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.roles import Role
+from models.roles import Action, Role, is_allowed
 from models.tables import Consult, ConsultStatus, Participant
 
 
@@ -82,9 +82,59 @@ def end(consult: Consult, *, reason: str, now: dt.datetime) -> None:
     consult.end_reason = reason
 
 
-def mark_live(consult: Consult) -> bool:
-    """The first join makes a scheduled or open consult live; True if that changed it."""
-    if consult.status in (ConsultStatus.SCHEDULED.value, ConsultStatus.OPEN.value):
+def mark_arrived(consult: Consult, *, now: dt.datetime) -> list[str]:
+    """Someone opened a link (even into the waiting room): scheduled → open.
+
+    Returns the lifecycle events that happened (for webhooks)."""
+    if consult.status == ConsultStatus.SCHEDULED.value:
+        consult.status = ConsultStatus.OPEN.value
+        consult.opened_at = now
+        return ["consult.opened"]
+    return []
+
+
+def mark_in_call(consult: Consult, *, now: dt.datetime) -> list[str]:
+    """Someone is in the call itself (not waiting): the consult is live."""
+    happened = mark_arrived(consult, now=now)
+    if consult.status == ConsultStatus.OPEN.value:
         consult.status = ConsultStatus.LIVE.value
+        consult.live_at = now
+        happened.append("consult.live")
+    return happened
+
+
+def may_skip_waiting(
+    participant: Participant,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    present_elsewhere: bool,
+) -> bool:
+    """Whether a participant joins the call directly rather than the waiting room.
+
+    Roles that never wait (pharmacist, clinician) always do. Others do when they were
+    admitted and are either still connected (a second tab, a reload racing the old
+    connection) or left less than `grace` ago.
+    """
+    if is_allowed(Role(participant.role), Action.JOIN_WITHOUT_WAITING):
         return True
-    return False
+    if participant.admitted_at is None:
+        return False
+    if present_elsewhere or participant.last_left_at is None:
+        return True
+    return now - participant.last_left_at <= grace
+
+
+def admit(participant: Participant, *, now: dt.datetime) -> None:
+    participant.admitted_at = now
+    participant.last_left_at = None
+
+
+def revoke_admission(participant: Participant, *, now: dt.datetime) -> None:
+    """Removed or denied: the next arrival waits to be admitted again."""
+    participant.admitted_at = None
+    participant.last_left_at = now
+
+
+def record_left(participant: Participant, *, now: dt.datetime) -> None:
+    participant.last_left_at = now

@@ -56,6 +56,8 @@ class Consult(Base):
     end_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # The seq of the consult's latest change event: seqs are gap-free per consult.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    live_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="consult", order_by="Participant.created_at", lazy="selectin"
@@ -72,6 +74,11 @@ class Participant(Base):
     # The unique id carried in this participant's join link; a new link replaces it.
     token_id: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Set when the pharmacist admits the participant (or on joining, for roles that never
+    # wait); cleared when they are removed. With last_left_at it decides whether a
+    # reconnecting participant may skip the waiting room.
+    admitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     consult: Mapped[Consult] = relationship(back_populates="participants", lazy="joined")
 
@@ -136,3 +143,16 @@ class MutationReceipt(Base):
     mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentRecord(Base):
+    """A participant's consent to the telehealth consult: when, and to which text."""
+
+    __tablename__ = "consent_record"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consult_id: Mapped[str] = mapped_column(ForeignKey("consult.id", ondelete="CASCADE"))
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)

@@ -184,6 +184,9 @@ async def consult_json(
         ).isoformat(),
         "participants": participants,
         "links": {item["role"]: item["link"] for item in participants},
+        "present": await state.signaling.present(consult.id),
+        "opened_at": consult.opened_at.isoformat() if consult.opened_at else None,
+        "live_at": consult.live_at.isoformat() if consult.live_at else None,
         "medications": [
             entity
             for entity in (await mutations.snapshot(session, consult.id))["entities"]
@@ -240,6 +243,7 @@ async def end_consult(request: web.Request) -> web.Response:
     async with state.sessions() as session:
         body = await consult_json(session, state, consult, base_url(request, state))
     await state.signaling.end_consult(consult.id, data.reason)
+    state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
     return web.json_response(body)
 
 

@@ -14,6 +14,7 @@ import socketio
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from server import api, pages
@@ -22,6 +23,7 @@ from server.security import security_headers
 from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
 from server.tokens import LinkSigner
+from server.webhooks import WebhookSender
 from signaling.handlers import ConsultSignaling
 from signaling.presence import InMemoryPresence
 
@@ -67,8 +69,12 @@ def create_app(
             undefined=jinja2.StrictUndefined,
         ),
         clock=clock,
+        webhooks=WebhookSender(config.webhooks, clock),
+        probes=ProbeService(max_concurrent=config.probe.max_concurrent),
     )
-    backend = DatabaseSignalingBackend(sessions, state.signer, config.ice, clock)
+    backend = DatabaseSignalingBackend(
+        sessions, state.signer, config, clock, state.webhooks, state.probes
+    )
     state.signaling = ConsultSignaling(
         sio,
         backend,
@@ -95,7 +101,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         if database_file is not None:
             await asyncio.to_thread(database_file.parent.mkdir, parents=True, exist_ok=True)
         await upgrade_to_head(state.engine)
+    await state.webhooks.start()
     yield
+    await state.probes.close()
+    await state.webhooks.stop()
     await state.engine.dispose()
 
 

@@ -125,6 +125,51 @@ class SignalingSettings(_Section):
     ping_timeout: float = Field(20, gt=0)
 
 
+class ConsultSettings(_Section):
+    rejoin_grace_seconds: float = Field(120, ge=0, le=3600)
+    patient_may_share_screen: bool = False
+
+
+DEFAULT_CONSENT_TEXT = (
+    "I agree to take part in this medication review by secure video with my pharmacist and "
+    "my care team. I understand it is a telehealth visit, that it is not recorded unless I "
+    "agree separately, and that I can stop at any time."
+)
+
+
+class ConsentSettings(_Section):
+    required_roles: list[Literal["pharmacist", "clinician", "patient"]] = ["patient"]
+    text: str = Field(DEFAULT_CONSENT_TEXT, min_length=1, max_length=5000)
+
+
+class WebhookSettings(_Section):
+    url: str | None = None
+    secret: str | None = Field(None, min_length=16)
+    max_attempts: int = Field(6, ge=1, le=20)
+    initial_backoff_seconds: float = Field(1.0, gt=0, le=600)
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> WebhookSettings:
+        if self.url and not self.secret:
+            raise ValueError("secret is required when url is set (deliveries are signed)")
+        return self
+
+
+class ProbeSettings(_Section):
+    max_rtt_ms: float = Field(300, gt=0)
+    max_loss_percent: float = Field(5, ge=0, le=100)
+    min_kbps: float = Field(750, gt=0)
+    max_concurrent: int = Field(8, ge=0, le=200)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -138,6 +183,10 @@ class Config(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     ice: IceSettings = Field(default_factory=IceSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+    consult: ConsultSettings = Field(default_factory=ConsultSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

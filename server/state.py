@@ -9,8 +9,10 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from media.probe import ProbeService
 from server.config import Config
 from server.tokens import LinkSigner
+from server.webhooks import WebhookSender
 from signaling.handlers import ConsultSignaling
 
 
@@ -22,6 +24,8 @@ class AppState:
     signaling: ConsultSignaling
     templates: jinja2.Environment
     clock: Callable[[], float]
+    webhooks: WebhookSender
+    probes: ProbeService
     _signer: LinkSigner | None = field(default=None, repr=False)
 
     def signer(self) -> LinkSigner:

@@ -1,90 +1,55 @@
-"""Socket.IO event handlers: join, presence, WebRTC relay (docs/protocol.md).
+"""Socket.IO event handlers: join, waiting room, presence, WebRTC relay (docs/protocol.md).
 
-The server package wires this to the HTTP app and supplies a `SignalingBackend`; nothing
-here knows about HTTP, tokens or the database.
+The server package wires this to the HTTP app and supplies a `SignalingBackend`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal
 
 import socketio
-from pydantic import BaseModel, ValidationError
 
+from models.roles import Action, Role, is_allowed
+from signaling.backend import Identity, JoinRefused, SignalingBackend
+from signaling.panel import PanelEvents
 from signaling.payloads import (
+    EndPayload,
+    EventRefused,
     JoinPayload,
-    PanelHistoryPayload,
-    PanelSyncPayload,
+    ParticipantPayload,
+    ProbePayload,
     SignalPayload,
-    describe_validation_error,
+    parse,
 )
 from signaling.presence import PresenceStore, PresentParticipant
 
 log = logging.getLogger(__name__)
 
-PayloadT = TypeVar("PayloadT", bound=BaseModel)
+SessionState = Literal["connected", "waiting", "in-call", "gone"]
 
-
-class JoinRefused(Exception):
-    """A connection or join is refused; `code` is one of docs/protocol.md's codes."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Identity:
-    consult_id: str
-    participant_id: str
-    role: str
-    display_name: str
-
-
-class SignalingBackend(Protocol):
-    async def authenticate(self, token: str) -> Identity:
-        """The identity behind a join token; raises JoinRefused."""
-
-    async def record_join(self, identity: Identity, display_name: str | None) -> dict[str, Any]:
-        """Persist the join (name, consult goes live); returns `{id, status}` of the consult.
-
-        Raises JoinRefused if the consult can no longer be joined.
-        """
-
-    def ice_configuration(self, participant_id: str) -> dict[str, Any]: ...
-
-    async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
-        """`{seq, entities}`: the consult's medication panel now."""
-
-    async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
-        """Apply and commit one panel mutation; the result as docs/protocol.md gives it."""
-
-    async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
-        """`{ok, events}` for one entity, or `{ok: false, error}` if the role may not read it."""
-
-    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]: ...
+WAITING_MESSAGE = "Your pharmacist will let you in shortly."
+DENIED_MESSAGE = "The pharmacist could not let you into this consult. Please contact your pharmacy."
+REMOVED_MESSAGE = "The pharmacist removed you from this consult."
 
 
 @dataclass
 class _Session:
     identity: Identity
-    joined: bool = False
-    display_name: str = ""
+    state: SessionState = "connected"
     leave_reason: str = "disconnected"
-    join_ack: dict[str, Any] | None = None
+    consult: dict[str, Any] | None = None  # {id, status} as of the last lifecycle change
 
 
-class EventRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+Handler = Callable[[str, "_Session", Any], Awaitable[Any]]
+
+
+def hosts_room(consult_id: str) -> str:
+    """The room of those who manage the consult (they see the waiting room)."""
+    return f"{consult_id}/hosts"
 
 
 class ConsultSignaling:
@@ -104,18 +69,52 @@ class ConsultSignaling:
         self.max_message_bytes = max_message_bytes
         # Per-connection state; a socket id lives in exactly one process.
         self._sessions: dict[str, _Session] = {}
+        self.panel = PanelEvents(self)
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
-        sio.on("join", self._guarded("join", self._on_join, needs_join=False))
-        sio.on("signal", self._guarded("signal", self._on_signal))
-        sio.on("leave", self._guarded("leave", self._on_leave))
-        sio.on("mutate", self._guarded("mutate", self._on_mutate))
-        sio.on("panel-sync", self._guarded("panel-sync", self._on_panel_sync))
-        sio.on("panel-history", self._guarded("panel-history", self._on_panel_history))
-        # Mutations of one consult are applied and broadcast one at a time, so that
-        # `panel-event`s leave this process in seq order.
-        self._consult_locks: dict[str, asyncio.Lock] = {}
+        self.on("join", self._on_join, needs_join=False)
+        self.on("probe", self._on_probe, needs_join=False)
+        self.on("leave", self._on_leave, needs_join=False)
+        self.on("signal", self._on_signal)
+        self.on("admit", self._on_admit)
+        self.on("admit-all", self._on_admit_all)
+        self.on("deny", self._on_deny)
+        self.on("remove", self._on_remove)
+        self.on("end-consult", self._on_end_consult)
         sio.on("*", self._on_unknown)
+
+    def on(self, event: str, handler: Handler, *, needs_join: bool = True) -> None:
+        """Register `handler` for `event`: size limit, join check, refusals as `error`."""
+
+        async def run(sid: str, *args: Any) -> Any:
+            data = args[0] if args else None
+            try:
+                session = self._sessions.get(sid)
+                if session is None:
+                    raise EventRefused("not_joined", "This connection is not authenticated.")
+                if needs_join and session.state != "in-call":
+                    message = (
+                        "Wait to be admitted first."
+                        if session.state == "waiting"
+                        else "Send 'join' first."
+                    )
+                    raise EventRefused("not_joined", message)
+                if _encoded_size(data) > self.max_message_bytes:
+                    raise EventRefused(
+                        "message_too_large",
+                        f"The payload exceeds {self.max_message_bytes} bytes.",
+                    )
+                return await handler(sid, session, data)
+            except (EventRefused, JoinRefused) as refused:
+                await self.emit_error(sid, event, refused.code, refused.message)
+                return {"ok": False, "error": {"code": refused.code, "message": refused.message}}
+            except Exception:
+                log.exception("unexpected error handling %r", event)
+                message = "The server could not handle this event; nothing was changed."
+                await self.emit_error(sid, event, "internal_error", message)
+                return {"ok": False, "error": {"code": "internal_error", "message": message}}
+
+        self.sio.on(event, run)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -132,107 +131,131 @@ class ConsultSignaling:
             raise socketio.exceptions.ConnectionRefusedError(
                 refused.code, {"code": refused.code, "message": refused.message}
             ) from None
-        self._sessions[sid] = _Session(identity=identity, display_name=identity.display_name)
+        self._sessions[sid] = _Session(identity=identity)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = self._sessions.pop(sid, None)
-        if session is None or not session.joined:
+        if session is None or session.state in ("connected", "gone"):
             return
         identity = session.identity
-        if await self.presence.remove(identity.consult_id, identity.participant_id, sid):
-            await self.sio.emit(
-                "participant-left",
-                {"participant_id": identity.participant_id, "reason": session.leave_reason},
-                room=identity.consult_id,
-                skip_sid=sid,
-            )
-
-    # -- events ---------------------------------------------------------------------------
-
-    def _guarded(
-        self,
-        event: str,
-        handler: Callable[[str, _Session, Any], Awaitable[Any]],
-        *,
-        needs_join: bool = True,
-    ) -> Callable[..., Awaitable[Any]]:
-        """Wrap a handler: size limit, join check, and every refusal as an `error` event."""
-
-        async def run(sid: str, *args: Any) -> Any:
-            data = args[0] if args else None
-            try:
-                session = self._sessions.get(sid)
-                if session is None:
-                    raise EventRefused("not_joined", "This connection is not authenticated.")
-                if needs_join and not session.joined:
-                    raise EventRefused("not_joined", "Send 'join' first.")
-                if _encoded_size(data) > self.max_message_bytes:
-                    raise EventRefused(
-                        "message_too_large",
-                        f"The payload exceeds {self.max_message_bytes} bytes.",
-                    )
-                return await handler(sid, session, data)
-            except EventRefused as refused:
-                await self._emit_error(sid, event, refused.code, refused.message)
-                return {"ok": False, "error": {"code": refused.code, "message": refused.message}}
-            except Exception:
-                log.exception("unexpected error handling %r", event)
-                message = "The server could not handle this event; nothing was changed."
-                await self._emit_error(sid, event, "internal_error", message)
-                return {"ok": False, "error": {"code": "internal_error", "message": message}}
-
-        return run
+        if not await self.presence.remove(identity.consult_id, identity.participant_id, sid):
+            return
+        if session.state == "waiting":
+            await self._announce_waiting_room(identity.consult_id)
+            return
+        await self.sio.emit(
+            "participant-left",
+            {"participant_id": identity.participant_id, "reason": session.leave_reason},
+            room=identity.consult_id,
+            skip_sid=sid,
+        )
+        await self.backend.record_leave(identity, session.leave_reason)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
-        await self._emit_error(
-            sid, str(event)[:64], "unknown_event", "This server has no such event."
-        )
+        message = "This server has no such event."
+        await self.emit_error(sid, str(event)[:64], "unknown_event", message)
+
+    # -- joining and the waiting room -----------------------------------------------------
 
     async def _on_join(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        if session.join_ack is not None:
-            return await self._with_panel(session.join_ack, session.identity.consult_id)
-        payload = _parse(JoinPayload, {} if data is None else data)
+        if session.state == "in-call":
+            return await self._call_payload(session)
+        if session.state == "waiting":
+            return self._waiting_payload(session)
+        payload = parse(JoinPayload, {} if data is None else data)
         identity = session.identity
-        try:
-            consult = await self.backend.record_join(identity, payload.display_name)
-        except JoinRefused as refused:
-            raise EventRefused(refused.code, refused.message) from None
-        session.display_name = payload.display_name or identity.display_name
-        session.identity = identity = replace(identity, display_name=session.display_name)
-        entry = PresentParticipant(
+        present = await self.presence.get(identity.consult_id, identity.participant_id)
+        decision = await self.backend.record_join(
+            identity,
+            payload.display_name,
+            consent_accepted=bool(payload.consent and payload.consent.accepted),
+            present_elsewhere=present is not None and present.sid != sid,
+        )
+        if payload.display_name:
+            session.identity = identity = replace(identity, display_name=payload.display_name)
+        session.consult = decision.consult
+        if present is not None and present.sid != sid:
+            await self._replace(present.sid)
+        if decision.admitted:
+            return await self._enter_call(sid, session)
+        await self.presence.add(identity.consult_id, self._entry(sid, session, state="waiting"))
+        session.state = "waiting"
+        await self._announce_waiting_room(identity.consult_id)
+        return self._waiting_payload(session)
+
+    def _entry(
+        self, sid: str, session: _Session, *, state: Literal["in-call", "waiting"]
+    ) -> PresentParticipant:
+        identity = session.identity
+        return PresentParticipant(
             participant_id=identity.participant_id,
             role=identity.role,
-            display_name=session.display_name,
+            display_name=identity.display_name,
             sid=sid,
+            state=state,
         )
-        replaced = await self.presence.add(identity.consult_id, entry)
-        if replaced is not None and replaced.sid != sid:
-            await self._replace(replaced.sid)
+
+    def _waiting_payload(self, session: _Session) -> dict[str, Any]:
+        identity = session.identity
+        return {
+            "ok": True,
+            "waiting": True,
+            "message": WAITING_MESSAGE,
+            "self": {
+                "id": identity.participant_id,
+                "role": identity.role,
+                "display_name": identity.display_name,
+            },
+            "consult": session.consult or {"id": identity.consult_id},
+        }
+
+    async def _enter_call(self, sid: str, session: _Session) -> dict[str, Any]:
+        identity = session.identity
+        entry = self._entry(sid, session, state="in-call")
+        await self.presence.add(identity.consult_id, entry)
         await self.sio.enter_room(sid, identity.consult_id)
-        session.joined = True
-        roster = [
-            member.public()
-            for member in await self.presence.roster(identity.consult_id)
-            if member.participant_id != identity.participant_id
-        ]
+        if _is_host(identity):
+            await self.sio.enter_room(sid, hosts_room(identity.consult_id))
+        session.state = "in-call"
+        session.consult = await self.backend.record_in_call(identity)
         await self.sio.emit(
             "participant-joined",
             {"participant": entry.public()},
             room=identity.consult_id,
             skip_sid=sid,
         )
-        session.join_ack = {
-            "ok": True,
-            "self": entry.public(),
-            "consult": consult,
-            "roster": roster,
-            "ice": self.backend.ice_configuration(identity.participant_id),
-        }
-        return await self._with_panel(session.join_ack, identity.consult_id)
+        return await self._call_payload(session)
 
-    async def _with_panel(self, ack: dict[str, Any], consult_id: str) -> dict[str, Any]:
-        # The panel is not kept in join_ack: a repeated join gets the panel as it is now.
-        return {**ack, "panel": await self.backend.panel_snapshot(consult_id)}
+    async def _call_payload(self, session: _Session) -> dict[str, Any]:
+        identity = session.identity
+        everyone = await self.presence.roster(identity.consult_id)
+        payload: dict[str, Any] = {
+            "ok": True,
+            "waiting": False,
+            "self": {
+                "id": identity.participant_id,
+                "role": identity.role,
+                "display_name": identity.display_name,
+            },
+            "consult": session.consult or {"id": identity.consult_id},
+            "roster": [
+                member.public()
+                for member in everyone
+                if member.state == "in-call" and member.participant_id != identity.participant_id
+            ],
+            "ice": self.backend.ice_configuration(identity.participant_id),
+            "settings": self.backend.client_settings(identity.role),
+            "panel": await self.backend.panel_snapshot(identity.consult_id),
+        }
+        if _is_host(identity):
+            payload["waiting_room"] = [m.public() for m in everyone if m.state == "waiting"]
+        return payload
+
+    async def _announce_waiting_room(self, consult_id: str) -> None:
+        waiting = [
+            m.public() for m in await self.presence.roster(consult_id) if m.state == "waiting"
+        ]
+        await self.sio.emit("waiting-room", {"waiting": waiting}, room=hosts_room(consult_id))
 
     async def _replace(self, old_sid: str) -> None:
         await self.sio.emit(
@@ -242,58 +265,102 @@ class ConsultSignaling:
         )
         old_session = self._sessions.get(old_sid)
         if old_session is not None:
-            old_session.joined = False  # its disconnect must not announce a departure
+            old_session.state = "gone"  # its disconnect must not announce a departure
             await self.sio.leave_room(old_sid, old_session.identity.consult_id)
+            await self.sio.leave_room(old_sid, hosts_room(old_session.identity.consult_id))
         await self.sio.disconnect(old_sid)
 
+    async def _waiting_target(self, host: _Session, data: Any) -> tuple[str, _Session]:
+        _require_host(host)
+        payload = parse(ParticipantPayload, data)
+        entry = await self.presence.get(host.identity.consult_id, payload.participant_id)
+        target = self._sessions.get(entry.sid) if entry is not None else None
+        if entry is None or entry.state != "waiting" or target is None:
+            raise EventRefused("not_waiting", "That participant is not in the waiting room.")
+        return entry.sid, target
+
+    async def _admit(self, host: _Session, sid: str, target: _Session) -> None:
+        await self.backend.admit(host.identity, target.identity.participant_id)
+        payload = await self._enter_call(sid, target)
+        await self.sio.emit("admitted", payload, to=sid)
+
+    async def _on_admit(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        target_sid, target = await self._waiting_target(session, data)
+        await self._admit(session, target_sid, target)
+        await self._announce_waiting_room(session.identity.consult_id)
+        return {"ok": True}
+
+    async def _on_admit_all(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        _require_host(session)
+        consult_id = session.identity.consult_id
+        admitted = []
+        for entry in await self.presence.roster(consult_id):
+            target = self._sessions.get(entry.sid)
+            if entry.state == "waiting" and target is not None:
+                await self._admit(session, entry.sid, target)
+                admitted.append(entry.participant_id)
+        await self._announce_waiting_room(consult_id)
+        return {"ok": True, "admitted": admitted}
+
+    async def _on_deny(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        target_sid, target = await self._waiting_target(session, data)
+        await self.backend.deny(session.identity, target.identity.participant_id)
+        await self.sio.emit("denied", {"message": DENIED_MESSAGE}, to=target_sid)
+        await self.presence.remove(
+            session.identity.consult_id, target.identity.participant_id, target_sid
+        )
+        target.state = "gone"
+        await self.sio.disconnect(target_sid)
+        await self._announce_waiting_room(session.identity.consult_id)
+        return {"ok": True}
+
+    async def _on_remove(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        _require_host(session)
+        payload = parse(ParticipantPayload, data)
+        consult_id = session.identity.consult_id
+        entry = await self.presence.get(consult_id, payload.participant_id)
+        if entry is None or payload.participant_id == session.identity.participant_id:
+            raise EventRefused("unknown_recipient", "That participant is not in this consult.")
+        await self.backend.remove(session.identity, payload.participant_id)
+        await self.sio.emit("removed", {"message": REMOVED_MESSAGE}, to=entry.sid)
+        target = self._sessions.get(entry.sid)
+        if target is not None:
+            target.leave_reason = "removed"
+        await self.sio.disconnect(entry.sid)
+        return {"ok": True}
+
+    async def _on_end_consult(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        _require_host(session)
+        payload = parse(EndPayload, {} if data is None else data)
+        await self.backend.end_consult(session.identity, payload.reason)
+        await self.end_consult(session.identity.consult_id, payload.reason)
+        return {"ok": True}
+
+    # -- media ----------------------------------------------------------------------------
+
     async def _on_signal(self, sid: str, session: _Session, data: Any) -> None:
-        payload = _parse(SignalPayload, data)
+        payload = parse(SignalPayload, data)
         identity = session.identity
         recipient = (
             None
             if payload.to == identity.participant_id
             else await self.presence.get(identity.consult_id, payload.to)
         )
-        if recipient is None:
+        if recipient is None or recipient.state != "in-call":
             raise EventRefused(
                 "unknown_recipient", "'to' is not a participant present in this consult."
             )
         await self.sio.emit("signal", payload.relayed(identity.participant_id), to=recipient.sid)
 
-    async def _on_mutate(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        consult_id = session.identity.consult_id
-        lock = self._consult_locks.setdefault(consult_id, asyncio.Lock())
-        async with lock:
-            result = await self.backend.apply_mutation(session.identity, data)
-            if result.get("seq") is not None and not result.get("replayed"):
-                await self.sio.emit(
-                    "panel-event",
-                    {"event": result["event"], "entity": result.get("entity")},
-                    room=consult_id,
-                )
-        if not result["ok"] and result["error"]["code"] != "conflict":
-            await self._emit_error(
-                sid, "mutate", result["error"]["code"], result["error"]["message"]
-            )
-        return result
-
-    async def _on_panel_sync(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        payload = _parse(PanelSyncPayload, {} if data is None else data)
-        consult_id = session.identity.consult_id
-        panel = await self.backend.panel_snapshot(consult_id)
-        events = (
-            await self.backend.panel_events_since(consult_id, payload.since)
-            if payload.since is not None
-            else []
-        )
-        return {"ok": True, "panel": panel, "events": events}
-
-    async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        payload = _parse(PanelHistoryPayload, data)
-        result = await self.backend.panel_history(session.identity, payload.entity_id)
-        if not result["ok"]:
-            raise EventRefused(result["error"]["code"], result["error"]["message"])
-        return result
+    async def _on_probe(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        payload = parse(ProbePayload, data)
+        answer = await self.backend.probe_answer(session.identity, payload.description.model_dump())
+        return {
+            "ok": True,
+            "description": answer,
+            "ice": self.backend.ice_configuration(session.identity.participant_id),
+            "thresholds": self.backend.client_settings(session.identity.role)["probe"],
+        }
 
     async def _on_leave(self, sid: str, session: _Session, data: Any) -> None:
         session.leave_reason = "left"
@@ -304,23 +371,34 @@ class ConsultSignaling:
     async def end_consult(self, consult_id: str, reason: str) -> None:
         """Tell everyone in the consult it ended, then close their connections."""
         await self.sio.emit("consult-ended", {"reason": reason}, room=consult_id)
-        for member in await self.presence.roster(consult_id):
-            await self.sio.disconnect(member.sid)
         for sid, session in list(self._sessions.items()):
             if session.identity.consult_id == consult_id:
+                if session.state == "waiting":
+                    await self.sio.emit("consult-ended", {"reason": reason}, to=sid)
+                session.state = "gone"
+                await self.presence.remove(consult_id, session.identity.participant_id, sid)
                 await self.sio.disconnect(sid)
 
-    async def _emit_error(self, sid: str, event: str, code: str, message: str) -> None:
+    async def present(self, consult_id: str) -> list[dict[str, str]]:
+        """Who is here now, in the call or waiting (for the REST API)."""
+        return [
+            {**member.public(), "state": member.state}
+            for member in await self.presence.roster(consult_id)
+        ]
+
+    async def emit_error(self, sid: str, event: str, code: str, message: str) -> None:
         await self.sio.emit("error", {"event": event, "code": code, "message": message}, to=sid)
 
 
-def _parse(model: type[PayloadT], data: Any) -> PayloadT:
-    if not isinstance(data, dict):
-        raise EventRefused("invalid_payload", "The payload must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise EventRefused("invalid_payload", describe_validation_error(exc)) from None
+def _is_host(identity: Identity) -> bool:
+    return is_allowed(Role(identity.role), Action.MANAGE_PARTICIPANTS)
+
+
+def _require_host(session: _Session) -> None:
+    if not _is_host(session.identity):
+        raise EventRefused(
+            "forbidden", f"A {session.identity.role} may not manage who is in the consult."
+        )
 
 
 def _encoded_size(data: Any) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -11,8 +11,13 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Consent(_Payload):
+    accepted: bool
+
+
 class JoinPayload(_Payload):
     display_name: str | None = None
+    consent: Consent | None = None
 
     @field_validator("display_name")
     @classmethod
@@ -59,6 +64,25 @@ class SignalPayload(_Payload):
         return {"from": sender_id, "candidate": candidate}
 
 
+class ParticipantPayload(_Payload):
+    participant_id: str = Field(min_length=1, max_length=64)
+
+
+class EndPayload(_Payload):
+    reason: str = Field("ended by the pharmacist", min_length=1, max_length=500)
+
+
+class ProbePayload(_Payload):
+    description: SessionDescription
+
+    @field_validator("description")
+    @classmethod
+    def _an_offer(cls, value: SessionDescription) -> SessionDescription:
+        if value.type != "offer" or not value.sdp:
+            raise ValueError("must be an offer with its SDP")
+        return value
+
+
 class PanelSyncPayload(_Payload):
     since: int | None = Field(None, ge=0)
 
@@ -79,3 +103,25 @@ def describe_validation_error(exc: ValidationError) -> str:
             message = "must be an object"
         parts.append(f"{field}: {message}")
     return "; ".join(parts)
+
+
+class EventRefused(Exception):
+    """An event is refused and nothing changed; `code` is from docs/protocol.md."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+def parse(model: type[PayloadT], data: Any) -> PayloadT:
+    """`data` validated as `model`, or EventRefused naming the bad field."""
+    if not isinstance(data, dict):
+        raise EventRefused("invalid_payload", "The payload must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise EventRefused("invalid_payload", describe_validation_error(exc)) from None

@@ -1,4 +1,4 @@
-"""Who is in which consult, behind one small interface.
+"""Who is in which consult (in the call, or in the waiting room), behind one small interface.
 
 In-process for now; a Redis-backed store with the same interface lets many server
 processes act as one. Nothing here lives in module globals.
@@ -7,7 +7,9 @@ processes act as one. Nothing here lives in module globals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+PresenceState = Literal["in-call", "waiting"]
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,7 @@ class PresentParticipant:
     role: str
     display_name: str
     sid: str
+    state: PresenceState = "in-call"
 
     def public(self) -> dict[str, str]:
         """The roster entry other participants see (never the socket id)."""
@@ -24,14 +27,15 @@ class PresentParticipant:
 
 class PresenceStore(Protocol):
     async def add(self, consult_id: str, entry: PresentParticipant) -> PresentParticipant | None:
-        """Record `entry` as present; returns the entry it replaced (same participant)."""
+        """Record `entry` (replacing the same participant's); returns the entry it replaced."""
 
     async def remove(self, consult_id: str, participant_id: str, sid: str) -> bool:
         """Forget the participant if `sid` is still its connection; True if removed."""
 
     async def get(self, consult_id: str, participant_id: str) -> PresentParticipant | None: ...
 
-    async def roster(self, consult_id: str) -> list[PresentParticipant]: ...
+    async def roster(self, consult_id: str) -> list[PresentParticipant]:
+        """Everyone present, in the call or waiting, in arrival order."""
 
 
 class InMemoryPresence:
@@ -42,7 +46,7 @@ class InMemoryPresence:
 
     async def add(self, consult_id: str, entry: PresentParticipant) -> PresentParticipant | None:
         members = self._consults.setdefault(consult_id, {})
-        previous = members.get(entry.participant_id)
+        previous = members.pop(entry.participant_id, None)
         members[entry.participant_id] = entry
         return previous
 

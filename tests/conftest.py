@@ -21,10 +21,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.consults import create_consult
+from models.consults import admit, create_consult
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.mutations import Actor, apply_mutation, events_since, snapshot
+from models.tables import Participant
 from server.app import create_app
 from server.config import Config, load_config
 from server.security import RedactingAccessLogger
@@ -106,7 +107,10 @@ class RunningServer:
     def state(self) -> AppState:
         return self.app[STATE]
 
-    async def create_consult(self, **body: Any) -> dict[str, Any]:
+    async def create_consult(self, *, admit_patient: bool = True, **body: Any) -> dict[str, Any]:
+        """A consult through the REST API. `admit_patient` lets the patient skip the waiting
+        room, as if the pharmacist had admitted them already (tests of the waiting room
+        pass False)."""
         body.setdefault("patient_name", "Maria Lopez")
         body.setdefault("scheduled_at", "2026-11-27T10:00:00+00:00")
         async with self.http.post(
@@ -115,6 +119,12 @@ class RunningServer:
             assert response.status == 201, await response.text()
             consult: dict[str, Any] = await response.json()
         self.created.append(consult)
+        if admit_patient:
+            patient = next(p for p in consult["participants"] if p["role"] == "patient")
+            async with self.state.sessions() as session, session.begin():
+                participant = await session.get(Participant, patient["id"])
+                assert participant is not None
+                admit(participant, now=dt.datetime.fromtimestamp(self.clock(), dt.UTC))
         return consult
 
     async def end_consult(self, consult_id: str, reason: str = "done") -> None:

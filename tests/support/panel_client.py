@@ -34,7 +34,7 @@ class PanelClient:
         await sio.connect(
             self.base_url, auth={"token": self.token}, transports=["websocket"], wait_timeout=5
         )
-        ack = await sio.call("join", {}, timeout=10)
+        ack = await sio.call("join", {"consent": {"accepted": True}}, timeout=10)
         assert ack["ok"], ack
         self.sio = sio
         self.self_id = ack["self"]["id"]

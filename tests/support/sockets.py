@@ -17,6 +17,10 @@ SERVER_EVENTS = (
     "consult-ended",
     "error",
     "panel-event",
+    "waiting-room",
+    "admitted",
+    "denied",
+    "removed",
 )
 
 
@@ -50,8 +54,12 @@ class RecordingClient:
         auth = {} if token is None else {"token": token}
         await self.sio.connect(base_url, auth=auth, transports=["websocket"], wait_timeout=5)
 
-    async def join(self, display_name: str | None = None) -> dict[str, Any]:
-        payload = {} if display_name is None else {"display_name": display_name}
+    async def join(
+        self, display_name: str | None = None, *, consent: bool = True
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"consent": {"accepted": True}} if consent else {}
+        if display_name is not None:
+            payload["display_name"] = display_name
         ack: dict[str, Any] = await self.sio.call("join", payload, timeout=5)
         return ack
 

@@ -52,7 +52,7 @@ const mtm = {
     return mesh?.connections ?? new Map();
   },
   async stats() {
-    return Promise.all([...this.peers].map(([id, pc]) => summarizePeer(id, pc)));
+    return Promise.all([...mtm.peers].map(([id, pc]) => summarizePeer(id, pc)));
   },
   join,
 };
@@ -90,10 +90,12 @@ function showStatus(text, tone = "info") {
   ui.status.dataset.tone = tone;
 }
 
-function showNotice(title, message, { rejoin = false } = {}) {
+/** @param {string|null} action  label of a link that reopens this page, if that can help */
+function showNotice(title, message, action) {
   ui.noticeTitle.textContent = title;
   ui.noticeMessage.textContent = message;
-  ui.noticeAction.hidden = !rejoin;
+  ui.noticeAction.textContent = action ?? "";
+  ui.noticeAction.hidden = !action;
   showStatus("");
   showScreen("notice");
   // Moving focus reads the outcome out and keeps keyboard users on the visible screen.
@@ -143,7 +145,7 @@ function openSocket() {
   socket.on("participant-left", afterJoin(({ participant_id: id }) => onParticipantLeft(id)));
   socket.on("signal", afterJoin(onSignal));
   socket.on("replaced", ({ message } = {}) => finish("replaced", "Opened in another window",
-    message || "This consult is now open in another window or tab.", { rejoin: true }));
+    message || "This consult is now open in another window or tab.", "Use this window instead"));
   socket.on("consult-ended", () => finish("ended", "The consult has ended",
     "Thank you for taking part. You can close this window."));
   socket.on("error", onServerError);
@@ -181,6 +183,7 @@ function joinFailed(error) {
   showScreen("prejoin");
   setState("error");
   showStatus(message, "error");
+  ui.nameInput.focus();
 }
 
 // ---- in the call -----------------------------------------------------------------------
@@ -195,7 +198,7 @@ function enterCall(ack) {
     selfId: ack.self.id,
     rtcConfig: ack.ice,
     localStream: stream,
-    sendSignal: (message) => socket.emit("signal", message),
+    sendSignal,
     onTrack: (remoteId, track) => tiles.addTrack(remoteId, track),
     onConnectionState: (remoteId, state) => tiles.get(remoteId)?.setConnection(tileConnection(state)),
   });
@@ -214,6 +217,12 @@ function enterCall(ack) {
   setState("in-call");
   showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster));
   if (!wasInCall) (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
+}
+
+// While reconnecting, Socket.IO would buffer emits and deliver them to the next session,
+// which has not joined yet and whose peers are new: signals of the old mesh are dropped.
+function sendSignal(message) {
+  if (joined && socket?.connected) socket.emit("signal", message);
 }
 
 function rosterSummary(roster) {
@@ -286,11 +295,11 @@ function toggleLocal(button, kind) {
 function leave() {
   socket?.emit("leave");
   finish("ended", "You left the consult", "You can rejoin with the same link while the consult is open.",
-    { rejoin: true });
+    "Rejoin");
 }
 
 /** End of this page's session: release camera, connections and socket, then explain. */
-function finish(state, title, message, options) {
+function finish(state, title, message, action = null) {
   joinable = false;
   closeSocket();
   closeMesh();
@@ -298,7 +307,7 @@ function finish(state, title, message, options) {
   stopLocalMedia(local?.stream);
   ui.preview.srcObject = null;
   setState(state);
-  showNotice(title, message, options);
+  showNotice(title, message, action);
 }
 
 function closeMesh() {
@@ -331,7 +340,7 @@ function onConnectError(error) {
 
 function onDisconnect(reason) {
   if (reason === "io server disconnect") {
-    finish("ended", "You were disconnected", "The server closed the connection.", { rejoin: true });
+    finish("ended", "You were disconnected", "The server closed the connection.", "Rejoin");
   } else {
     showStatus("Connection lost. Reconnecting…", "error");
   }

@@ -38,11 +38,11 @@ class Peer {
     this.pc.onnegotiationneeded = () => this.#offer();
     this.pc.onicecandidate = ({ candidate }) => this.#send({ candidate: candidate?.toJSON() ?? null });
     this.pc.ontrack = ({ track }) => onTrack(track);
-    this.pc.onconnectionstatechange = () => onConnectionState(this.pc.connectionState);
-    this.pc.oniceconnectionstatechange = () => {
-      // A dead path (network change, relay restart) gets fresh candidates instead of a hang-up.
-      if (this.pc.iceConnectionState === "failed") this.pc.restartIce();
+    this.pc.onconnectionstatechange = () => {
+      this.#restartIfFailed();
+      onConnectionState(this.pc.connectionState);
     };
+    this.pc.oniceconnectionstatechange = () => this.#restartIfFailed();
     this.#localStream = localStream;
     if (polite) this.#mediaTimer = setTimeout(() => this.#addLocalMedia(), FIRST_OFFER_GRACE_MS);
     else this.#addLocalMedia();
@@ -62,6 +62,15 @@ class Peer {
       if (!this.pc.getTransceivers().some((transceiver) => transceiver.receiver.track.kind === kind)) {
         this.pc.addTransceiver(kind, { direction: "recvonly" });
       }
+    }
+  }
+
+  // A dead path (network change, relay restart) gets fresh candidates instead of a hang-up.
+  // Chromium may report the aggregate connectionState "failed" while ICE still says
+  // "disconnected", so either one triggers the restart.
+  #restartIfFailed() {
+    if (this.pc.iceConnectionState === "failed" || this.pc.connectionState === "failed") {
+      this.pc.restartIce();
     }
   }
 

@@ -21,6 +21,8 @@ class Tile {
   #role = element("span", "tile__role");
   #placeholder = element("p", "tile__placeholder");
   #badge = element("p", "tile__badge");
+  #videoTrack = null;
+  #cameraOff = false;
 
   constructor(participantId, { self }) {
     this.self = self;
@@ -29,7 +31,7 @@ class Tile {
     this.element.dataset.participantId = participantId;
     // Self needs no network; remote tiles start "connecting" until ICE says otherwise.
     this.setConnection(self ? "connected" : "connecting");
-    this.element.dataset.video = "off";
+    this.#refreshVideo();
 
     this.video = element("video", "tile__video");
     this.video.autoplay = true;
@@ -63,11 +65,12 @@ class Tile {
 
   /** Show a video track; a remote track is "muted" while no frames arrive. */
   setVideoTrack(track) {
+    if (track === this.#videoTrack) return;
+    this.#videoTrack = track;
     this.video.srcObject = new MediaStream([track]);
-    const update = () => { this.element.dataset.video = track.muted ? "off" : "on"; };
-    track.addEventListener("mute", update);
-    track.addEventListener("unmute", update);
-    update();
+    track.addEventListener("mute", () => this.#refreshVideo());
+    track.addEventListener("unmute", () => this.#refreshVideo());
+    this.#refreshVideo();
   }
 
   /** @returns {Promise<void>} rejects when the browser's autoplay policy blocks sound */
@@ -77,7 +80,14 @@ class Tile {
   }
 
   setCameraOff(off) {
-    this.element.dataset.video = off ? "off" : "on";
+    this.#cameraOff = off;
+    this.#refreshVideo();
+  }
+
+  // The initials placeholder stands in whenever there is no picture to show.
+  #refreshVideo() {
+    const showing = this.#videoTrack && !this.#videoTrack.muted && !this.#cameraOff;
+    this.element.dataset.video = showing ? "on" : "off";
   }
 
   /** @param {"connecting"|"connected"|"reconnecting"} state */

@@ -1,0 +1,56 @@
+"""Medication-panel events: `mutate`, `panel-sync`, `panel-history` (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from signaling.payloads import EventRefused, PanelHistoryPayload, PanelSyncPayload, parse
+
+if TYPE_CHECKING:
+    from signaling.handlers import ConsultSignaling, _Session
+
+
+class PanelEvents:
+    def __init__(self, core: ConsultSignaling) -> None:
+        self.core = core
+        # Mutations of one consult are applied and broadcast one at a time, so that
+        # `panel-event`s leave this process in seq order.
+        self._consult_locks: dict[str, asyncio.Lock] = {}
+        core.on("mutate", self._on_mutate)
+        core.on("panel-sync", self._on_panel_sync)
+        core.on("panel-history", self._on_panel_history)
+
+    async def _on_mutate(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        consult_id = session.identity.consult_id
+        lock = self._consult_locks.setdefault(consult_id, asyncio.Lock())
+        async with lock:
+            result = await self.core.backend.apply_mutation(session.identity, data)
+            if result.get("seq") is not None and not result.get("replayed"):
+                await self.core.sio.emit(
+                    "panel-event",
+                    {"event": result["event"], "entity": result.get("entity")},
+                    room=consult_id,
+                )
+        if not result["ok"] and result["error"]["code"] != "conflict":
+            error = result["error"]
+            await self.core.emit_error(sid, "mutate", error["code"], error["message"])
+        return result
+
+    async def _on_panel_sync(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        payload = parse(PanelSyncPayload, {} if data is None else data)
+        consult_id = session.identity.consult_id
+        panel = await self.core.backend.panel_snapshot(consult_id)
+        events = (
+            await self.core.backend.panel_events_since(consult_id, payload.since)
+            if payload.since is not None
+            else []
+        )
+        return {"ok": True, "panel": panel, "events": events}
+
+    async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+        payload = parse(PanelHistoryPayload, data)
+        result = await self.core.backend.panel_history(session.identity, payload.entity_id)
+        if not result["ok"]:
+            raise EventRefused(result["error"]["code"], result["error"]["message"])
+        return result
