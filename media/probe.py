@@ -67,6 +67,8 @@ class ProbeService:
 
     async def answer(self, offer: Mapping[str, Any], ice: Mapping[str, Any]) -> dict[str, str]:
         """Answer a browser's probe offer; the answer carries all gathered candidates."""
+        if "m=application" not in str(offer.get("sdp", "")):
+            raise ProbeRefused("invalid_payload", "The offer has no data channel to probe with.")
         if self.active >= self.max_concurrent:
             raise ProbeRefused("probe_busy", "The network check is busy; try again shortly.")
         peer = RTCPeerConnection(rtc_configuration(ice))

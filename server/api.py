@@ -215,6 +215,7 @@ async def create_consult(request: web.Request) -> web.Response:
         )
         await _add_initial_medications(session, consult.id, clinic, data.medications, now)
         body = await consult_json(session, state, consult, base_url(request, state))
+    state.webhooks.emit("consult.created", consult.id)
     return web.json_response(
         body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"}
     )

@@ -5,9 +5,10 @@ The server package wires this to the HTTP app and supplies a `SignalingBackend`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -69,6 +70,7 @@ class ConsultSignaling:
         self.max_message_bytes = max_message_bytes
         # Per-connection state; a socket id lives in exactly one process.
         self._sessions: dict[str, _Session] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.panel = PanelEvents(self)
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
@@ -143,13 +145,13 @@ class ConsultSignaling:
         if session.state == "waiting":
             await self._announce_waiting_room(identity.consult_id)
             return
+        await self.backend.record_leave(identity, session.leave_reason)
         await self.sio.emit(
             "participant-left",
             {"participant_id": identity.participant_id, "reason": session.leave_reason},
             room=identity.consult_id,
             skip_sid=sid,
         )
-        await self.backend.record_leave(identity, session.leave_reason)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
         message = "This server has no such event."
@@ -333,7 +335,8 @@ class ConsultSignaling:
         _require_host(session)
         payload = parse(EndPayload, {} if data is None else data)
         await self.backend.end_consult(session.identity, payload.reason)
-        await self.end_consult(session.identity.consult_id, payload.reason)
+        # The caller's own connection closes a moment later, so that this ack reaches it.
+        await self.end_consult(session.identity.consult_id, payload.reason, spare_sid=sid)
         return {"ok": True}
 
     # -- media ----------------------------------------------------------------------------
@@ -368,16 +371,31 @@ class ConsultSignaling:
 
     # -- called by the server -------------------------------------------------------------
 
-    async def end_consult(self, consult_id: str, reason: str) -> None:
+    async def end_consult(
+        self, consult_id: str, reason: str, *, spare_sid: str | None = None
+    ) -> None:
         """Tell everyone in the consult it ended, then close their connections."""
         await self.sio.emit("consult-ended", {"reason": reason}, room=consult_id)
         for sid, session in list(self._sessions.items()):
-            if session.identity.consult_id == consult_id:
-                if session.state == "waiting":
-                    await self.sio.emit("consult-ended", {"reason": reason}, to=sid)
-                session.state = "gone"
-                await self.presence.remove(consult_id, session.identity.participant_id, sid)
+            if session.identity.consult_id != consult_id:
+                continue
+            if session.state == "waiting":
+                await self.sio.emit("consult-ended", {"reason": reason}, to=sid)
+            session.state = "gone"
+            await self.presence.remove(consult_id, session.identity.participant_id, sid)
+            if sid == spare_sid:
+                self._later(self._disconnect_after(sid, 1.0))
+            else:
                 await self.sio.disconnect(sid)
+
+    async def _disconnect_after(self, sid: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.sio.disconnect(sid)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def present(self, consult_id: str) -> list[dict[str, str]]:
         """Who is here now, in the call or waiting (for the REST API)."""

@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from server.app import create_app
 from server.config import Config, load_config
 from server.security import RedactingAccessLogger
 from server.state import STATE, AppState
+from tests.support.coturn import Coturn
 
 API_KEY = "north-clinic-key-0123456789abcdef"
 OTHER_API_KEY = "south-clinic-key-0123456789abcdef"
@@ -70,6 +71,21 @@ async def database_url(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
     finally:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await connection.close()
+
+
+@pytest.fixture
+def turn() -> Iterator[Coturn]:
+    """A real coturn on 127.0.0.1. Started synchronously from the main thread: coturn is
+    tied to the thread that started it."""
+    with Coturn() as server:
+        yield server
+
+
+def relay_through(turn: Coturn) -> dict[str, dict[str, Any]]:
+    """Settings that send all media through `turn`, relay only (the only mode tests use)."""
+    return {
+        "ice": {"turn_urls": [turn.url], "turn_secret": turn.secret, "transport_policy": "relay"}
+    }
 
 
 @pytest.fixture

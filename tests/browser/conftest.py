@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.conftest import relay_through
 from tests.support.coturn import Coturn
 
 CHROMIUM = os.environ.get("MTM_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -33,21 +34,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def turn() -> Iterator[Coturn]:
-    # Started synchronously from the main thread (coturn dies with the thread that started it).
-    with Coturn() as server:
-        yield server
-
-
-@pytest.fixture
 def config_overrides(turn: Coturn) -> dict[str, dict[str, Any]]:
-    return {
-        "ice": {
-            "turn_urls": [turn.url],
-            "turn_secret": turn.secret,
-            "transport_policy": "relay",
-        }
-    }
+    return relay_through(turn)
 
 
 @pytest.fixture

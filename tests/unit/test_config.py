@@ -55,6 +55,9 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"MTM_SERVER__COLOUR": "blue"}, ["server.colour", "unknown setting"]),
         ({"MTM_AUTH__TOKEN_SECRET": "short"}, ["auth.token_secret", "32"]),
         ({"MTM_API__KEYS": '{"north": "short"}'}, ["api.keys", "24 characters"]),
+        ({"MTM_WEBHOOKS__URL": "ftp://clinic.example/hooks"}, ["webhooks.url", "http"]),
+        ({"MTM_WEBHOOKS__URL": "https://clinic.example/hooks"}, ["webhooks", "secret"]),
+        ({"MTM_CONSENT__REQUIRED_ROLES": "[doctor]"}, ["consent.required_roles", "patient"]),
     ],
 )
 def test_bad_value_names_the_key_and_what_is_allowed(

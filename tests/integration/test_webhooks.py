@@ -1,0 +1,122 @@
+"""Signed lifecycle webhooks, delivered with retries to a receiver on loopback."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from server.webhooks import verify_signature
+from tests.conftest import RunningServer, token_of
+from tests.support.sockets import joined
+
+SECRET = "webhook-secret-0123456789"
+
+
+class Receiver:
+    """Fails the first `failures` attempts of every event, then accepts."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts: list[dict[str, Any]] = []
+        self.accepted: list[dict[str, Any]] = []
+        self.changed = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        event = json.loads(body)
+        self.attempts.append({"event": event, "headers": dict(request.headers), "body": body})
+        self.changed.set()
+        tries = sum(1 for a in self.attempts if a["event"]["id"] == event["id"])
+        if tries <= self.failures:
+            return web.Response(status=503)
+        self.accepted.append(event)
+        return web.Response(status=204)
+
+    async def wait_for(self, event_type: str, timeout: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.accepted:
+                    if event["type"] == event_type:
+                        return event
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    hooks = Receiver(failures=2)
+    app = web.Application()
+    app.router.add_post("/hooks", hooks.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield hooks, f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
+    await runner.cleanup()
+
+
+@pytest.fixture
+def config_overrides(receiver: tuple[Receiver, str]) -> dict[str, dict[str, Any]]:
+    return {
+        "webhooks": {
+            "url": receiver[1],
+            "secret": SECRET,
+            "initial_backoff_seconds": 0.05,
+            "max_attempts": 4,
+        }
+    }
+
+
+async def test_lifecycle_events_arrive_signed_after_retries(
+    receiver: tuple[Receiver, str], server: RunningServer
+) -> None:
+    hooks, _ = receiver
+    consult = await server.create_consult(patient_name="Maria Lopez")
+    created = await hooks.wait_for("consult.created")
+    assert created["consult_id"] == consult["id"]
+    async with joined(server.base_url, token_of(consult["links"]["pharmacist"])):
+        await hooks.wait_for("consult.opened")
+        await hooks.wait_for("consult.live")
+        joined_event = await hooks.wait_for("participant.joined")
+        assert joined_event["data"]["role"] == "pharmacist"
+    left = await hooks.wait_for("participant.left")
+    assert left["data"]["reason"] == "disconnected"
+    await server.end_consult(consult["id"], reason="Review complete")
+    ended = await hooks.wait_for("consult.ended")
+    assert ended["data"] == {"reason": "Review complete", "ended_by": "clinic"}
+
+    for attempt in hooks.attempts:
+        headers = attempt["headers"]
+        assert headers["X-MTM-Event"] == attempt["event"]["type"]
+        assert verify_signature(
+            SECRET, headers["X-MTM-Signature"], attempt["body"], now=server.clock()
+        )
+        assert not verify_signature(
+            "another-secret-0123456789",
+            headers["X-MTM-Signature"],
+            attempt["body"],
+            now=server.clock(),
+        )
+        # No names (PHI) in webhooks.
+        assert b"Maria" not in attempt["body"]
+    created_attempts = [
+        a["headers"]["X-MTM-Attempt"] for a in hooks.attempts if a["event"]["id"] == created["id"]
+    ]
+    assert created_attempts == ["1", "2", "3"]
+
+
+async def test_delivery_gives_up_after_max_attempts(
+    receiver: tuple[Receiver, str], server: RunningServer
+) -> None:
+    hooks, _ = receiver
+    hooks.failures = 100
+    await server.create_consult()
+    async with asyncio.timeout(10):
+        while len(hooks.attempts) < 4:
+            hooks.changed.clear()
+            await hooks.changed.wait()
+    await asyncio.sleep(0.5)
+    assert len(hooks.attempts) == 4 and hooks.accepted == []

@@ -1,0 +1,546 @@
+// The medication panel's sync state machine (docs/protocol.md, "Medication panel").
+// No DOM: panel-view.js renders what this holds, and tests can drive it with a fake socket.
+//
+// - State: `seq` and `entities` (Map id → entity), from the join snapshot, then
+//   `panel-event`s applied strictly in seq order. A gap holds the event and asks
+//   `panel-sync`; a reconnect replaces the state with the fresh join snapshot.
+// - Every mutation goes through the offline queue (panel-queue.js): sent one at a time,
+//   each waiting for its acknowledgement, and removed only when one arrives. While the
+//   socket is down (or connected but not joined again) the queue just waits.
+// - Acknowledgements: applied → done; conflict → a prompt entry (theirs / mine);
+//   anything else refused → a rejected-notice entry for the author.
+
+import { OfflineQueue, StoredList, defaultStorage, storageKey } from "./panel-queue.js";
+import {
+  compareEntities,
+  describeEvent,
+  describeMutation,
+  entityName,
+  fieldWord,
+  isCompareAndSet,
+} from "./panel-schema.js";
+
+const ACK_TIMEOUT_MS = 10_000;
+const RETRY_MS = 3_000;
+const RESYNC_RETRY_MS = 1_000;
+const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ID_PREFIX = { medication: "m", problem: "dtp", recommendation: "r", plan_item: "a" };
+// Refusals that say "not now" rather than "no": the mutation stays queued for the next join.
+const RETRY_LATER = new Set(["not_joined"]);
+
+export class PanelStore {
+  /**
+   * @param {object} options
+   * @param {object} options.socket        socket.io-client Socket (already joined)
+   * @param {{id: string, role: string, display_name?: string}} options.self
+   * @param {string} options.consultId
+   * @param {{seq: number, entities: object[]}} options.initialPanel
+   * @param {Storage|null} [options.storage]   sessionStorage by default
+   */
+  constructor({
+    socket,
+    self,
+    consultId,
+    initialPanel,
+    storage = defaultStorage(),
+    ackTimeoutMs = ACK_TIMEOUT_MS,
+    retryMs = RETRY_MS,
+  }) {
+    this.socket = socket;
+    this.self = self;
+    this.role = self?.role ?? "";
+    this.consultId = String(consultId);
+    this.ackTimeoutMs = ackTimeoutMs;
+    this.retryMs = retryMs;
+
+    this.seq = 0;
+    this.entities = new Map();
+    this.held = new Map(); // seq → panel-event payload that arrived past a gap
+    this.joined = Boolean(socket?.connected);
+    this.readOnly = false;
+    this.readOnlyReason = "";
+    this.waiting = false; // in the waiting room after a reconnect: not in the call yet
+    this.destroyed = false;
+
+    this.queue = new OfflineQueue(storage, this.consultId, self.id);
+    this.rejectedList = new StoredList(storage, storageKey("rejected", this.consultId, self.id));
+    this.conflictList = new StoredList(storage, storageKey("conflicts", this.consultId, self.id));
+    // Own mutations whose panel-event arrived before the acknowledgement: no longer "sending".
+    this.seenByEvent = new Set();
+
+    this.counter = 0;
+    this.flushRun = null;
+    this.syncRun = null;
+    this.syncAgain = false;
+    this.retryTimer = null;
+    this.resyncTimer = null;
+    this.listeners = new Set();
+
+    if (initialPanel) this.replace(initialPanel);
+
+    this.onPanelEvent = (payload) => this.handleEvent(payload);
+    this.onDisconnect = () => this.handleDisconnect();
+    socket.on("panel-event", this.onPanelEvent);
+    socket.on("disconnect", this.onDisconnect);
+  }
+
+  // ---- reading ----------------------------------------------------------------------
+
+  /** Connected and joined: mutations and requests may be sent now. */
+  get online() {
+    return !this.destroyed && this.joined && Boolean(this.socket.connected);
+  }
+
+  get queueLength() {
+    return this.queue.length;
+  }
+
+  get rejected() {
+    return this.rejectedList.items;
+  }
+
+  get conflicts() {
+    return this.conflictList.items;
+  }
+
+  /** Entities of one type in list order (position, then id, plain string comparison). */
+  list(type) {
+    const items = [];
+    for (const entity of this.entities.values()) if (entity.type === type) items.push(entity);
+    return items.sort(compareEntities);
+  }
+
+  conflictFor(entityId, field) {
+    return this.conflictList.items.find((c) => c.entity_id === entityId && c.field === field) ?? null;
+  }
+
+  /** The newest queued value for a field, not yet confirmed: `{value, waiting}` or null. */
+  pendingFor(entityId, field) {
+    for (let i = this.queue.items.length - 1; i >= 0; i -= 1) {
+      const { mutation } = this.queue.items[i];
+      if (mutation.op !== "set" || mutation.entity_id !== entityId || mutation.field !== field) continue;
+      if (this.seenByEvent.has(mutation.mutation_id)) return null;
+      return { value: mutation.value, waiting: !this.online, mutationId: mutation.mutation_id };
+    }
+    return null;
+  }
+
+  /** Queued additions of `type` that the list does not hold yet. */
+  pendingAdds(type) {
+    return this.queue.items
+      .filter(({ mutation }) => mutation.op === "add" && mutation.entity === type && !this.entities.has(mutation.entity_id))
+      .map(({ mutation, label }) => ({ entityId: mutation.entity_id, value: mutation.value ?? {}, label }));
+  }
+
+  // ---- notifications ----------------------------------------------------------------
+
+  /** `listener({kind: "change"|"announce"|"event", ...})`; returns an unsubscribe function. */
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(message) {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(message);
+      } catch (error) {
+        console.error("panel listener failed", error);
+      }
+    }
+  }
+
+  changed() {
+    if (!this.destroyed) this.emit({ kind: "change" });
+  }
+
+  announce(text) {
+    if (text && !this.destroyed) this.emit({ kind: "announce", text });
+  }
+
+  // ---- sync -------------------------------------------------------------------------
+
+  /** Replace the whole state with a snapshot `{seq, entities}` unless it is older than ours. */
+  replace(panel) {
+    if (!panel || !Array.isArray(panel.entities) || !Number.isInteger(panel.seq)) return false;
+    if (panel.seq < this.seq) return false;
+    this.entities = new Map(panel.entities.filter((e) => e && e.id).map((e) => [e.id, e]));
+    this.seq = panel.seq;
+    this.drainHeld();
+    this.changed();
+    return true;
+  }
+
+  handleEvent(payload) {
+    if (this.destroyed || !payload?.event) return;
+    const { seq } = payload.event;
+    if (!Number.isInteger(seq) || seq <= this.seq) return; // already applied
+    if (seq === this.seq + 1) {
+      this.applyOne(payload.event, payload.entity ?? null);
+      this.drainHeld();
+      this.changed();
+      return;
+    }
+    // A gap: keep this one, fetch what we missed.
+    this.held.set(seq, payload);
+    this.resync();
+  }
+
+  applyOne(event, entity) {
+    if (event.outcome === "applied" && entity?.id) this.entities.set(entity.id, entity);
+    // A conflict changes nothing, but its seq is used: advance past it.
+    this.seq = event.seq;
+    const mine = event.actor?.id != null && event.actor.id === this.self.id;
+    if (mine && this.queue.has(event.mutation_id)) this.seenByEvent.add(event.mutation_id);
+    if (!mine) this.announce(describeEvent(event, entity, this.role));
+    this.emit({ kind: "event", event });
+  }
+
+  drainHeld() {
+    for (const seq of [...this.held.keys()]) if (seq <= this.seq) this.held.delete(seq);
+    while (this.held.has(this.seq + 1)) {
+      const payload = this.held.get(this.seq + 1);
+      this.held.delete(this.seq + 1);
+      this.applyOne(payload.event, payload.entity ?? null);
+    }
+  }
+
+  async resync() {
+    if (!this.online) return; // onReconnected brings a fresh snapshot
+    if (this.syncRun) {
+      this.syncAgain = true;
+      return;
+    }
+    const run = {};
+    this.syncRun = run;
+    try {
+      do {
+        this.syncAgain = false;
+        const before = this.seq;
+        let ack;
+        try {
+          ack = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("panel-sync", { since: before });
+        } catch {
+          break; // no answer: the next event or reconnect tries again
+        }
+        if (this.syncRun !== run) return;
+        if (ack?.ok && this.replace(ack.panel)) this.announceMissed(ack.events, before);
+      } while (this.syncAgain && this.online);
+    } finally {
+      if (this.syncRun === run) this.syncRun = null;
+    }
+    // Still a hole below a held event: ask again shortly rather than stall.
+    if (this.held.size && this.online && !this.resyncTimer) {
+      this.resyncTimer = setTimeout(() => {
+        this.resyncTimer = null;
+        if (this.held.size) this.resync();
+      }, RESYNC_RETRY_MS);
+    }
+  }
+
+  announceMissed(events, before) {
+    const theirs = (Array.isArray(events) ? events : []).filter(
+      (e) => e.seq > before && e.outcome === "applied" && e.actor?.id !== this.self.id,
+    );
+    if (theirs.length === 1) {
+      this.announce(describeEvent(theirs[0], this.entities.get(theirs[0].entity_id), this.role));
+    } else if (theirs.length > 1) {
+      this.announce(`${theirs.length} changes arrived from the others.`);
+    }
+  }
+
+  handleDisconnect() {
+    this.joined = false;
+    // In-flight requests belong to the old connection; a new flush may start after rejoining.
+    this.flushRun = null;
+    this.syncRun = null;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.changed();
+  }
+
+  /**
+   * After a reconnect and a successful `join` (or the `admitted` event's payload, which has
+   * the same shape): take its snapshot, then send the queue. A `{waiting: true}` answer
+   * (back in the waiting room) has no panel: stay offline, keep the queue.
+   */
+  onReconnected(joinAck) {
+    if (this.destroyed || !joinAck || joinAck.ok === false) return;
+    if (joinAck.waiting) {
+      this.joined = false;
+      this.waiting = true;
+      this.changed();
+      return;
+    }
+    this.waiting = false;
+    this.joined = Boolean(this.socket.connected);
+    const before = this.seq;
+    if (joinAck?.panel && this.replace(joinAck.panel)) {
+      let changes = 0;
+      for (const entity of this.entities.values()) if (entity.updated_seq > before) changes += 1;
+      this.announce(
+        changes
+          ? `Back online. ${changes === 1 ? "1 item" : `${changes} items`} changed while you were away.`
+          : "Back online. The list is up to date.",
+      );
+    } else {
+      this.resync();
+    }
+    this.changed();
+    this.flush();
+  }
+
+  // ---- mutations --------------------------------------------------------------------
+
+  newMutationId() {
+    this.counter += 1;
+    const who = String(this.self.id).replace(/[^A-Za-z0-9_-]/g, "").slice(0, 36) || "p";
+    return `${who}-${Date.now().toString(36)}-${this.counter.toString(36)}`;
+  }
+
+  newEntityId(type) {
+    const bytes = new Uint8Array(14);
+    globalThis.crypto.getRandomValues(bytes);
+    let id = "";
+    for (const byte of bytes) id += ID_ALPHABET[byte % ID_ALPHABET.length];
+    return `${ID_PREFIX[type] ?? "x"}_${id}`;
+  }
+
+  /**
+   * Change one field. For a compare-and-set field, `baseVersion` is `versions[field]` as the
+   * person saw it when they started editing (defaults to the version shown now).
+   * Returns the mutation_id, or null when the panel is read-only.
+   */
+  setField(type, entityId, field, value, { baseVersion } = {}) {
+    if (this.readOnly || this.destroyed) return null;
+    const entity = this.entities.get(entityId);
+    const mutation = {
+      mutation_id: this.newMutationId(),
+      op: "set",
+      entity: type,
+      entity_id: entityId,
+      field,
+      value: value === undefined ? null : value,
+    };
+    if (isCompareAndSet(type, field)) {
+      mutation.base_version = Number.isInteger(baseVersion)
+        ? baseVersion
+        : entity?.versions?.[field] ?? entity?.created_seq ?? 0;
+    }
+    // A second edit of a field while my first is still queued builds on my own value: once
+    // the first is applied, this one's base_version becomes the version it produced.
+    const rebase =
+      isCompareAndSet(type, field) &&
+      this.queue.items.some(({ mutation: m }) => m.op === "set" && m.entity_id === entityId && m.field === field);
+    // A new attempt on a field supersedes its open conflict prompt.
+    this.conflictList.removeWhere((c) => c.entity_id === entityId && c.field === field);
+    this.enqueue(mutation, describeMutation(mutation, entity, this.role), rebase ? { rebase: true } : {});
+    return mutation.mutation_id;
+  }
+
+  /** Create an entity; its id is chosen here so it can be edited before the ack. */
+  add(type, value, { after } = {}) {
+    if (this.readOnly || this.destroyed) return null;
+    const mutation = {
+      mutation_id: this.newMutationId(),
+      op: "add",
+      entity: type,
+      entity_id: this.newEntityId(type),
+      value,
+    };
+    if (after !== undefined) mutation.after = after;
+    this.enqueue(mutation, describeMutation(mutation, null, this.role));
+    return mutation.entity_id;
+  }
+
+  enqueue(mutation, label, extra = {}) {
+    this.queue.push({ ...extra, mutation, label });
+    this.changed();
+    this.flush();
+  }
+
+  /** Send queued mutations in order, one at a time, each after the previous ack. */
+  async flush() {
+    if (this.flushRun || !this.canSend()) return;
+    const run = {};
+    this.flushRun = run;
+    try {
+      while (this.flushRun === run && this.canSend() && this.queue.length) {
+        const item = this.queue.head();
+        let result;
+        try {
+          result = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("mutate", item.mutation);
+        } catch {
+          // No acknowledgement (timed out, or the connection dropped). The mutation stays
+          // queued; sending the same mutation_id again is safe.
+          if (this.flushRun === run) this.scheduleRetry();
+          break;
+        }
+        if (!this.handleResult(item, result)) break;
+      }
+    } finally {
+      if (this.flushRun === run) this.flushRun = null;
+      this.changed();
+    }
+  }
+
+  canSend() {
+    return !this.readOnly && this.online;
+  }
+
+  scheduleRetry() {
+    if (this.retryTimer || this.destroyed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.flush();
+    }, this.retryMs);
+  }
+
+  /** Handle one acknowledgement. Returns false when sending should pause. */
+  handleResult(item, result) {
+    const id = item.mutation.mutation_id;
+    if (result && result.ok === false && RETRY_LATER.has(result.error?.code)) {
+      // Connected again but not joined yet: keep it; onReconnected sends it.
+      this.joined = false;
+      this.changed();
+      return false;
+    }
+    // Only the first answer for a mutation counts (a repeat send gets the same one).
+    if (!this.queue.take(id)) return true;
+    this.seenByEvent.delete(id);
+    if (!result || typeof result !== "object") {
+      this.reject(item, "no_answer", "The server's answer could not be read; the change may not be saved.");
+    } else if (result.ok) {
+      this.rebaseAfter(item.mutation, result.entity);
+      if (result.event && result.entity && result.seq === this.seq + 1) {
+        this.applyOne(result.event, result.entity);
+        this.drainHeld();
+      }
+    } else if (result.error?.code === "conflict") {
+      if (result.event && result.seq === this.seq + 1) {
+        this.applyOne(result.event, null);
+        this.drainHeld();
+      }
+      this.addConflict(item, result);
+    } else {
+      const code = result.error?.code ?? "error";
+      this.reject(item, code, result.error?.message || "The server refused this change.");
+      if (code === "consult_ended") this.setReadOnly("This consult has ended; the list can no longer be changed.");
+    }
+    this.changed();
+    return true;
+  }
+
+  /** My queued follow-up edits of the same field now build on the version mine produced. */
+  rebaseAfter(mutation, entity) {
+    if (mutation.op !== "set" || !entity) return;
+    const version = entity.versions?.[mutation.field];
+    if (!Number.isInteger(version)) return;
+    let touched = false;
+    for (const later of this.queue.items) {
+      const m = later.mutation;
+      if (later.rebase && m.entity_id === mutation.entity_id && m.field === mutation.field) {
+        m.base_version = version;
+        touched = true;
+      }
+    }
+    if (touched) this.queue.save();
+  }
+
+  reject(item, code, message) {
+    this.rejectedList.push({ id: item.mutation.mutation_id, label: item.label, code, message });
+    this.announce(`Not saved: ${item.label}. ${message}`);
+  }
+
+  addConflict(item, result) {
+    const { mutation } = item;
+    const current = result.current ?? {};
+    const entity = current.entity ?? this.entities.get(mutation.entity_id) ?? null;
+    const entry = {
+      id: mutation.mutation_id,
+      type: mutation.entity,
+      entity_id: mutation.entity_id,
+      field: mutation.field,
+      mine: mutation.value ?? null,
+      theirs: current.value ?? null,
+      version: Number.isInteger(current.version) ? current.version : null,
+      by: entity?.updated_by ?? null,
+      label: item.label,
+      message: result.error?.message ?? "",
+    };
+    this.conflictList.removeWhere((c) => c.entity_id === entry.entity_id && c.field === entry.field);
+    this.conflictList.push(entry);
+    const who = entry.by?.name || "someone else";
+    this.announce(
+      `Not saved: ${entityName(entity)} ${fieldWord(entry.type, entry.field, this.role)} was changed by ${who} while you were editing. Choose which value to keep.`,
+    );
+  }
+
+  /** Conflict prompt: keep the value now on the server (nothing to send). */
+  keepTheirs(entityId, field) {
+    this.conflictList.removeWhere((c) => c.entity_id === entityId && c.field === field);
+    this.changed();
+  }
+
+  /** Conflict prompt: send my value again on top of theirs (base_version = their version). */
+  useMine(entityId, field) {
+    const conflict = this.conflictFor(entityId, field);
+    if (!conflict) return null;
+    return this.setField(conflict.type, entityId, field, conflict.mine, {
+      baseVersion: conflict.version ?? undefined,
+    });
+  }
+
+  /** Dismiss one rejected-change entry (by mutation id), or all of them. */
+  dismissRejected(id) {
+    if (id === undefined) this.rejectedList.clear();
+    else this.rejectedList.removeWhere((entry) => entry.id === id);
+    this.changed();
+  }
+
+  /** The audit trail of one entity, oldest first (pharmacist and clinician). */
+  async history(entityId) {
+    if (!this.online) throw Object.assign(new Error("History needs a connection. Try again when you are back online."), { code: "offline" });
+    const ack = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("panel-history", { entity_id: entityId });
+    if (!ack?.ok) {
+      throw Object.assign(new Error(ack?.error?.message || "The history is not available."), { code: ack?.error?.code });
+    }
+    return Array.isArray(ack.events) ? ack.events : [];
+  }
+
+  /** The consult ended: nothing more can be changed; unsent edits are listed for their author. */
+  setReadOnly(reason) {
+    const text = reason || "This consult has ended; the list can no longer be changed.";
+    if (this.readOnly) {
+      this.readOnlyReason = text;
+      this.changed();
+      return;
+    }
+    this.readOnly = true;
+    this.readOnlyReason = text;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    for (const item of this.queue.clear()) {
+      this.rejectedList.push({
+        id: item.mutation.mutation_id,
+        label: item.label,
+        code: "consult_ended",
+        message: "Not sent: the consult ended before it could be saved.",
+      });
+    }
+    this.seenByEvent.clear();
+    this.changed();
+  }
+
+  destroy() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.socket.off("panel-event", this.onPanelEvent);
+    this.socket.off("disconnect", this.onDisconnect);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.resyncTimer);
+    this.flushRun = null;
+    this.syncRun = null;
+    this.listeners.clear();
+  }
+}

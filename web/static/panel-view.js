@@ -1,0 +1,1391 @@
+// The medication panel's DOM: medication cards with inline editing, conflict prompts,
+// history drawers, the patient's plain-language view, and the problem / recommendation /
+// action plan sections. Everything it shows comes from a PanelStore (panel-store.js);
+// everything a person does becomes a store call. Rows are kept by entity id and updated in
+// place, so an open editor, its typed text and the keyboard focus survive incoming changes.
+
+import { formatTime, h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
+import {
+  choicesOf,
+  formatValue,
+  isCompareAndSet,
+  mayCreate,
+  mayDecide,
+  mayEdit,
+  mayReadHistory,
+  nextStatuses,
+  PROBLEM_CATEGORIES,
+  SEVERITIES,
+  VALUE_LABELS,
+  fieldWord,
+} from "./panel-schema.js";
+
+/** How each medication field is shown and edited. */
+const MED_FIELD_UI = {
+  name: { label: "Name", input: "text", max: 200, required: true },
+  strength: { label: "Strength", input: "text", max: 100 },
+  form: { label: "Form", input: "text", max: 100 },
+  how_taken: { label: "How taken", patientLabel: "How I use it", input: "textarea", max: 500 },
+  why: { label: "Why", patientLabel: "Why I use it", input: "text", max: 300 },
+  prescriber: { label: "Prescriber", input: "text", max: 200 },
+  start_date: { label: "Start date", input: "date" },
+  stop_date: { label: "Stop date", input: "date" },
+  why_stopped: { label: "Why stopped", input: "text", max: 300 },
+  rxnorm_code: { label: "RxNorm code", input: "text", max: 12, numeric: true },
+  status: { label: "Status", input: "status" },
+  kind: { label: "Kind", input: "select" },
+  adherence: { label: "Adherence", patientLabel: "How often I take it as directed", input: "select" },
+  patient_confirmation: { label: "Patient confirmation", input: "select", empty: "Not confirmed yet" },
+  patient_how_taken: { label: "Patient says", input: "textarea", max: 500 },
+  patient_note: { label: "Patient note", patientLabel: "My note", input: "textarea", max: 1000 },
+  notes: { label: "Notes", input: "textarea", max: 2000 },
+};
+
+const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+const RXNORM_PATTERN = /^[0-9]{1,12}$/;
+
+function changedByText(entity) {
+  const by = entity?.updated_by;
+  if (!by?.name) return "";
+  return `changed by ${by.name}${by.role ? ` (${by.role})` : ""}`;
+}
+
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+// ---- conflict prompt -------------------------------------------------------------------
+
+/**
+ * "Changed by <name> while you were editing": both values, Keep theirs / Use mine.
+ * `onDone(focusTarget?)` runs after either button.
+ */
+function conflictPrompt(view, conflict, onDone) {
+  const { type, field } = conflict;
+  const role = view.role;
+  const theirs = formatValue(type, field, conflict.theirs, { role, empty: "(empty)" });
+  const mine = formatValue(type, field, conflict.mine, { role, empty: "(empty)" });
+  const title = h("p", {
+    class: "mp-conflict__title",
+    id: uid("mp-conflict"),
+    text: `Changed by ${conflict.by?.name || "someone else"} while you were editing`,
+  });
+  const values = h(
+    "dl",
+    { class: "mp-conflict__values" },
+    h("div", {}, h("dt", { text: "Theirs (saved)" }), h("dd", { "data-testid": "conflict-theirs", text: theirs })),
+    h("div", {}, h("dt", { text: "Yours (not saved)" }), h("dd", { "data-testid": "conflict-mine", text: mine })),
+  );
+  const statusField = field === "status" && (type === "medication" || type === "recommendation");
+  const mineAllowed =
+    !view.store.readOnly &&
+    mayEdit(role, type, field) &&
+    (statusField ? nextStatuses(type, conflict.theirs).includes(conflict.mine) : theirs !== mine);
+  const keep = h("button", {
+    type: "button",
+    class: "mp-btn mp-btn--small",
+    "data-testid": "keep-theirs",
+    text: "Keep theirs",
+    onclick: () => {
+      view.store.keepTheirs(conflict.entity_id, field);
+      onDone();
+    },
+  });
+  const useMine = h("button", {
+    type: "button",
+    class: "mp-btn mp-btn--small mp-btn--primary",
+    "data-testid": "use-mine",
+    text: "Use mine",
+    hidden: !mineAllowed,
+    onclick: () => {
+      view.store.useMine(conflict.entity_id, field);
+      onDone();
+    },
+  });
+  const note = mineAllowed
+    ? null
+    : h("p", { class: "mp-hint", text: statusField ? "Your choice is no longer possible from their value." : "" });
+  return h(
+    "div",
+    {
+      class: "mp-conflict",
+      role: "group",
+      "aria-labelledby": title.id,
+      "data-testid": "conflict-prompt",
+      "data-field": field,
+    },
+    title,
+    values,
+    note?.textContent ? note : null,
+    h("div", { class: "mp-actions" }, keep, useMine),
+  );
+}
+
+/** Keeps one conflict prompt in `slot` in step with the store (rebuilt only when it changes). */
+class ConflictSlot {
+  constructor(view, onDone) {
+    this.view = view;
+    this.onDone = onDone;
+    this.el = h("div", { class: "mp-conflict-slot" });
+    this.key = null;
+  }
+
+  update(conflict) {
+    const key = conflict ? `${conflict.id}|${this.view.store.readOnly}` : null;
+    if (key === this.key) return;
+    this.key = key;
+    const hadFocus = this.el.contains(document.activeElement);
+    this.el.replaceChildren();
+    if (conflict) this.el.append(conflictPrompt(this.view, conflict, () => this.onDone()));
+    if (hadFocus && !conflict) this.onDone();
+  }
+}
+
+// ---- one medication field --------------------------------------------------------------
+
+class FieldCell {
+  /**
+   * @param {MedRow} row
+   * @param {string} field
+   * @param {object} [options]
+   * @param {"field"|"title"|"badge"|"tag"} [options.variant]
+   * @param {boolean} [options.editable]  false: never offer editing here
+   * @param {(entity: object) => string} [options.editText]  the edit button's text
+   */
+  constructor(row, field, { variant = "field", editable = true, editText } = {}) {
+    this.row = row;
+    this.view = row.view;
+    this.store = row.view.store;
+    this.field = field;
+    this.ui = MED_FIELD_UI[field];
+    this.variant = variant;
+    this.allowEdit = editable;
+    this.editText = editText ?? (() => "Edit");
+    this.labelText = (this.view.patient && this.ui.patientLabel) || this.ui.label;
+    this.editing = null;
+    this.entity = null;
+
+    this.labelEl = h("span", {
+      class: variant === "title" ? "visually-hidden" : "mp-field__label",
+      id: uid("mp-label"),
+      text: this.labelText,
+    });
+    this.valueEl = h("span", {
+      class: variant === "badge" ? "mp-badge" : variant === "tag" ? "mp-tag" : "mp-field__value",
+      "data-testid": `med-field-${field}`,
+    });
+    this.pendingEl = h("span", { class: "mp-pending", "data-testid": `pending-${field}`, hidden: true });
+    this.editButton = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small mp-btn--quiet",
+      "data-testid": `edit-${field}`,
+      hidden: true,
+      onclick: () => this.open(),
+    });
+    const shown = variant === "title" ? h("h3", { class: "mp-med__name" }, this.valueEl) : this.valueEl;
+    this.body = h("div", { class: "mp-field__body" }, shown, this.pendingEl, this.editButton);
+    this.conflict = new ConflictSlot(this.view, () => this.focusAfter());
+    this.el = h(
+      "div",
+      { class: `mp-field mp-field--${variant}`, "data-field": field },
+      this.labelEl,
+      this.body,
+      this.conflict.el,
+    );
+  }
+
+  display(value) {
+    return formatValue("medication", this.field, value, { role: this.view.role, empty: this.ui.empty ?? "—" });
+  }
+
+  isEditable(entity) {
+    if (!this.allowEdit || this.store.readOnly) return false;
+    if (!mayEdit(this.view.role, "medication", this.field)) return false;
+    if (this.field === "status") return nextStatuses("medication", entity.data?.status).length > 0;
+    return true;
+  }
+
+  update(entity) {
+    this.entity = entity;
+    const value = entity.data?.[this.field] ?? null;
+    setText(this.valueEl, this.display(value));
+    setAttr(this.valueEl, "data-empty", value === null || value === "" ? "true" : null);
+    if (this.variant === "badge" || this.variant === "tag") setAttr(this.valueEl, "data-value", value ?? "");
+
+    const editable = this.isEditable(entity);
+    if (this.editing && !editable) this.close(false);
+    show(this.editButton, editable && !this.editing);
+    setText(this.editButton, this.editText(entity));
+    setAttr(this.editButton, "aria-label", `${this.editText(entity)}: ${this.labelText} of ${this.row.name()}`);
+
+    const pending = this.store.pendingFor(entity.id, this.field);
+    show(this.pendingEl, Boolean(pending));
+    if (pending) {
+      setText(this.pendingEl, `${this.display(pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
+      setAttr(this.pendingEl, "data-state", pending.waiting ? "waiting" : "sending");
+    }
+
+    this.conflict.update(this.store.conflictFor(entity.id, this.field));
+
+    if (this.editing) {
+      const seen = entity.versions?.[this.field];
+      const changed = seen !== this.editing.seenVersion;
+      show(this.editing.note, changed);
+      if (changed) {
+        const who = entity.updated_by?.name || "Someone";
+        setText(
+          this.editing.note,
+          isCompareAndSet("medication", this.field)
+            ? `${who} just changed this to “${this.display(value)}”. If you save, you will be asked which value to keep.`
+            : `${who} just changed this to “${this.display(value)}”. Saving replaces it with yours.`,
+        );
+      }
+    }
+  }
+
+  makeControl(start, entity) {
+    const { input, max } = this.ui;
+    if (input === "status") {
+      const current = entity.data?.status ?? "active";
+      const options = [
+        [current, `${formatValue("medication", "status", current)} (now)`],
+        ...nextStatuses("medication", current).map((s) => [s, formatValue("medication", "status", s)]),
+      ];
+      return selectOf(options, current);
+    }
+    if (input === "select") return selectOf(choicesOf("medication", this.field, this.view.role), start);
+    if (input === "textarea") return h("textarea", { rows: 3, maxlength: max, value: start ?? "" });
+    if (input === "date") return h("input", { type: "date", value: start ?? "" });
+    return h("input", {
+      type: "text",
+      maxlength: max,
+      autocomplete: "off",
+      inputmode: this.ui.numeric ? "numeric" : null,
+      value: start ?? "",
+    });
+  }
+
+  open() {
+    if (this.editing || !this.entity || !this.isEditable(this.entity)) return;
+    const entity = this.entity;
+    const field = this.field;
+    const pending = this.store.pendingFor(entity.id, field);
+    const confirmed = entity.data?.[field] ?? null;
+    const start = pending && field !== "status" ? pending.value : confirmed;
+    const control = this.makeControl(start, entity);
+    control.id = uid("mp-input");
+    control.setAttribute("data-testid", `input-${field}`);
+    const label = h("label", { class: "mp-label", for: control.id, text: `${this.labelText} of ${this.row.name()}` });
+    const note = h("p", { class: "mp-editor__note", "aria-live": "polite", hidden: true });
+    const error = h("p", { class: "mp-error", hidden: true });
+    const errorId = uid("mp-error");
+    error.id = errorId;
+    const form = h(
+      "form",
+      { class: "mp-editor", novalidate: true, "data-testid": `editor-${field}` },
+      label,
+      control,
+      note,
+      error,
+      h(
+        "div",
+        { class: "mp-actions" },
+        h("button", { type: "submit", class: "mp-btn mp-btn--small mp-btn--primary", "data-testid": `save-${field}`, text: "Save" }),
+        h("button", {
+          type: "button",
+          class: "mp-btn mp-btn--small",
+          "data-testid": `cancel-${field}`,
+          text: "Cancel",
+          onclick: () => this.close(true),
+        }),
+      ),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.save();
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        this.close(true);
+      }
+    });
+    // The version the person sees now is the base of a compare-and-set change.
+    const seenVersion = entity.versions?.[field] ?? entity.created_seq;
+    this.editing = { form, control, note, error, start, confirmed, seenVersion };
+    this.body.after(form);
+    show(this.editButton, false);
+    control.focus();
+  }
+
+  fail(message) {
+    const { error, control } = this.editing;
+    setText(error, message);
+    show(error, true);
+    control.setAttribute("aria-invalid", "true");
+    control.setAttribute("aria-describedby", error.id);
+    control.focus();
+  }
+
+  save() {
+    if (!this.editing) return;
+    const { control, start, confirmed, seenVersion } = this.editing;
+    let value = typeof control.value === "string" ? control.value.trim() : control.value;
+    if (value === "") value = null;
+    const label = this.labelText;
+    if (this.ui.required && value === null) return this.fail(`${label} cannot be empty.`);
+    if (this.ui.max && value !== null && value.length > this.ui.max) {
+      return this.fail(`${label} can be at most ${this.ui.max} characters.`);
+    }
+    if (this.ui.numeric && value !== null && !RXNORM_PATTERN.test(value)) {
+      return this.fail(`${label}: digits only, at most 12.`);
+    }
+    if (this.ui.input === "date" && value !== null && !DATE_PATTERN.test(value)) {
+      return this.fail(`${label}: a date as YYYY-MM-DD.`);
+    }
+    if (value === (start ?? null) && (value === confirmed || this.field === "status")) {
+      this.close(true); // nothing changed
+      return;
+    }
+    this.store.setField("medication", this.entity.id, this.field, value, { baseVersion: seenVersion });
+    this.close(true);
+  }
+
+  close(focus) {
+    if (!this.editing) return;
+    const hadFocus = this.editing.form.contains(document.activeElement);
+    this.editing.form.remove();
+    this.editing = null;
+    if (this.entity) this.update(this.entity);
+    if (focus || hadFocus) this.focusAfter();
+  }
+
+  focusAfter() {
+    if (!this.editButton.hidden) this.editButton.focus();
+    else this.row.focus();
+  }
+}
+
+// ---- a medication card -----------------------------------------------------------------
+
+class MedRow {
+  constructor(view, entity) {
+    this.view = view;
+    this.store = view.store;
+    this.id = entity.id;
+    this.entity = entity;
+    this.cells = [];
+    this.el = h("li", { class: "mp-med", "data-testid": "med-row", "data-entity-id": entity.id, tabindex: "-1" });
+    this.changedBy = h("p", { class: "mp-changed", "data-testid": "med-field-updated_by" });
+    if (view.patient) this.buildPatient();
+    else this.buildStaff();
+    this.update(entity);
+  }
+
+  cell(field, options) {
+    const cell = new FieldCell(this, field, options);
+    this.cells.push(cell);
+    return cell.el;
+  }
+
+  name() {
+    return this.entity?.data?.name || "this medication";
+  }
+
+  focus() {
+    this.el.focus();
+  }
+
+  buildStaff() {
+    const head = h("div", { class: "mp-med__head" }, this.cell("name", { variant: "title" }));
+    const main = h(
+      "div",
+      { class: "mp-fields" },
+      this.cell("status", { variant: "badge" }),
+      this.cell("kind", { variant: "tag" }),
+      this.cell("strength"),
+      this.cell("form"),
+      this.cell("how_taken"),
+      this.cell("why"),
+      this.cell("patient_confirmation"),
+      this.cell("patient_how_taken"),
+      this.cell("adherence"),
+      this.cell("patient_note"),
+      this.cell("notes"),
+    );
+    this.moreRegion = h(
+      "div",
+      { class: "mp-fields mp-more", id: uid("mp-more"), hidden: true, "data-testid": "med-more-fields" },
+      this.cell("prescriber"),
+      this.cell("start_date"),
+      this.cell("stop_date"),
+      this.cell("why_stopped"),
+      this.cell("rxnorm_code"),
+    );
+    this.moreButton = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": "med-more",
+      "aria-expanded": "false",
+      "aria-controls": this.moreRegion.id,
+      text: "More details",
+      onclick: () => {
+        const open = this.moreRegion.hidden;
+        show(this.moreRegion, open);
+        setAttr(this.moreButton, "aria-expanded", String(open));
+        setText(this.moreButton, open ? "Fewer details" : "More details");
+      },
+    });
+    const actions = h("div", { class: "mp-actions mp-med__actions" }, this.moreButton);
+    if (mayReadHistory(this.view.role)) {
+      this.history = new HistoryDrawer(this);
+      actions.append(this.history.button);
+    }
+    this.el.append(head, main, this.moreRegion, this.changedBy, actions);
+    if (this.history) this.el.append(this.history.el);
+  }
+
+  buildPatient() {
+    const head = h("div", { class: "mp-med__head" }, this.cell("name", { variant: "title", editable: false }));
+    const main = h(
+      "div",
+      { class: "mp-fields" },
+      this.cell("status", { variant: "badge", editable: false }),
+      this.cell("strength", { editable: false }),
+      this.cell("form", { editable: false }),
+      this.cell("how_taken", { editable: false }),
+      this.cell("why", { editable: false }),
+    );
+    this.confirmText = h("p", { class: "mp-confirm__text", "data-testid": "med-field-patient_confirmation" });
+    this.patientHow = h("p", { class: "mp-confirm__how", "data-testid": "med-field-patient_how_taken", hidden: true });
+    this.confirmPending = h("p", { class: "mp-pending", "data-testid": "pending-patient_confirmation", hidden: true });
+    const nameId = uid("mp-med-name");
+    this.nameId = nameId;
+    this.confirmButton = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--primary",
+      "data-testid": "confirm-how-taken",
+      text: "Yes, that's how I take it",
+      onclick: () => {
+        this.store.setField("medication", this.id, "patient_confirmation", "confirmed");
+        this.view.announce(`Thank you. Sending your confirmation for ${this.name()}.`);
+      },
+    });
+    this.differentForm = this.buildDifferentForm();
+    this.differentButton = h("button", {
+      type: "button",
+      class: "mp-btn",
+      "data-testid": "take-differently",
+      "aria-expanded": "false",
+      "aria-controls": this.differentForm.id,
+      text: "I take it differently",
+      onclick: () => this.toggleDifferent(this.differentForm.hidden),
+    });
+    this.confirmActions = h("div", { class: "mp-actions" }, this.confirmButton, this.differentButton);
+    const confirm = h(
+      "div",
+      { class: "mp-confirm", role: "group", "aria-label": "Is this how you take it?" },
+      this.confirmText,
+      this.patientHow,
+      this.confirmPending,
+      this.confirmActions,
+      this.differentForm,
+    );
+    const own = h(
+      "div",
+      { class: "mp-fields" },
+      this.cell("adherence", { editText: (e) => (e.data?.adherence ? "Change" : "Tell us") }),
+      this.cell("patient_note", { editText: (e) => (e.data?.patient_note ? "Change my note" : "Add a note") }),
+    );
+    this.el.append(head, main, confirm, own, this.changedBy);
+  }
+
+  buildDifferentForm() {
+    const input = h("textarea", { rows: 3, maxlength: 500, "data-testid": "patient-how-taken-input" });
+    const { wrap } = labelled("How do you take it?", input, {
+      hint: "For example: one tablet in the morning only.",
+    });
+    const error = h("p", { class: "mp-error", id: uid("mp-error"), hidden: true });
+    const form = h(
+      "form",
+      { class: "mp-editor", id: uid("mp-different"), hidden: true, novalidate: true },
+      wrap,
+      error,
+      h(
+        "div",
+        { class: "mp-actions" },
+        h("button", { type: "submit", class: "mp-btn mp-btn--primary", "data-testid": "patient-how-taken-save", text: "Save" }),
+        h("button", {
+          type: "button",
+          class: "mp-btn",
+          "data-testid": "patient-how-taken-cancel",
+          text: "Cancel",
+          onclick: () => this.toggleDifferent(false),
+        }),
+      ),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) {
+        setText(error, "Please tell us how you take it.");
+        show(error, true);
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", error.id);
+        input.focus();
+        return;
+      }
+      this.store.setField("medication", this.id, "patient_how_taken", text);
+      this.store.setField("medication", this.id, "patient_confirmation", "corrected");
+      this.view.announce(`Thank you. Sending how you take ${this.name()}.`);
+      this.toggleDifferent(false);
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.toggleDifferent(false);
+      }
+    });
+    this.differentInput = input;
+    this.differentError = error;
+    return form;
+  }
+
+  toggleDifferent(open) {
+    show(this.differentForm, open);
+    setAttr(this.differentButton, "aria-expanded", String(open));
+    if (open) {
+      this.differentInput.value = this.entity.data?.patient_how_taken ?? "";
+      show(this.differentError, false);
+      this.differentInput.removeAttribute("aria-invalid");
+      this.differentInput.focus();
+    } else if (!this.differentButton.hidden) {
+      this.differentButton.focus();
+    }
+  }
+
+  update(entity) {
+    this.entity = entity;
+    const data = entity.data ?? {};
+    setAttr(this.el, "data-name", data.name ?? "");
+    setAttr(this.el, "data-status", data.status ?? "");
+    setAttr(this.el, "aria-label", data.name ?? "Medication");
+    for (const cell of this.cells) cell.update(entity);
+    setText(this.changedBy, changedByText(entity));
+    if (this.view.patient) this.updatePatient(entity);
+    this.history?.update(entity);
+  }
+
+  updatePatient(entity) {
+    const data = entity.data ?? {};
+    const text = {
+      confirmed: "You confirmed this is how you take it.",
+      corrected: "You told us you take it differently:",
+    }[data.patient_confirmation] ?? "Is this how you take it?";
+    setText(this.confirmText, text);
+    setAttr(this.confirmText, "data-value", data.patient_confirmation ?? "");
+    show(this.patientHow, Boolean(data.patient_how_taken) && data.patient_confirmation === "corrected");
+    setText(this.patientHow, data.patient_how_taken ?? "");
+    const pending =
+      this.store.pendingFor(entity.id, "patient_confirmation") || this.store.pendingFor(entity.id, "patient_how_taken");
+    show(this.confirmPending, Boolean(pending));
+    if (pending) setText(this.confirmPending, pending.waiting ? "Saved on this device; waiting to be sent." : "Sending…");
+    const canConfirm = !this.store.readOnly && mayEdit(this.view.role, "medication", "patient_confirmation");
+    show(this.confirmActions, canConfirm);
+    if (!canConfirm && !this.differentForm.hidden) this.toggleDifferent(false);
+    setAttr(this.confirmButton, "aria-description", this.name());
+    setAttr(this.differentButton, "aria-description", this.name());
+  }
+}
+
+// ---- history drawer --------------------------------------------------------------------
+
+class HistoryDrawer {
+  constructor(row) {
+    this.row = row;
+    this.store = row.store;
+    this.view = row.view;
+    this.open = false;
+    this.loading = 0;
+    const titleId = uid("mp-history-title");
+    this.title = h("h4", { class: "mp-history__title", id: titleId });
+    this.status = h("p", { class: "mp-history__status", "aria-live": "polite" });
+    this.list = h("ol", { class: "mp-history__list", "data-testid": "history-list" });
+    this.closeButton = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": "history-close",
+      text: "Close history",
+      onclick: () => this.toggle(false),
+    });
+    this.el = h(
+      "section",
+      { class: "mp-history", id: uid("mp-history"), "data-testid": "history-drawer", "aria-labelledby": titleId, hidden: true },
+      h("div", { class: "mp-history__head" }, this.title, this.closeButton),
+      this.status,
+      this.list,
+    );
+    this.button = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": "history-button",
+      "aria-expanded": "false",
+      "aria-controls": this.el.id,
+      text: "History",
+      onclick: () => this.toggle(!this.open),
+    });
+  }
+
+  update(entity) {
+    setText(this.title, `History of ${entity.data?.name ?? "this medication"}`);
+    setAttr(this.button, "aria-label", `History of ${entity.data?.name ?? "this medication"}`);
+  }
+
+  toggle(open) {
+    this.open = open;
+    show(this.el, open);
+    setAttr(this.button, "aria-expanded", String(open));
+    if (open) {
+      this.load();
+      this.closeButton.focus();
+    } else {
+      this.button.focus();
+    }
+  }
+
+  /** A change of this entity arrived while the drawer is open: show it. */
+  refresh() {
+    if (this.open) this.load();
+  }
+
+  async load() {
+    const ticket = ++this.loading;
+    if (!this.list.firstChild) setText(this.status, "Loading the history…");
+    let events;
+    try {
+      events = await this.store.history(this.row.id);
+    } catch (error) {
+      if (ticket === this.loading) setText(this.status, error.message || "The history could not be loaded.");
+      return;
+    }
+    if (ticket !== this.loading) return;
+    setText(this.status, events.length ? "" : "No changes recorded yet.");
+    this.list.replaceChildren(...events.map((event) => this.entry(event)));
+  }
+
+  entry(event) {
+    const time = formatTime(event.at);
+    const who = `${event.actor?.name ?? "Someone"}${event.actor?.role ? ` (${event.actor.role})` : ""}`;
+    const type = event.entity_type ?? "medication";
+    const li = h(
+      "li",
+      { class: "mp-history__entry", "data-testid": "history-entry", "data-outcome": event.outcome, "data-seq": event.seq },
+      h("p", { class: "mp-history__meta" }, h("time", { datetime: event.at, title: time.full, text: time.short }), " · ", who),
+    );
+    const change = h("p", { class: "mp-history__change" });
+    if (event.op === "add") {
+      change.append(h("span", { class: "mp-history__field", text: "added" }));
+      if (event.new?.name) change.append(" ", h("span", { class: "mp-history__new", text: event.new.name }));
+    } else if (event.op === "move") {
+      change.append(h("span", { class: "mp-history__field", text: "moved in the list" }));
+    } else {
+      const fmt = (value) => formatValue(type, event.field, value, { empty: "(empty)" });
+      change.append(
+        h("span", { class: "mp-history__field", text: fieldWord(type, event.field) }),
+        ": ",
+        h("span", { class: "mp-history__old", text: fmt(event.old) }),
+        h("span", { class: "mp-history__arrow", "aria-label": "changed to", text: " → " }),
+        h("span", { class: "mp-history__new", text: fmt(event.new) }),
+      );
+    }
+    li.append(change);
+    if (event.outcome === "conflict") {
+      li.append(h("p", { class: "mp-history__conflict", "data-testid": "history-conflict", text: "conflict (not applied)" }));
+    }
+    return li;
+  }
+}
+
+// ---- problems, recommendations, action plan --------------------------------------------
+
+class ProblemRow {
+  constructor(view, entity) {
+    this.view = view;
+    this.store = view.store;
+    this.id = entity.id;
+    this.category = h("span", { class: "mp-item__title", "data-testid": "problem-category" });
+    this.severity = h("span", { class: "mp-tag", "data-testid": "problem-severity" });
+    this.status = h("span", { class: "mp-badge", "data-testid": "problem-status" });
+    this.description = h("p", { class: "mp-item__text", "data-testid": "problem-description" });
+    this.meds = h("p", { class: "mp-item__meta", "data-testid": "problem-medications" });
+    this.pending = h("p", { class: "mp-pending", hidden: true });
+    this.changedBy = h("p", { class: "mp-changed" });
+    this.toggle = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": "problem-toggle-status",
+      hidden: true,
+      onclick: () => {
+        const next = this.entity.data?.status === "resolved" ? "open" : "resolved";
+        this.store.setField("problem", this.id, "status", next);
+      },
+    });
+    this.el = h(
+      "li",
+      { class: "mp-item", "data-testid": "problem-row", "data-entity-id": entity.id },
+      h("p", { class: "mp-item__head" }, this.category, " ", this.severity, " ", this.status),
+      this.description,
+      this.meds,
+      this.pending,
+      this.changedBy,
+      h("div", { class: "mp-actions" }, this.toggle),
+    );
+    this.update(entity);
+  }
+
+  update(entity) {
+    this.entity = entity;
+    const data = entity.data ?? {};
+    setAttr(this.el, "data-status", data.status ?? "");
+    setText(this.category, formatValue("problem", "category", data.category));
+    setText(this.severity, `${formatValue("problem", "severity", data.severity)} severity`);
+    setAttr(this.severity, "data-value", data.severity ?? "");
+    setText(this.status, formatValue("problem", "status", data.status));
+    setAttr(this.status, "data-value", data.status ?? "");
+    setText(this.description, data.description ?? "");
+    show(this.description, Boolean(data.description));
+    const names = (data.medication_ids ?? []).map((id) => this.store.entities.get(id)?.data?.name ?? "a medication");
+    setText(this.meds, names.length ? `Medications: ${names.join(", ")}` : "");
+    show(this.meds, names.length > 0);
+    setText(this.changedBy, changedByText(entity));
+    const pending = this.store.pendingFor(entity.id, "status");
+    show(this.pending, Boolean(pending));
+    if (pending) setText(this.pending, `${formatValue("problem", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
+    const editable = !this.store.readOnly && mayEdit(this.view.role, "problem", "status") && !pending;
+    show(this.toggle, editable);
+    setText(this.toggle, data.status === "resolved" ? "Reopen" : "Mark resolved");
+  }
+}
+
+const DECISIONS = [
+  ["accepted", "Accept", "rec-accept"],
+  ["declined", "Decline", "rec-decline"],
+  ["no-response", "No response", "rec-no-response"],
+];
+
+class RecRow {
+  constructor(view, entity) {
+    this.view = view;
+    this.store = view.store;
+    this.id = entity.id;
+    this.text = h("p", { class: "mp-item__text", "data-testid": "rec-text" });
+    this.meta = h("p", { class: "mp-item__meta", "data-testid": "rec-to" });
+    this.status = h("span", { class: "mp-badge", "data-testid": "rec-status", tabindex: "-1" });
+    this.decided = h("span", { class: "mp-item__meta", "data-testid": "rec-decided" });
+    this.pending = h("p", { class: "mp-pending", "data-testid": "pending-status", hidden: true });
+    this.buttons = DECISIONS.map(([status, text, testid]) =>
+      h("button", {
+        type: "button",
+        class: `mp-btn mp-btn--small${status === "accepted" ? " mp-btn--primary" : ""}`,
+        "data-testid": testid,
+        text,
+        hidden: true,
+        onclick: () => {
+          // The decision is compare-and-set on the status version shown now.
+          this.store.setField("recommendation", this.id, "status", status, {
+            baseVersion: this.entity.versions?.status ?? this.entity.created_seq,
+          });
+          this.status.focus();
+        },
+      }),
+    );
+    this.conflict = new ConflictSlot(view, () => this.status.focus());
+    this.changedBy = h("p", { class: "mp-changed" });
+    this.actions = h("div", { class: "mp-actions", role: "group", "aria-label": "Decision" }, ...this.buttons);
+    this.el = h(
+      "li",
+      { class: "mp-item", "data-testid": "rec-row", "data-entity-id": entity.id },
+      this.text,
+      this.meta,
+      h("p", { class: "mp-item__head" }, this.status, " ", this.decided),
+      this.pending,
+      this.actions,
+      this.conflict.el,
+      this.changedBy,
+    );
+    this.update(entity);
+  }
+
+  update(entity) {
+    this.entity = entity;
+    const data = entity.data ?? {};
+    setAttr(this.el, "data-status", data.status ?? "");
+    setText(this.text, data.text ?? "");
+    const problem = data.problem_id ? this.store.entities.get(data.problem_id) : null;
+    const about = problem ? ` · About: ${formatValue("problem", "category", problem.data?.category)}` : "";
+    setText(this.meta, `${formatValue("recommendation", "to", data.to)}${about}`);
+    setText(this.status, formatValue("recommendation", "status", data.status));
+    setAttr(this.status, "data-value", data.status ?? "");
+    const decided = data.decided_by
+      ? `by ${data.decided_by}${data.decided_by_role ? ` (${data.decided_by_role})` : ""}${
+          data.decided_at ? `, ${formatTime(data.decided_at).short}` : ""
+        }`
+      : "";
+    setText(this.decided, decided);
+    const pending = this.store.pendingFor(entity.id, "status");
+    show(this.pending, Boolean(pending));
+    if (pending) {
+      setText(this.pending, `${formatValue("recommendation", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
+    }
+    const allowed =
+      !this.store.readOnly && mayDecide(this.view.role) && !pending ? nextStatuses("recommendation", data.status) : [];
+    DECISIONS.forEach(([status], i) => show(this.buttons[i], allowed.includes(status)));
+    show(this.actions, allowed.length > 0);
+    for (const button of this.buttons) setAttr(button, "aria-description", data.text ?? "");
+    this.conflict.update(this.store.conflictFor(entity.id, "status"));
+    setText(this.changedBy, changedByText(entity));
+  }
+}
+
+class PlanRow {
+  constructor(view, entity) {
+    this.view = view;
+    this.id = entity.id;
+    const labels = view.patient
+      ? ["What we talked about", "What I need to do", "What I did"]
+      : ["Talked about", "Patient to do", "Patient did"];
+    this.talked = h("span", { "data-testid": "plan-talked-about" });
+    this.todo = h("span", { "data-testid": "plan-to-do" });
+    this.did = h("span", { "data-testid": "plan-what-i-did" });
+    this.todoLine = h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[1]}: ` }), this.todo);
+    this.didLine = h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[2]}: ` }), this.did);
+    this.changedBy = h("p", { class: "mp-changed" });
+    this.el = h(
+      "li",
+      { class: "mp-item", "data-testid": "plan-row", "data-entity-id": entity.id },
+      h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[0]}: ` }), this.talked),
+      this.todoLine,
+      this.didLine,
+      this.changedBy,
+    );
+    this.update(entity);
+  }
+
+  update(entity) {
+    const data = entity.data ?? {};
+    setText(this.talked, data.talked_about ?? "");
+    setText(this.todo, data.to_do ?? "");
+    show(this.todoLine, Boolean(data.to_do));
+    setText(this.did, data.what_i_did ?? "");
+    show(this.didLine, Boolean(data.what_i_did));
+    setText(this.changedBy, changedByText(entity));
+  }
+}
+
+/** A queued addition not acknowledged yet: shown, marked, not editable. */
+function pendingRow(testid, text) {
+  const title = h("span", { class: "mp-item__title" });
+  const state = h("span", { class: "mp-pending" });
+  const el = h("li", { class: "mp-item mp-item--pending", "data-testid": testid }, title, " ", state);
+  return {
+    el,
+    update(label, waiting) {
+      setText(title, label || text);
+      setText(state, waiting ? "(waiting to be sent)" : "(sending…)");
+    },
+  };
+}
+
+// ---- the panel ---------------------------------------------------------------------------
+
+export class PanelView {
+  constructor(root, store) {
+    this.root = root;
+    this.store = store;
+    this.role = store.role;
+    this.patient = this.role === "patient";
+    this.rows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
+    this.pendingRows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
+    this.renderQueued = false;
+    this.destroyed = false;
+    this.rejectedKey = "";
+    this.build();
+    this.unsubscribe = store.subscribe((message) => this.onStore(message));
+    this.render();
+  }
+
+  onStore(message) {
+    if (message.kind === "announce") this.announce(message.text);
+    else if (message.kind === "event") {
+      const row = this.rows.medication.get(message.event.entity_id);
+      row?.history?.refresh();
+      this.scheduleRender();
+    } else this.scheduleRender();
+  }
+
+  scheduleRender() {
+    if (this.renderQueued || this.destroyed) return;
+    this.renderQueued = true;
+    queueMicrotask(() => {
+      this.renderQueued = false;
+      if (!this.destroyed) this.render();
+    });
+  }
+
+  announce(text) {
+    if (!text || this.destroyed) return;
+    setText(this.live, text);
+  }
+
+  // ---- skeleton ----
+
+  build() {
+    const staff = !this.patient;
+    this.heading = h("h2", {
+      class: "mp__title",
+      id: uid("mp-title"),
+      tabindex: "-1",
+      text: this.patient ? "My medicines" : "Medication list",
+    });
+    this.offline = h("p", { class: "mp-offline", "data-testid": "panel-offline", hidden: true });
+    this.queueIndicator = h("p", { class: "mp-queue", "data-testid": "queue-indicator", role: "status", hidden: true });
+    this.readOnlyBanner = h("p", { class: "mp-readonly", "data-testid": "panel-readonly", hidden: true });
+    this.live = h("p", { class: "mp-live", "data-testid": "panel-live", role: "status", "aria-live": "polite" });
+    this.buildRejected();
+
+    this.medList = h("ul", { class: "mp-list mp-meds", "aria-labelledby": this.heading.id, "data-testid": "med-list" });
+    this.medEmpty = h("p", { class: "mp-empty", text: "No medications on the list yet.", hidden: true });
+    const addMed = this.buildAddMed();
+
+    this.el = h(
+      "div",
+      { class: "mp", "data-testid": "panel", "data-role": this.role },
+      h(
+        "div",
+        { class: "mp__status" },
+        this.heading,
+        this.readOnlyBanner,
+        this.offline,
+        this.queueIndicator,
+        this.rejectedBox,
+        this.live,
+      ),
+      h("section", { class: "mp-section", "aria-labelledby": this.heading.id }, this.medList, this.medEmpty, addMed),
+    );
+
+    this.sections = {
+      problem: this.buildSection({
+        type: "problem",
+        title: this.patient ? "Medication problems" : "Drug therapy problems",
+        testid: "problems",
+        empty: "No problems recorded.",
+        addText: "Add problem",
+        form: staff ? this.buildProblemForm() : null,
+      }),
+      recommendation: this.buildSection({
+        type: "recommendation",
+        title: "Recommendations",
+        testid: "recommendations",
+        empty: "No recommendations yet.",
+        addText: "Add recommendation",
+        form: staff ? this.buildRecForm() : null,
+      }),
+      plan_item: this.buildSection({
+        type: "plan_item",
+        title: this.patient ? "My action plan" : "Medication Action Plan",
+        testid: "plan",
+        empty: "No action plan items yet.",
+        addText: "Add plan item",
+        form: staff ? this.buildPlanForm() : null,
+      }),
+    };
+    for (const section of Object.values(this.sections)) this.el.append(section.el);
+    this.root.append(this.el);
+  }
+
+  buildRejected() {
+    this.rejectedList = h("ul", { class: "mp-rejected__list" });
+    this.rejectedAll = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": "rejected-dismiss-all",
+      text: "Dismiss all",
+      onclick: () => {
+        this.store.dismissRejected();
+        this.heading.focus();
+      },
+    });
+    const title = h("p", { class: "mp-rejected__title", id: uid("mp-rejected"), text: "Not saved" });
+    this.rejectedBox = h(
+      "section",
+      { class: "mp-rejected", "data-testid": "rejected-notice", "aria-labelledby": title.id, hidden: true },
+      title,
+      this.rejectedList,
+      h("div", { class: "mp-actions" }, this.rejectedAll),
+    );
+  }
+
+  /** A toggle button that shows/hides `form`, wired for assistive technology. */
+  formToggle(form, text, testid) {
+    form.id ||= uid("mp-form");
+    const button = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small",
+      "data-testid": testid,
+      "aria-expanded": "false",
+      "aria-controls": form.id,
+      text,
+    });
+    const toggle = (open) => {
+      show(form, open);
+      setAttr(button, "aria-expanded", String(open));
+      if (open) form.querySelector("input, select, textarea")?.focus();
+      else button.focus();
+    };
+    button.addEventListener("click", () => toggle(form.hidden));
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        toggle(false);
+      }
+    });
+    return { button, toggle };
+  }
+
+  formError(form, message, control) {
+    const error = form.querySelector(".mp-error");
+    setText(error, message);
+    show(error, Boolean(message));
+    if (control) {
+      control.setAttribute("aria-invalid", "true");
+      control.setAttribute("aria-describedby", error.id);
+      control.focus();
+    }
+  }
+
+  clearForm(form) {
+    form.reset();
+    show(form.querySelector(".mp-error"), false);
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  }
+
+  formButtons(submitText, submitTestid, cancelTestid, onCancel) {
+    return h(
+      "div",
+      { class: "mp-actions" },
+      h("button", { type: "submit", class: "mp-btn mp-btn--primary", "data-testid": submitTestid, text: submitText }),
+      h("button", { type: "button", class: "mp-btn", "data-testid": cancelTestid, text: "Cancel", onclick: onCancel }),
+    );
+  }
+
+  buildAddMed() {
+    if (!mayCreate(this.role, "medication")) return null;
+    const input = (testid, max, extra = {}) => h("input", { type: "text", maxlength: max, autocomplete: "off", "data-testid": testid, ...extra });
+    const name = input("add-med-name", 200, { required: true, "aria-required": "true" });
+    const strength = input("add-med-strength", 100);
+    const form = input("add-med-form", 100);
+    const how = h("textarea", { rows: 2, maxlength: 500, "data-testid": "add-med-how-taken" });
+    const why = input("add-med-why", 300);
+    const kind = selectOf(choicesOf("medication", "kind"), "prescription", { "data-testid": "add-med-kind" });
+    const el = h(
+      "form",
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-med-form", "aria-label": "Add a medication" },
+      labelled("Name (required)", name).wrap,
+      labelled("Strength", strength, { hint: "The dose, e.g. 500 mg" }).wrap,
+      labelled("Form", form, { hint: "e.g. tablet" }).wrap,
+      labelled("How taken", how).wrap,
+      labelled("Why", why).wrap,
+      labelled("Kind", kind).wrap,
+      h("p", { class: "mp-error", id: uid("mp-error"), hidden: true, "data-testid": "add-med-error" }),
+    );
+    const { button, toggle } = this.formToggle(el, "Add medication", "add-med-button");
+    el.append(this.formButtons("Add to list", "add-med-submit", "add-med-cancel", () => toggle(false)));
+    el.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = { name: name.value.trim(), kind: kind.value };
+      if (!value.name) return this.formError(el, "Please enter the medication's name.", name);
+      for (const [key, control] of [["strength", strength], ["form", form], ["how_taken", how], ["why", why]]) {
+        const text = control.value.trim();
+        if (text) value[key] = text;
+      }
+      this.store.add("medication", value);
+      this.announce(`Adding ${value.name}.`);
+      this.clearForm(el);
+      toggle(false);
+    });
+    this.addMedButton = button;
+    this.addMedForm = el;
+    return h("div", { class: "mp-add" }, button, el);
+  }
+
+  buildProblemForm() {
+    const category = selectOf(
+      [["", "Choose a category"], ...PROBLEM_CATEGORIES.map((c) => [c, VALUE_LABELS.category[c]])],
+      "",
+      { "data-testid": "add-problem-category", required: true, "aria-required": "true" },
+    );
+    const severity = selectOf(SEVERITIES.map((s) => [s, VALUE_LABELS.severity[s]]), "moderate", {
+      "data-testid": "add-problem-severity",
+    });
+    const description = h("textarea", { rows: 2, maxlength: 2000, "data-testid": "add-problem-description" });
+    this.problemMeds = h("div", { class: "mp-checks" });
+    this.problemMedInputs = new Map();
+    const el = h(
+      "form",
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-problem-form", "aria-label": "Add a drug therapy problem" },
+      labelled("Category (required)", category).wrap,
+      labelled("Severity", severity).wrap,
+      labelled("Description", description).wrap,
+      h("fieldset", { class: "mp-fieldset" }, h("legend", { text: "Linked medications" }), this.problemMeds),
+      h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
+    );
+    el.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!category.value) return this.formError(el, "Please choose a category.", category);
+      const value = { category: category.value, severity: severity.value };
+      const text = description.value.trim();
+      if (text) value.description = text;
+      value.medication_ids = [...this.problemMedInputs]
+        .filter(([, box]) => box.checked)
+        .map(([id]) => id);
+      this.store.add("problem", value);
+      this.announce(`Adding problem: ${VALUE_LABELS.category[value.category]}.`);
+      this.clearForm(el);
+      this.sections.problem.toggle(false);
+    });
+    return el;
+  }
+
+  buildRecForm() {
+    const text = h("textarea", { rows: 3, maxlength: 2000, required: true, "aria-required": "true", "data-testid": "add-rec-text" });
+    const to = selectOf(choicesOf("recommendation", "to"), "prescriber", { "data-testid": "add-rec-to" });
+    this.recProblem = h("select", { "data-testid": "add-rec-problem" });
+    const el = h(
+      "form",
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-rec-form", "aria-label": "Add a recommendation" },
+      labelled("Recommendation (required)", text).wrap,
+      labelled("To", to).wrap,
+      labelled("About problem", this.recProblem).wrap,
+      h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
+    );
+    el.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = { text: text.value.trim(), to: to.value };
+      if (!value.text) return this.formError(el, "Please write the recommendation.", text);
+      if (this.recProblem.value) value.problem_id = this.recProblem.value;
+      this.store.add("recommendation", value);
+      this.announce("Adding the recommendation.");
+      this.clearForm(el);
+      this.sections.recommendation.toggle(false);
+    });
+    return el;
+  }
+
+  buildPlanForm() {
+    const talked = h("textarea", { rows: 2, maxlength: 1000, required: true, "aria-required": "true", "data-testid": "add-plan-talked-about" });
+    const todo = h("textarea", { rows: 2, maxlength: 1000, "data-testid": "add-plan-to-do" });
+    const el = h(
+      "form",
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-plan-form", "aria-label": "Add an action plan item" },
+      labelled("What we talked about (required)", talked).wrap,
+      labelled("What I need to do", todo).wrap,
+      h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
+    );
+    el.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = { talked_about: talked.value.trim() };
+      if (!value.talked_about) return this.formError(el, "Please write what you talked about.", talked);
+      const text = todo.value.trim();
+      if (text) value.to_do = text;
+      this.store.add("plan_item", value);
+      this.announce("Adding the action plan item.");
+      this.clearForm(el);
+      this.sections.plan_item.toggle(false);
+    });
+    return el;
+  }
+
+  buildSection({ type, title, testid, empty, addText, form }) {
+    const heading = h("h2", { class: "mp__title mp__title--section", id: uid("mp-section"), text: title });
+    const count = h("span", { class: "mp-count" });
+    heading.append(" ", count);
+    const list = h("ul", { class: "mp-list", "aria-labelledby": heading.id, "data-testid": `${testid}-list` });
+    const emptyEl = h("p", { class: "mp-empty", text: empty, hidden: true });
+    const el = h("section", { class: "mp-section", "aria-labelledby": heading.id, "data-testid": `${testid}-section` }, heading, list, emptyEl);
+    let toggle = () => {};
+    let addButton = null;
+    if (form && mayCreate(this.role, type)) {
+      const prefix = { problem: "add-problem", recommendation: "add-rec", plan_item: "add-plan" }[type];
+      const wired = this.formToggle(form, addText, `${prefix}-button`);
+      form.append(this.formButtons(addText, `${prefix}-submit`, `${prefix}-cancel`, () => wired.toggle(false)));
+      addButton = wired.button;
+      toggle = wired.toggle;
+      el.append(h("div", { class: "mp-add" }, addButton, form));
+    }
+    return { el, list, emptyEl, count, form, addButton, toggle };
+  }
+
+  // ---- rendering ----
+
+  render() {
+    const store = this.store;
+    const online = store.online;
+    const readOnly = store.readOnly;
+
+    show(this.readOnlyBanner, readOnly);
+    setText(this.readOnlyBanner, store.readOnlyReason);
+    setAttr(this.el, "data-readonly", readOnly ? "true" : null);
+    setAttr(this.el, "data-online", online ? "true" : "false");
+
+    const queued = store.queueLength;
+    show(this.queueIndicator, !online && !readOnly && queued > 0);
+    setText(this.queueIndicator, `${plural(queued, "edit", "edits")} waiting to be sent`);
+    setAttr(this.queueIndicator, "data-count", String(queued));
+    show(this.offline, !online && !readOnly);
+    setText(
+      this.offline,
+      store.waiting
+        ? "Waiting to be let back in. Your edits are kept and sent when you are in the call again."
+        : queued
+          ? "Offline. Your edits are kept on this device and sent when the connection is back."
+          : "Offline. Changes you make are kept and sent when the connection is back.",
+    );
+
+    this.renderRejected();
+    this.renderList("medication", this.medList, (entity) => new MedRow(this, entity), "med-pending-row", "New medication");
+    show(this.medEmpty, store.list("medication").length === 0 && store.pendingAdds("medication").length === 0);
+
+    if (this.addMedButton) {
+      show(this.addMedButton, !readOnly);
+      if (readOnly) show(this.addMedForm, false);
+    }
+    const sectionRows = {
+      problem: (entity) => new ProblemRow(this, entity),
+      recommendation: (entity) => new RecRow(this, entity),
+      plan_item: (entity) => new PlanRow(this, entity),
+    };
+    for (const [type, section] of Object.entries(this.sections)) {
+      const n = this.renderList(type, section.list, sectionRows[type], `${type}-pending-row`, "New item");
+      show(section.emptyEl, n === 0);
+      setText(section.count, n ? `(${n})` : "");
+      if (section.addButton) {
+        show(section.addButton, !readOnly);
+        if (readOnly && section.form) show(section.form, false);
+      }
+    }
+    if (this.problemMeds) this.renderProblemMedChoices();
+    if (this.recProblem) this.renderRecProblemChoices();
+  }
+
+  /** Keyed, in-place list rendering; returns the number of rows shown. */
+  renderList(type, container, create, pendingTestid, pendingText) {
+    const rows = this.rows[type];
+    const pendingRows = this.pendingRows[type];
+    const seen = new Set();
+    const nodes = [];
+    for (const entity of this.store.list(type)) {
+      let row = rows.get(entity.id);
+      if (row) row.update(entity); // cheap; pending, conflict and read-only state change too
+      else rows.set(entity.id, (row = create(entity)));
+      seen.add(entity.id);
+      nodes.push(row.el);
+    }
+    for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
+    const waiting = !this.store.online;
+    const pendingSeen = new Set();
+    for (const add of this.store.pendingAdds(type)) {
+      let row = pendingRows.get(add.entityId);
+      if (!row) pendingRows.set(add.entityId, (row = pendingRow(pendingTestid, pendingText)));
+      const value = add.value;
+      const title =
+        value.name ??
+        (value.category ? VALUE_LABELS.category[value.category] : null) ??
+        value.text ??
+        value.talked_about ??
+        pendingText;
+      row.update(title, waiting);
+      pendingSeen.add(add.entityId);
+      nodes.push(row.el);
+    }
+    for (const id of [...pendingRows.keys()]) if (!pendingSeen.has(id)) pendingRows.delete(id);
+    syncChildren(container, nodes);
+    return nodes.length;
+  }
+
+  renderRejected() {
+    const items = this.store.rejected;
+    const key = items.map((item) => item.id).join(" ");
+    show(this.rejectedBox, items.length > 0);
+    if (key === this.rejectedKey) return;
+    this.rejectedKey = key;
+    const focusedIndex = [...this.rejectedList.querySelectorAll("button")].indexOf(document.activeElement);
+    this.rejectedList.replaceChildren(
+      ...items.map((item) =>
+        h(
+          "li",
+          { class: "mp-rejected__item", "data-testid": "rejected-item", "data-code": item.code },
+          h("span", { class: "mp-rejected__what", text: item.label }),
+          h("span", { class: "mp-rejected__why", text: item.message }),
+          h("button", {
+            type: "button",
+            class: "mp-btn mp-btn--small",
+            "data-testid": "rejected-dismiss",
+            "aria-label": `Dismiss: ${item.label}`,
+            text: "Dismiss",
+            onclick: () => this.store.dismissRejected(item.id),
+          }),
+        ),
+      ),
+    );
+    show(this.rejectedAll, items.length > 1);
+    if (focusedIndex >= 0) {
+      const buttons = this.rejectedList.querySelectorAll("button");
+      (buttons[Math.min(focusedIndex, buttons.length - 1)] ?? this.heading).focus();
+    }
+  }
+
+  renderProblemMedChoices() {
+    const meds = this.store.list("medication");
+    const nodes = [];
+    const seen = new Set();
+    for (const med of meds) {
+      let entry = this.problemMedInputs.get(med.id);
+      if (!entry) {
+        const box = h("input", { type: "checkbox", value: med.id, "data-testid": "add-problem-med", id: uid("mp-check") });
+        const label = h("label", { for: box.id });
+        entry = box;
+        entry.wrap = h("div", { class: "mp-check" }, box, label);
+        entry.labelEl = label;
+        this.problemMedInputs.set(med.id, entry);
+      }
+      setText(entry.labelEl, med.data?.name ?? med.id);
+      seen.add(med.id);
+      nodes.push(entry.wrap);
+    }
+    for (const id of [...this.problemMedInputs.keys()]) if (!seen.has(id)) this.problemMedInputs.delete(id);
+    if (!nodes.length) nodes.push(this.noMedsNote ??= h("p", { class: "mp-hint", text: "No medications yet." }));
+    syncChildren(this.problemMeds, nodes);
+  }
+
+  renderRecProblemChoices() {
+    const select = this.recProblem;
+    const options = [["", "No linked problem"]];
+    for (const problem of this.store.list("problem")) {
+      const description = problem.data?.description ? `: ${problem.data.description.slice(0, 40)}` : "";
+      options.push([problem.id, `${VALUE_LABELS.category[problem.data?.category] ?? "Problem"}${description}`]);
+    }
+    const key = JSON.stringify(options);
+    if (key === this.recProblemKey) return;
+    this.recProblemKey = key;
+    const current = select.value;
+    select.replaceChildren(...options.map(([value, label]) => h("option", { value, text: label })));
+    select.value = options.some(([value]) => value === current) ? current : "";
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.unsubscribe?.();
+    this.el.remove();
+  }
+}

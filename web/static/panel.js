@@ -1,0 +1,93 @@
+// The live medication panel beside (or below) the video: mountPanel() is its only entry.
+//
+//   import { mountPanel } from "/static/panel.js";
+//   const panel = mountPanel(document.getElementById("side-panel"), {
+//     socket, self: ack.self, consultId, initialPanel: ack.panel,
+//   });
+//   panel.onReconnected(joinAck);  // after each reconnect + successful join
+//   panel.setReadOnly(reason);     // the consult ended
+//   panel.destroy();
+//
+// panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
+// Test hook: window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
+
+import { PanelStore } from "./panel-store.js";
+import { PanelView } from "./panel-view.js";
+
+const mounted = new WeakMap();
+
+/**
+ * @param {HTMLElement} root  the element the panel fills (the call page's #side-panel)
+ * @param {object} options
+ * @param {object} options.socket        the connected, joined socket.io-client socket
+ * @param {{id: string, role: string, display_name: string}} options.self   join ack's `self`
+ * @param {string} options.consultId     keys the offline queue in sessionStorage
+ * @param {{seq: number, entities: object[]}} options.initialPanel   join ack's `panel`
+ * @param {Storage|null} [options.storage]   defaults to sessionStorage
+ */
+export function mountPanel(root, { socket, self, consultId, initialPanel, storage } = {}) {
+  if (!root) throw new TypeError("mountPanel: a root element is required");
+  if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
+  mounted.get(root)?.destroy(); // mounting twice on one element replaces the first panel
+
+  const store = new PanelStore({
+    socket,
+    self,
+    consultId: consultId ?? "consult",
+    initialPanel: initialPanel ?? { seq: 0, entities: [] },
+    ...(storage !== undefined ? { storage } : {}),
+  });
+  const view = new PanelView(root, store);
+  let destroyed = false;
+
+  const hooks = {
+    get seq() {
+      return store.seq;
+    },
+    get entities() {
+      return store.entities;
+    },
+    get queueLength() {
+      return store.queueLength;
+    },
+    get readOnly() {
+      return store.readOnly;
+    },
+    get online() {
+      return store.online;
+    },
+    get conflicts() {
+      return store.conflicts;
+    },
+    get rejected() {
+      return store.rejected;
+    },
+    get destroyed() {
+      return destroyed;
+    },
+  };
+  window.mtmPanel = hooks;
+
+  const panel = {
+    /** call.js: after a reconnect, once `join` succeeded again; `joinAck.panel` is fresh. */
+    onReconnected(joinAck) {
+      store.onReconnected(joinAck);
+    },
+    /** The consult ended: no more editing; unsent edits are listed for their author. */
+    setReadOnly(reason) {
+      store.setReadOnly(reason);
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      view.destroy();
+      store.destroy();
+      if (mounted.get(root) === panel) mounted.delete(root);
+    },
+    store,
+  };
+  mounted.set(root, panel);
+  // Edits left in sessionStorage by an earlier page load go out now.
+  store.flush();
+  return panel;
+}
