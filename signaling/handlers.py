@@ -356,14 +356,17 @@ class ConsultSignaling:
         await self.sio.emit("signal", payload.relayed(identity.participant_id), to=recipient.sid)
 
     async def _on_probe(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        payload = parse(ProbePayload, data)
-        answer = await self.backend.probe_answer(session.identity, payload.description.model_dump())
-        return {
+        payload = parse(ProbePayload, {} if data is None else data)
+        result: dict[str, Any] = {
             "ok": True,
-            "description": answer,
             "ice": self.backend.ice_configuration(session.identity.participant_id),
             "thresholds": self.backend.client_settings(session.identity.role)["probe"],
         }
+        if payload.description is not None:
+            result["description"] = await self.backend.probe_answer(
+                session.identity, payload.description.model_dump()
+            )
+        return result
 
     async def _on_leave(self, sid: str, session: _Session, data: Any) -> None:
         session.leave_reason = "left"

@@ -73,12 +73,12 @@ class EndPayload(_Payload):
 
 
 class ProbePayload(_Payload):
-    description: SessionDescription
+    description: SessionDescription | None = None
 
     @field_validator("description")
     @classmethod
-    def _an_offer(cls, value: SessionDescription) -> SessionDescription:
-        if value.type != "offer" or not value.sdp:
+    def _an_offer(cls, value: SessionDescription | None) -> SessionDescription | None:
+        if value is not None and (value.type != "offer" or not value.sdp):
             raise ValueError("must be an offer with its SDP")
         return value
 

@@ -3,14 +3,12 @@ browser, relay-only through a real coturn on 127.0.0.1."""
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media.ice import rtc_configuration
-from server.ice import ice_configuration
 from tests.conftest import RunningServer, relay_through, token_of
 from tests.support.coturn import Coturn
 from tests.support.sockets import RecordingClient
@@ -44,8 +42,9 @@ async def test_probe_echoes_pings_and_counts_upload(server: RunningServer) -> No
     client = RecordingClient()
     # The probe runs from the pre-join screen: connected, not joined, not admitted.
     await client.connect(server.base_url, token_of(consult["links"]["patient"]))
-    ice = ice_configuration(server.state.config.ice, "browser-stand-in", now=time.time())
-    peer = RTCPeerConnection(rtc_configuration(ice))
+    settings = await client.sio.call("probe", {})
+    assert settings["ok"] and "description" not in settings
+    peer = RTCPeerConnection(rtc_configuration(settings["ice"]))
     try:
         ping = peer.createDataChannel("probe-ping", ordered=False, maxRetransmits=0)
         bulk = peer.createDataChannel("probe-bulk")
