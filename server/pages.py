@@ -98,6 +98,10 @@ async def join_page(request: web.Request) -> web.Response:
             "display_name": participant.display_name,
         },
         "consult": {"id": consult.id, "status": consult.status},
+        "consent": {
+            "required": role.value in state.config.consent.required_roles,
+            "text": state.config.consent.text,
+        },
     }
     return _render(
         request,
