@@ -25,15 +25,13 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from media.ice import rtc_configuration
+from models.errors import Refused
 
 log = logging.getLogger(__name__)
 
 
-class ProbeRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ProbeRefused(Refused):
+    """The probe offer is refused (busy, or not a usable offer)."""
 
 
 class _BulkCounter:

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import positions
+from models.errors import Refused
 from models.panel import CREATE_ACTION, FIELDS, TRANSITIONS, EntityType, FieldSpec
 from models.roles import Action, Role, is_allowed
 from models.tables import ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
@@ -37,16 +38,8 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 SERVER_FIELDS = ("decided_by", "decided_by_role", "decided_at")
 
 
-class MutationError(Exception):
+class MutationError(Refused):
     """The mutation is refused and nothing changed; `code` is from docs/protocol.md."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def result(self) -> dict[str, Any]:
-        return {"ok": False, "error": {"code": self.code, "message": self.message}}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.probe import ProbeRefused, ProbeService
+from media.probe import ProbeService
 from models import consults, mutations
 from models.roles import Action, Role, is_allowed
 from models.tables import ConsentRecord, ConsultStatus, Participant
@@ -191,10 +191,7 @@ class DatabaseSignalingBackend:
         }
 
     async def probe_answer(self, identity: Identity, offer: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await self._probes.answer(offer, self.ice_configuration(identity.participant_id))
-        except ProbeRefused as refused:
-            raise JoinRefused(refused.code, refused.message) from None
+        return await self._probes.answer(offer, self.ice_configuration(identity.participant_id))
 
     async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
         async with self._sessions() as session:

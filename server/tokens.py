@@ -14,18 +14,14 @@ import hmac
 import json
 from dataclasses import dataclass
 
+from models.errors import Refused
 from models.roles import Role
 
 _VERSION = 1
 
 
-class TokenError(Exception):
+class TokenError(Refused):
     """The token cannot be used; `code` says why (docs/protocol.md lists the codes)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from models.errors import Refused
 
-class JoinRefused(Exception):
+
+class JoinRefused(Refused):
     """A connection, join or lobby action is refused; `code` is from docs/protocol.md."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import socketio
 
+from models.errors import Refused
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SignalingBackend
 from signaling.panel import PanelEvents
@@ -107,7 +108,7 @@ class ConsultSignaling:
                         f"The payload exceeds {self.max_message_bytes} bytes.",
                     )
                 return await handler(sid, session, data)
-            except (EventRefused, JoinRefused) as refused:
+            except Refused as refused:
                 await self.emit_error(sid, event, refused.code, refused.message)
                 return {"ok": False, "error": {"code": refused.code, "message": refused.message}}
             except Exception:
