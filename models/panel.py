@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
@@ -56,40 +57,57 @@ RECOMMENDATION_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _text(max_length: int, *, required: bool = False) -> Any:
+@dataclass(frozen=True)
+class ValueKind:
+    """A field's value type, both as a pydantic annotation and as a client can read it."""
+
+    annotation: Any
+    name: Literal["text", "choice", "date", "rxnorm", "ids"]
+    max_length: int | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _text(max_length: int, *, required: bool = False) -> ValueKind:
     text = Annotated[
         str,
         StringConstraints(
             strip_whitespace=True, min_length=1 if required else 0, max_length=max_length
         ),
     ]
-    return text if required else text | None
+    return ValueKind(text if required else text | None, "text", max_length=max_length)
 
 
-def _choice(values: tuple[str, ...], *, required: bool = False) -> Any:
+def _choice(values: tuple[str, ...], *, required: bool = False) -> ValueKind:
     literal = Literal[values]  # type: ignore[valid-type]
-    return literal if required else literal | None
+    return ValueKind(literal if required else literal | None, "choice", choices=values)
 
 
-RxNorm = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None
-OptionalDate = dt.date | None
-EntityIds = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=40)]
+RXNORM = ValueKind(
+    Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None, "rxnorm", max_length=12
+)
+DATE = ValueKind(dt.date | None, "date")
+IDS = ValueKind(
+    Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=40)], "ids"
+)
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    adapter: TypeAdapter[Any]
+    kind: ValueKind
     action: Action
     compare_and_set: bool = False
     required: bool = False
     default: Any = None
     # A label a person reads in errors and the history drawer.
     label: str = ""
-    is_date: bool = False
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.kind.annotation)
 
     def validate(self, value: Any) -> Any:
         """The value in its stored (JSON) form; raises ValueError with a readable message."""
-        if self.is_date and value is not None and not isinstance(value, str):
+        if self.kind.name == "date" and value is not None and not isinstance(value, str):
             raise ValueError("must be a date written as YYYY-MM-DD")
         try:
             parsed = self.adapter.validate_python(value, strict=False)
@@ -102,9 +120,22 @@ class FieldSpec:
             return parsed.isoformat()
         return parsed
 
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to offer exactly what the server accepts."""
+        return {
+            "label": self.label,
+            "kind": self.kind.name,
+            "choices": list(self.kind.choices) if self.kind.choices else None,
+            "max_length": self.kind.max_length,
+            "required": self.required,
+            "default": self.default,
+            "compare_and_set": self.compare_and_set,
+            "action": self.action.value,
+        }
+
 
 def _spec(
-    kind: Any,
+    kind: ValueKind,
     action: Action,
     label: str,
     *,
@@ -113,13 +144,12 @@ def _spec(
     default: Any = None,
 ) -> FieldSpec:
     return FieldSpec(
-        adapter=TypeAdapter(kind),
+        kind=kind,
         action=action,
         compare_and_set=cas,
         required=required,
         default=default,
         label=label,
-        is_date=kind is OptionalDate,
     )
 
 
@@ -132,12 +162,12 @@ MEDICATION_FIELDS: dict[str, FieldSpec] = {
     "name": _spec(_text(200, required=True), EDIT, "Name", required=True),
     "strength": _spec(_text(100), EDIT, "Strength", cas=True),
     "form": _spec(_text(100), EDIT, "Form"),
-    "rxnorm_code": _spec(RxNorm, EDIT, "RxNorm code"),
+    "rxnorm_code": _spec(RXNORM, EDIT, "RxNorm code"),
     "how_taken": _spec(_text(500), EDIT, "How taken", cas=True),
     "why": _spec(_text(300), EDIT, "Why"),
     "prescriber": _spec(_text(200), EDIT, "Prescriber"),
-    "start_date": _spec(OptionalDate, EDIT, "Start date"),
-    "stop_date": _spec(OptionalDate, EDIT, "Stop date", cas=True),
+    "start_date": _spec(DATE, EDIT, "Start date"),
+    "stop_date": _spec(DATE, EDIT, "Stop date", cas=True),
     "why_stopped": _spec(_text(300), EDIT, "Why stopped"),
     "status": _spec(
         _choice(MEDICATION_STATUSES, required=True), EDIT, "Status", cas=True, default="active"
@@ -157,7 +187,7 @@ PROBLEM_FIELDS: dict[str, FieldSpec] = {
         _choice(PROBLEM_CATEGORIES, required=True), ANNOTATE, "Category", required=True
     ),
     "description": _spec(_text(2000), ANNOTATE, "Description"),
-    "medication_ids": _spec(EntityIds, ANNOTATE, "Medications", default=[]),
+    "medication_ids": _spec(IDS, ANNOTATE, "Medications", default=[]),
     "severity": _spec(
         _choice(("low", "moderate", "high"), required=True),
         ANNOTATE,
@@ -215,3 +245,22 @@ TRANSITIONS: dict[tuple[EntityType, str], dict[str, frozenset[str]]] = {
 
 def defaults(entity_type: EntityType) -> dict[str, Any]:
     return {name: spec.default for name, spec in FIELDS[entity_type].items()}
+
+
+def schema() -> dict[str, Any]:
+    """Every entity's fields, who may change them, and the status transitions, as JSON.
+
+    Clients build their forms from this, so they offer only what the server accepts.
+    """
+    return {
+        entity.value: {
+            "create_action": CREATE_ACTION[entity].value,
+            "fields": {name: spec.describe() for name, spec in FIELDS[entity].items()},
+            "transitions": {
+                field: {state: sorted(nexts) for state, nexts in table.items()}
+                for (kind, field), table in TRANSITIONS.items()
+                if kind is entity
+            },
+        }
+        for entity in EntityType
+    }

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.probe import ProbeService
-from models import consults, mutations
+from models import consults, mutations, panel
 from models.roles import Action, Role, is_allowed
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
@@ -183,6 +183,7 @@ class DatabaseSignalingBackend:
         return {
             "may": {action.value: is_allowed(Role(role), action) for action in Action}
             | {Action.SHARE_SCREEN.value: may_share},
+            "panel_schema": panel.schema(),
             "probe": {
                 "max_rtt_ms": probe.max_rtt_ms,
                 "max_loss_percent": probe.max_loss_percent,

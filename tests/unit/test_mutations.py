@@ -339,3 +339,29 @@ async def test_history_cannot_be_edited(panel_db: PanelDb, statement: str) -> No
         async with panel_db.sessions() as session, session.begin():
             await session.execute(text(statement))
     assert len(await panel_db.events()) == 1
+
+
+def test_schema_describes_every_rule_clients_must_follow() -> None:
+    from models.panel import MEDICATION_TRANSITIONS, schema
+
+    described = schema()
+    assert set(described) == {"medication", "problem", "recommendation", "plan_item"}
+    medication = described["medication"]
+    assert medication["create_action"] == "edit_medication"
+    cas = {name for name, field in medication["fields"].items() if field["compare_and_set"]}
+    assert cas == {"strength", "how_taken", "stop_date", "status"}
+    patient_fields = {
+        name
+        for name, field in medication["fields"].items()
+        if field["action"] == "confirm_how_taken"
+    }
+    assert patient_fields == {
+        "adherence",
+        "patient_confirmation",
+        "patient_how_taken",
+        "patient_note",
+    }
+    assert medication["transitions"]["status"]["entered-in-error"] == []
+    assert medication["transitions"]["status"]["active"] == sorted(MEDICATION_TRANSITIONS["active"])
+    decision = described["recommendation"]["fields"]["status"]
+    assert decision["action"] == "decide_recommendation" and decision["compare_and_set"]
