@@ -126,17 +126,38 @@ async def _entities(session: AsyncSession, consult_id: str) -> list[PanelEntity]
         select(PanelEntity)
         .where(PanelEntity.consult_id == consult_id)
         .order_by(PanelEntity.position, PanelEntity.id)
+        .execution_options(populate_existing=True)
     )
     return list((await session.execute(query)).scalars())
 
 
-async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
-    """The whole panel at one seq: `{seq, entities}`, each kind in list order."""
-    consult = await session.get(Consult, consult_id)
-    if consult is None:
+async def _last_seq(session: AsyncSession, consult_id: str) -> int:
+    query = select(Consult.last_seq).where(Consult.id == consult_id)
+    seq = (await session.execute(query)).scalar_one_or_none()
+    if seq is None:
         raise MutationError("unknown_consult", "There is no such consult.")
-    entities = await _entities(session, consult_id)
-    return {"seq": consult.last_seq, "entities": [entity_json(row) for row in entities]}
+    return seq
+
+
+async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
+    """The whole panel at one seq: `{seq, entities}`, each kind in list order.
+
+    Reads without locking: every commit that changes entities also moves `last_seq`, so
+    entities read between two equal readings of `last_seq` are exactly the state at that
+    seq. A client that got entities newer than their seq would apply those changes twice;
+    one that got a seq newer than its entities would miss them for good.
+    """
+    for _ in range(20):
+        before = await _last_seq(session, consult_id)
+        entities = await _entities(session, consult_id)
+        if await _last_seq(session, consult_id) == before:
+            return {"seq": before, "entities": [entity_json(row) for row in entities]}
+    # Under a steady stream of edits: take the consult's lock for one consistent read.
+    async with session.begin_nested() if session.in_transaction() else session.begin():
+        await _locked_consult(session, consult_id)
+        before = await _last_seq(session, consult_id)
+        entities = await _entities(session, consult_id)
+        return {"seq": before, "entities": [entity_json(row) for row in entities]}
 
 
 async def events_since(

@@ -56,26 +56,34 @@ export function isCompareAndSet(type, field) {
 // Medication fields everyone may change (Action.CONFIRM_HOW_TAKEN).
 export const PATIENT_FIELDS = new Set(["adherence", "patient_confirmation", "patient_how_taken", "patient_note"]);
 
-const STAFF = new Set(["pharmacist", "clinician"]);
+// The default permission matrix (DESIGN.md, models/roles.py), for when the join
+// acknowledgement carries no `settings.may`.
+const DEFAULT_MAY = {
+  pharmacist: { edit_medication: true, annotate: true, decide_recommendation: false, confirm_how_taken: true, read_audit: true },
+  clinician: { edit_medication: true, annotate: true, decide_recommendation: true, confirm_how_taken: true, read_audit: true },
+  patient: { edit_medication: false, annotate: false, decide_recommendation: false, confirm_how_taken: true, read_audit: false },
+};
 
-/** Whether `role` may change `field` of an entity of `type` (the server's matrix). */
-export function mayEdit(role, type, field) {
-  if (type === "medication" && PATIENT_FIELDS.has(field)) return STAFF.has(role) || role === "patient";
-  if (type === "recommendation" && field === "status") return role === "clinician";
-  return STAFF.has(role);
+/** The Action (models/roles.py) that governs a change of `field` of a `type`. */
+export function actionFor(type, field) {
+  if (type === "medication") return PATIENT_FIELDS.has(field) ? "confirm_how_taken" : "edit_medication";
+  if (type === "recommendation" && field === "status") return "decide_recommendation";
+  return "annotate";
 }
 
-/** Whether `role` may add entities of `type` (patients add nothing). */
-export function mayCreate(role, _type) {
-  return STAFF.has(role);
-}
-
-export function mayReadHistory(role) {
-  return STAFF.has(role);
-}
-
-export function mayDecide(role) {
-  return role === "clinician";
+/**
+ * What this participant may do: from the join acknowledgement's `settings.may` when given
+ * (docs/protocol.md: "offer no control the server would refuse"), else the default matrix.
+ */
+export function permissions(role, may = null) {
+  const table = may && typeof may === "object" ? may : DEFAULT_MAY[role] ?? {};
+  const allowed = (action) => table[action] === true;
+  return {
+    edit: (type, field) => allowed(actionFor(type, field)),
+    create: (type) => allowed(type === "medication" ? "edit_medication" : "annotate"),
+    history: () => allowed("read_audit"),
+    decide: () => allowed("decide_recommendation"),
+  };
 }
 
 // ---- words ---------------------------------------------------------------------------
@@ -127,12 +135,12 @@ export const FIELD_WORDS = {
 
 /** The same words for a patient, in plain language. */
 export const PATIENT_FIELD_WORDS = {
-  how_taken: "how you use it",
-  why: "why you use it",
+  how_taken: "instructions",
+  why: "reason",
   patient_how_taken: "how you take it",
-  patient_note: "your note",
-  patient_confirmation: "your confirmation",
-  adherence: "how often you take it as directed",
+  patient_note: "note",
+  patient_confirmation: "confirmation",
+  adherence: "how often you take it",
 };
 
 export function fieldWord(type, field, role) {

@@ -18,6 +18,7 @@ import {
   entityName,
   fieldWord,
   isCompareAndSet,
+  permissions,
 } from "./panel-schema.js";
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -35,6 +36,7 @@ export class PanelStore {
    * @param {{id: string, role: string, display_name?: string}} options.self
    * @param {string} options.consultId
    * @param {{seq: number, entities: object[]}} options.initialPanel
+   * @param {{may?: object}} [options.settings]   the join ack's `settings` (permissions)
    * @param {Storage|null} [options.storage]   sessionStorage by default
    */
   constructor({
@@ -42,6 +44,7 @@ export class PanelStore {
     self,
     consultId,
     initialPanel,
+    settings = null,
     storage = defaultStorage(),
     ackTimeoutMs = ACK_TIMEOUT_MS,
     retryMs = RETRY_MS,
@@ -49,6 +52,7 @@ export class PanelStore {
     this.socket = socket;
     this.self = self;
     this.role = self?.role ?? "";
+    this.may = permissions(this.role, settings?.may);
     this.consultId = String(consultId);
     this.ackTimeoutMs = ackTimeoutMs;
     this.retryMs = retryMs;

@@ -9,10 +9,6 @@ import {
   choicesOf,
   formatValue,
   isCompareAndSet,
-  mayCreate,
-  mayDecide,
-  mayEdit,
-  mayReadHistory,
   nextStatuses,
   PROBLEM_CATEGORIES,
   SEVERITIES,
@@ -79,7 +75,7 @@ function conflictPrompt(view, conflict, onDone) {
   const statusField = field === "status" && (type === "medication" || type === "recommendation");
   const mineAllowed =
     !view.store.readOnly &&
-    mayEdit(role, type, field) &&
+    view.may.edit(type, field) &&
     (statusField ? nextStatuses(type, conflict.theirs).includes(conflict.mine) : theirs !== mine);
   const keep = h("button", {
     type: "button",
@@ -159,7 +155,6 @@ class FieldCell {
     this.field = field;
     this.ui = MED_FIELD_UI[field];
     this.variant = variant;
-    this.allowEdit = editable;
     this.editText = editText ?? (() => "Edit");
     this.labelText = (this.view.patient && this.ui.patientLabel) || this.ui.label;
     this.editing = null;
@@ -175,15 +170,20 @@ class FieldCell {
       "data-testid": `med-field-${field}`,
     });
     this.pendingEl = h("span", { class: "mp-pending", "data-testid": `pending-${field}`, hidden: true });
-    this.editButton = h("button", {
-      type: "button",
-      class: "mp-btn mp-btn--small mp-btn--quiet",
-      "data-testid": `edit-${field}`,
-      hidden: true,
-      onclick: () => this.open(),
-    });
+    // No edit control at all where this role can never change the field.
+    this.everEditable = editable && this.view.may.edit("medication", field);
+    this.editButton = this.everEditable
+      ? h("button", {
+          type: "button",
+          class: "mp-btn mp-btn--small mp-btn--quiet",
+          "data-testid": `edit-${field}`,
+          hidden: true,
+          onclick: () => this.open(),
+        })
+      : null;
     const shown = variant === "title" ? h("h3", { class: "mp-med__name" }, this.valueEl) : this.valueEl;
     this.body = h("div", { class: "mp-field__body" }, shown, this.pendingEl, this.editButton);
+    // (h() skips a null child: a read-only field has no button.)
     this.conflict = new ConflictSlot(this.view, () => this.focusAfter());
     this.el = h(
       "div",
@@ -199,8 +199,7 @@ class FieldCell {
   }
 
   isEditable(entity) {
-    if (!this.allowEdit || this.store.readOnly) return false;
-    if (!mayEdit(this.view.role, "medication", this.field)) return false;
+    if (!this.everEditable || this.store.readOnly) return false;
     if (this.field === "status") return nextStatuses("medication", entity.data?.status).length > 0;
     return true;
   }
@@ -214,9 +213,11 @@ class FieldCell {
 
     const editable = this.isEditable(entity);
     if (this.editing && !editable) this.close(false);
-    show(this.editButton, editable && !this.editing);
-    setText(this.editButton, this.editText(entity));
-    setAttr(this.editButton, "aria-label", `${this.editText(entity)}: ${this.labelText} of ${this.row.name()}`);
+    if (this.editButton) {
+      show(this.editButton, editable && !this.editing);
+      setText(this.editButton, this.editText(entity));
+      setAttr(this.editButton, "aria-label", `${this.editText(entity)}: ${this.labelText} of ${this.row.name()}`);
+    }
 
     const pending = this.store.pendingFor(entity.id, this.field);
     show(this.pendingEl, Boolean(pending));
@@ -362,7 +363,7 @@ class FieldCell {
   }
 
   focusAfter() {
-    if (!this.editButton.hidden) this.editButton.focus();
+    if (this.editButton && !this.editButton.hidden) this.editButton.focus();
     else this.row.focus();
   }
 }
@@ -438,7 +439,7 @@ class MedRow {
       },
     });
     const actions = h("div", { class: "mp-actions mp-med__actions" }, this.moreButton);
-    if (mayReadHistory(this.view.role)) {
+    if (this.view.may.history()) {
       this.history = new HistoryDrawer(this);
       actions.append(this.history.button);
     }
@@ -570,7 +571,6 @@ class MedRow {
     const data = entity.data ?? {};
     setAttr(this.el, "data-name", data.name ?? "");
     setAttr(this.el, "data-status", data.status ?? "");
-    setAttr(this.el, "aria-label", data.name ?? "Medication");
     for (const cell of this.cells) cell.update(entity);
     setText(this.changedBy, changedByText(entity));
     if (this.view.patient) this.updatePatient(entity);
@@ -591,7 +591,7 @@ class MedRow {
       this.store.pendingFor(entity.id, "patient_confirmation") || this.store.pendingFor(entity.id, "patient_how_taken");
     show(this.confirmPending, Boolean(pending));
     if (pending) setText(this.confirmPending, pending.waiting ? "Saved on this device; waiting to be sent." : "Sending…");
-    const canConfirm = !this.store.readOnly && mayEdit(this.view.role, "medication", "patient_confirmation");
+    const canConfirm = !this.store.readOnly && this.view.may.edit("medication", "patient_confirmation");
     show(this.confirmActions, canConfirm);
     if (!canConfirm && !this.differentForm.hidden) this.toggleDifferent(false);
     setAttr(this.confirmButton, "aria-description", this.name());
@@ -762,7 +762,7 @@ class ProblemRow {
     const pending = this.store.pendingFor(entity.id, "status");
     show(this.pending, Boolean(pending));
     if (pending) setText(this.pending, `${formatValue("problem", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
-    const editable = !this.store.readOnly && mayEdit(this.view.role, "problem", "status") && !pending;
+    const editable = !this.store.readOnly && this.view.may.edit("problem", "status") && !pending;
     show(this.toggle, editable);
     setText(this.toggle, data.status === "resolved" ? "Reopen" : "Mark resolved");
   }
@@ -839,7 +839,7 @@ class RecRow {
       setText(this.pending, `${formatValue("recommendation", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
     }
     const allowed =
-      !this.store.readOnly && mayDecide(this.view.role) && !pending ? nextStatuses("recommendation", data.status) : [];
+      !this.store.readOnly && this.view.may.decide() && !pending ? nextStatuses("recommendation", data.status) : [];
     DECISIONS.forEach(([status], i) => show(this.buttons[i], allowed.includes(status)));
     show(this.actions, allowed.length > 0);
     for (const button of this.buttons) setAttr(button, "aria-description", data.text ?? "");
@@ -904,6 +904,7 @@ export class PanelView {
     this.root = root;
     this.store = store;
     this.role = store.role;
+    this.may = store.may;
     this.patient = this.role === "patient";
     this.rows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
     this.pendingRows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
@@ -941,7 +942,7 @@ export class PanelView {
   // ---- skeleton ----
 
   build() {
-    const staff = !this.patient;
+    const may = this.may;
     this.heading = h("h2", {
       class: "mp__title",
       id: uid("mp-title"),
@@ -981,7 +982,7 @@ export class PanelView {
         testid: "problems",
         empty: "No problems recorded.",
         addText: "Add problem",
-        form: staff ? this.buildProblemForm() : null,
+        form: may.create("problem") ? this.buildProblemForm() : null,
       }),
       recommendation: this.buildSection({
         type: "recommendation",
@@ -989,7 +990,7 @@ export class PanelView {
         testid: "recommendations",
         empty: "No recommendations yet.",
         addText: "Add recommendation",
-        form: staff ? this.buildRecForm() : null,
+        form: may.create("recommendation") ? this.buildRecForm() : null,
       }),
       plan_item: this.buildSection({
         type: "plan_item",
@@ -997,7 +998,7 @@ export class PanelView {
         testid: "plan",
         empty: "No action plan items yet.",
         addText: "Add plan item",
-        form: staff ? this.buildPlanForm() : null,
+        form: may.create("plan_item") ? this.buildPlanForm() : null,
       }),
     };
     for (const section of Object.values(this.sections)) this.el.append(section.el);
@@ -1080,7 +1081,7 @@ export class PanelView {
   }
 
   buildAddMed() {
-    if (!mayCreate(this.role, "medication")) return null;
+    if (!this.may.create("medication")) return null;
     const input = (testid, max, extra = {}) => h("input", { type: "text", maxlength: max, autocomplete: "off", "data-testid": testid, ...extra });
     const name = input("add-med-name", 200, { required: true, "aria-required": "true" });
     const strength = input("add-med-strength", 100);
@@ -1147,7 +1148,7 @@ export class PanelView {
       const text = description.value.trim();
       if (text) value.description = text;
       value.medication_ids = [...this.problemMedInputs]
-        .filter(([, box]) => box.checked)
+        .filter(([, entry]) => entry.box.checked)
         .map(([id]) => id);
       this.store.add("problem", value);
       this.announce(`Adding problem: ${VALUE_LABELS.category[value.category]}.`);
@@ -1215,7 +1216,7 @@ export class PanelView {
     const el = h("section", { class: "mp-section", "aria-labelledby": heading.id, "data-testid": `${testid}-section` }, heading, list, emptyEl);
     let toggle = () => {};
     let addButton = null;
-    if (form && mayCreate(this.role, type)) {
+    if (form && this.may.create(type)) {
       const prefix = { problem: "add-problem", recommendation: "add-rec", plan_item: "add-plan" }[type];
       const wired = this.formToggle(form, addText, `${prefix}-button`);
       form.append(this.formButtons(addText, `${prefix}-submit`, `${prefix}-cancel`, () => wired.toggle(false)));
@@ -1354,12 +1355,10 @@ export class PanelView {
       if (!entry) {
         const box = h("input", { type: "checkbox", value: med.id, "data-testid": "add-problem-med", id: uid("mp-check") });
         const label = h("label", { for: box.id });
-        entry = box;
-        entry.wrap = h("div", { class: "mp-check" }, box, label);
-        entry.labelEl = label;
+        entry = { box, label, wrap: h("div", { class: "mp-check" }, box, label) };
         this.problemMedInputs.set(med.id, entry);
       }
-      setText(entry.labelEl, med.data?.name ?? med.id);
+      setText(entry.label, med.data?.name ?? med.id);
       seen.add(med.id);
       nodes.push(entry.wrap);
     }

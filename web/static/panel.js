@@ -3,6 +3,7 @@
 //   import { mountPanel } from "/static/panel.js";
 //   const panel = mountPanel(document.getElementById("side-panel"), {
 //     socket, self: ack.self, consultId, initialPanel: ack.panel,
+//     settings: ack.settings,   // optional: settings.may decides which controls are offered
 //   });
 //   panel.onReconnected(joinAck);  // after each reconnect + successful join
 //   panel.setReadOnly(reason);     // the consult ended
@@ -23,9 +24,11 @@ const mounted = new WeakMap();
  * @param {{id: string, role: string, display_name: string}} options.self   join ack's `self`
  * @param {string} options.consultId     keys the offline queue in sessionStorage
  * @param {{seq: number, entities: object[]}} options.initialPanel   join ack's `panel`
+ * @param {{may?: object}} [options.settings]   join ack's `settings`: `settings.may` decides
+ *        which controls are offered (default: DESIGN.md's permission matrix for self.role)
  * @param {Storage|null} [options.storage]   defaults to sessionStorage
  */
-export function mountPanel(root, { socket, self, consultId, initialPanel, storage } = {}) {
+export function mountPanel(root, { socket, self, consultId, initialPanel, settings, storage } = {}) {
   if (!root) throw new TypeError("mountPanel: a root element is required");
   if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
   mounted.get(root)?.destroy(); // mounting twice on one element replaces the first panel
@@ -35,6 +38,7 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, storag
     self,
     consultId: consultId ?? "consult",
     initialPanel: initialPanel ?? { seq: 0, entities: [] },
+    settings: settings ?? null,
     ...(storage !== undefined ? { storage } : {}),
   });
   const view = new PanelView(root, store);
