@@ -185,6 +185,40 @@ async def history(session: AsyncSession, consult_id: str, entity_id: str) -> lis
 # -- writing --------------------------------------------------------------------------------
 
 
+class InitialMedicationRefused(MutationError):
+    """One entry of a consult's initial medication list is refused; `index` says which."""
+
+    def __init__(self, index: int, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.index = index
+
+
+async def add_initial_medications(
+    session: AsyncSession,
+    consult_id: str,
+    clinic: str,
+    medications: list[dict[str, Any]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """The list a clinic gives at creation: audited adds by the clinic, all or nothing.
+
+    Raises InitialMedicationRefused for the first bad entry; the caller rolls back.
+    """
+    actor = Actor(participant_id=None, name=clinic, role="clinic")
+    for index, fields in enumerate(medications):
+        mutation = {
+            "mutation_id": f"initial-{index}",
+            "op": "add",
+            "entity": "medication",
+            "value": fields,
+        }
+        result = await apply_mutation(session, consult_id, actor, mutation, now=now)
+        if not result["ok"]:
+            error = result["error"]
+            raise InitialMedicationRefused(index, error["code"], error["message"])
+
+
 async def apply_mutation(
     session: AsyncSession,
     consult_id: str,

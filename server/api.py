@@ -130,29 +130,15 @@ async def _add_initial_medications(
     medications: list[dict[str, Any]],
     now: dt.datetime,
 ) -> None:
-    """The list the clinic sends at creation: audited adds by the clinic, all or nothing."""
-    actor = mutations.Actor(participant_id=None, name=clinic, role="clinic")
-    for index, fields in enumerate(medications):
-        result = await mutations.apply_mutation(
-            session,
-            consult_id,
-            actor,
-            {
-                "mutation_id": f"initial-{index}",
-                "op": "add",
-                "entity": "medication",
-                "value": fields,
-            },
-            now=now,
-        )
-        if not result["ok"]:
-            message = result["error"]["message"]
-            raise ApiError(
-                422,
-                "invalid_body",
-                f"Invalid field(s): medications.{index}.",
-                fields=[{"field": f"medications.{index}", "message": message}],
-            )
+    try:
+        await mutations.add_initial_medications(session, consult_id, clinic, medications, now=now)
+    except mutations.InitialMedicationRefused as refused:
+        raise ApiError(
+            422,
+            "invalid_body",
+            f"Invalid field(s): medications.{refused.index}.",
+            fields=[{"field": f"medications.{refused.index}", "message": refused.message}],
+        ) from None
 
 
 async def consult_json(

@@ -9,10 +9,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from models import consults
+from models import consults, mutations
 from models.migrations import upgrade_to_head
 from server import links
 from server.app import create_app
@@ -124,12 +125,47 @@ async def _create_consult(
         await runner.cleanup()
 
 
+DEMO_MEDICATIONS: list[dict[str, Any]] = [
+    {
+        "name": "Metformin",
+        "strength": "500 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet twice daily with meals",
+        "why": "Type 2 diabetes",
+        "prescriber": "Dr. Okafor",
+    },
+    {
+        "name": "Lisinopril",
+        "strength": "10 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet every morning",
+        "why": "High blood pressure",
+        "prescriber": "Dr. Okafor",
+    },
+    {
+        "name": "Atorvastatin",
+        "strength": "20 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet at bedtime",
+        "why": "Cholesterol",
+    },
+    {
+        "name": "Ibuprofen",
+        "strength": "200 mg",
+        "form": "tablet",
+        "how_taken": "1–2 tablets as needed for knee pain",
+        "kind": "otc",
+    },
+]
+
+
 async def _print_links(
     app: web.Application,
     config: Config,
     patient_name: str,
     scheduled_at: dt.datetime,
     notes: str | None,
+    medications: list[dict[str, Any]] | None = None,
 ) -> list[str]:
     state = app[STATE]
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
@@ -141,6 +177,9 @@ async def _print_links(
             scheduled_at=scheduled_at,
             notes=notes,
             now=now,
+        )
+        await mutations.add_initial_medications(
+            session, consult.id, "cli", medications or [], now=now
         )
     lines = [f"consult {consult.id} for {patient_name}"]
     for participant in consult.participants:
@@ -159,7 +198,12 @@ def _serve(config: Config, *, demo: bool) -> int:
         print(f"MTM Consult listening on {_base_url(config)}", flush=True)
         if demo:
             lines = await _print_links(
-                app, config, "Demo Patient", dt.datetime.now(dt.UTC), "Demo consult"
+                app,
+                config,
+                "Demo Patient",
+                dt.datetime.now(dt.UTC),
+                "Demo consult",
+                DEMO_MEDICATIONS,
             )
             print("Open each link in its own browser tab:", flush=True)
             for line in lines:
