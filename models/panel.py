@@ -202,7 +202,7 @@ PROBLEM_FIELDS: dict[str, FieldSpec] = {
 RECOMMENDATION_FIELDS: dict[str, FieldSpec] = {
     "text": _spec(_text(2000, required=True), ANNOTATE, "Recommendation", required=True),
     "to": _spec(
-        _choice(("patient", "prescriber"), required=True), ANNOTATE, "To", default="prescriber"
+        _choice(("prescriber", "patient"), required=True), ANNOTATE, "To", default="prescriber"
     ),
     "problem_id": _spec(_text(64), ANNOTATE, "Problem"),
     "status": _spec(

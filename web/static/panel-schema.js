@@ -1,88 +1,137 @@
-// The medication panel's field rules as the browser needs them (docs/protocol.md,
-// "Medication panel"; models/panel.py and models/roles.py are the source of truth).
+// The medication panel's field rules as the browser needs them, read from the server:
+// the join acknowledgement's `settings.panel_schema` (models/panel.py `schema()`) and
+// `settings.may` (models/roles.py). docs/protocol.md, "Joining" and "Medication panel".
+// Nothing here repeats a rule: every list of values, transition, compare-and-set flag,
+// length limit and permission comes from those two objects. What stays here is wording.
 // No DOM here: panel-store.js and panel-view.js both use it.
 
-export const MED_STATUSES = ["active", "stopped", "on-hold", "entered-in-error", "not-taken"];
-export const MED_KINDS = ["prescription", "otc", "herbal", "vitamin", "mineral"];
-export const ADHERENCE = ["as-prescribed", "sometimes-missed", "often-missed", "not-taking", "unknown"];
-export const CONFIRMATIONS = ["confirmed", "corrected"];
-export const PROBLEM_CATEGORIES = [
-  "unnecessary-therapy",
-  "needs-additional-therapy",
-  "ineffective-drug",
-  "dosage-too-low",
-  "adverse-drug-reaction",
-  "dosage-too-high",
-  "nonadherence",
-];
-export const SEVERITIES = ["low", "moderate", "high"];
-export const PROBLEM_STATUSES = ["open", "resolved"];
-export const REC_TARGETS = ["prescriber", "patient"];
+export const ENTITY_TYPES = ["medication", "problem", "recommendation", "plan_item"];
 
-/** Which status may follow which (anything else is refused with invalid_transition). */
-export const TRANSITIONS = {
-  medication: {
-    active: ["stopped", "on-hold", "entered-in-error", "not-taken"],
-    "on-hold": ["active", "stopped", "entered-in-error"],
-    stopped: ["active", "entered-in-error"],
-    "not-taken": ["active", "entered-in-error"],
-    "entered-in-error": [],
-  },
-  recommendation: {
-    proposed: ["accepted", "declined", "no-response"],
-    "no-response": ["accepted", "declined"],
-    accepted: [],
-    declined: [],
-  },
-};
-
-/** The statuses `current` may change to (an empty list: final). */
-export function nextStatuses(type, current) {
-  return TRANSITIONS[type]?.[current ?? ""] ?? [];
+/**
+ * Checks the join acknowledgement's `settings` and returns `{schema, may}`; throws an Error
+ * saying what is missing (the panel offers nothing it cannot derive from the server's rules).
+ */
+export function readSettings(settings) {
+  if (!settings || typeof settings !== "object") {
+    throw new Error("Medication panel: `settings` from the join acknowledgement is required (settings.panel_schema and settings.may).");
+  }
+  const schema = settings.panel_schema;
+  if (!schema || typeof schema !== "object") {
+    throw new Error("Medication panel: settings.panel_schema is missing; pass the join acknowledgement's `settings`.");
+  }
+  const may = settings.may;
+  if (!may || typeof may !== "object") {
+    throw new Error("Medication panel: settings.may is missing; pass the join acknowledgement's `settings`.");
+  }
+  const missing = ENTITY_TYPES.filter((type) => !schema[type] || typeof schema[type].fields !== "object" || !schema[type].fields);
+  if (missing.length) {
+    throw new Error(`Medication panel: settings.panel_schema has no fields for ${missing.join(", ")}.`);
+  }
+  return { schema, may };
 }
 
-/** Compare-and-set fields: a `set` must carry `base_version`. */
-export const CAS_FIELDS = {
-  medication: new Set(["strength", "how_taken", "stop_date", "status"]),
-  problem: new Set(),
-  recommendation: new Set(["status"]),
-  plan_item: new Set(),
-};
-
-export function isCompareAndSet(type, field) {
-  return CAS_FIELDS[type]?.has(field) ?? false;
+/** The server's description of one field (`FieldSpec.describe()`), or null if unknown. */
+export function fieldSpec(schema, type, field) {
+  return schema?.[type]?.fields?.[field] ?? null;
 }
 
-// Medication fields everyone may change (Action.CONFIRM_HOW_TAKEN).
-export const PATIENT_FIELDS = new Set(["adherence", "patient_confirmation", "patient_how_taken", "patient_note"]);
+/** The allowed values of a choice field, in the server's order (null: not a choice field). */
+export function choicesFor(schema, type, field) {
+  const choices = fieldSpec(schema, type, field)?.choices;
+  return Array.isArray(choices) ? [...choices] : null;
+}
 
-// The default permission matrix (DESIGN.md, models/roles.py), for when the join
-// acknowledgement carries no `settings.may`.
-const DEFAULT_MAY = {
-  pharmacist: { edit_medication: true, annotate: true, decide_recommendation: false, confirm_how_taken: true, read_audit: true },
-  clinician: { edit_medication: true, annotate: true, decide_recommendation: true, confirm_how_taken: true, read_audit: true },
-  patient: { edit_medication: false, annotate: false, decide_recommendation: false, confirm_how_taken: true, read_audit: false },
-};
+/** The value a field gets when an `add` leaves it out. */
+export function defaultFor(schema, type, field) {
+  return fieldSpec(schema, type, field)?.default ?? null;
+}
 
-/** The Action (models/roles.py) that governs a change of `field` of a `type`. */
-export function actionFor(type, field) {
-  if (type === "medication") return PATIENT_FIELDS.has(field) ? "confirm_how_taken" : "edit_medication";
-  if (type === "recommendation" && field === "status") return "decide_recommendation";
-  return "annotate";
+/** Required at creation (an `add` without it is refused; it can never be emptied). */
+export function required(schema, type, field) {
+  return fieldSpec(schema, type, field)?.required === true;
 }
 
 /**
- * What this participant may do: from the join acknowledgement's `settings.may` when given
- * (docs/protocol.md: "offer no control the server would refuse"), else the default matrix.
+ * Whether the field may be null: neither required nor given a default (the server gives
+ * every field that may not be null a value at creation).
  */
-export function permissions(role, may = null) {
-  const table = may && typeof may === "object" ? may : DEFAULT_MAY[role] ?? {};
-  const allowed = (action) => table[action] === true;
+export function nullable(schema, type, field) {
+  const spec = fieldSpec(schema, type, field);
+  return Boolean(spec) && spec.required !== true && (spec.default === null || spec.default === undefined);
+}
+
+/** The longest text the server accepts for the field (null: no limit, or not text). */
+export function maxLength(schema, type, field) {
+  const max = fieldSpec(schema, type, field)?.max_length;
+  return Number.isInteger(max) ? max : null;
+}
+
+/** The field's value kind: `text`, `choice`, `date`, `rxnorm` or `ids` (null: unknown). */
+export function valueKind(schema, type, field) {
+  return fieldSpec(schema, type, field)?.kind ?? null;
+}
+
+/**
+ * The values `current` of `field` may change to (an empty list: final, or no transition
+ * rules), in the order of the field's choices.
+ */
+export function nextValues(schema, type, field, current) {
+  const next = schema?.[type]?.transitions?.[field]?.[current ?? ""];
+  if (!Array.isArray(next)) return [];
+  const order = choicesFor(schema, type, field) ?? [];
+  const rank = (value) => {
+    const i = order.indexOf(value);
+    return i === -1 ? order.length : i;
+  };
+  return next
+    .map((value, i) => [value, i])
+    .sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1])
+    .map(([value]) => value);
+}
+
+/** Whether changes of `field` of a `type` follow transition rules (a status workflow). */
+export function hasTransitions(schema, type, field) {
+  const table = schema?.[type]?.transitions?.[field];
+  return Boolean(table) && typeof table === "object";
+}
+
+/** The statuses `current` may change to (an empty list: final). */
+export function nextStatuses(schema, type, current) {
+  return nextValues(schema, type, "status", current);
+}
+
+/** Compare-and-set fields: a `set` must carry `base_version`. */
+export function isCompareAndSet(schema, type, field) {
+  return fieldSpec(schema, type, field)?.compare_and_set === true;
+}
+
+/** The Action (a `settings.may` key) needed to change `field` of a `type` (null: unknown field). */
+export function actionFor(schema, type, field) {
+  return fieldSpec(schema, type, field)?.action ?? null;
+}
+
+/** May this participant change `field` of a `type`? */
+export function mayChange(may, schema, type, field) {
+  const action = actionFor(schema, type, field);
+  return action !== null && may?.[action] === true;
+}
+
+/** May this participant create (and reorder) entities of `type`? */
+export function mayCreate(may, schema, type) {
+  const action = schema?.[type]?.create_action;
+  return typeof action === "string" && may?.[action] === true;
+}
+
+/**
+ * What this participant may do, bound to the join acknowledgement's `settings.may` and
+ * `settings.panel_schema` (docs/protocol.md: "offer no control the server would refuse").
+ */
+export function permissions(may, schema) {
   return {
-    edit: (type, field) => allowed(actionFor(type, field)),
-    create: (type) => allowed(type === "medication" ? "edit_medication" : "annotate"),
-    history: () => allowed("read_audit"),
-    decide: () => allowed("decide_recommendation"),
+    edit: (type, field) => mayChange(may, schema, type, field),
+    create: (type) => mayCreate(may, schema, type),
+    history: () => may?.read_audit === true,
+    decide: () => mayChange(may, schema, "recommendation", "status"),
   };
 }
 
@@ -247,19 +296,14 @@ export function formatValue(type, field, value, { role = "", empty = "—" } = {
   return label ?? String(value);
 }
 
-/** The options of a choice field: [value, label] pairs (null first where it may be cleared). */
-export function choicesOf(type, field, role = "") {
-  const values = {
-    "medication.status": MED_STATUSES,
-    "medication.kind": MED_KINDS,
-    "medication.adherence": [null, ...ADHERENCE],
-    "medication.patient_confirmation": [null, ...CONFIRMATIONS],
-    "problem.category": PROBLEM_CATEGORIES,
-    "problem.severity": SEVERITIES,
-    "problem.status": PROBLEM_STATUSES,
-    "recommendation.to": REC_TARGETS,
-  }[`${type}.${field}`];
+/**
+ * The options of a choice field as [value, label] pairs, in the server's order, with null
+ * first where the field may be cleared (null: not a choice field).
+ */
+export function choiceOptions(schema, type, field, role = "") {
+  const values = choicesFor(schema, type, field);
   if (!values) return null;
+  if (nullable(schema, type, field)) values.unshift(null);
   return values.map((value) => [value, value === null ? "Not recorded" : formatValue(type, field, value, { role })]);
 }
 

@@ -19,6 +19,7 @@ import {
   fieldWord,
   isCompareAndSet,
   permissions,
+  readSettings,
 } from "./panel-schema.js";
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -36,7 +37,8 @@ export class PanelStore {
    * @param {{id: string, role: string, display_name?: string}} options.self
    * @param {string} options.consultId
    * @param {{seq: number, entities: object[]}} options.initialPanel
-   * @param {{may?: object}} [options.settings]   the join ack's `settings` (permissions)
+   * @param {{panel_schema: object, may: object}} options.settings   the join ack's `settings`:
+   *        the field rules and this role's permissions (required; throws when missing)
    * @param {Storage|null} [options.storage]   sessionStorage by default
    */
   constructor({
@@ -44,7 +46,7 @@ export class PanelStore {
     self,
     consultId,
     initialPanel,
-    settings = null,
+    settings,
     storage = defaultStorage(),
     ackTimeoutMs = ACK_TIMEOUT_MS,
     retryMs = RETRY_MS,
@@ -52,7 +54,11 @@ export class PanelStore {
     this.socket = socket;
     this.self = self;
     this.role = self?.role ?? "";
-    this.may = permissions(this.role, settings?.may);
+    const { schema, may } = readSettings(settings);
+    /** The server's field rules (`settings.panel_schema`): see panel-schema.js. */
+    this.schema = schema;
+    /** What this participant may do: `edit(type, field)`, `create(type)`, `history()`, `decide()`. */
+    this.may = permissions(may, schema);
     this.consultId = String(consultId);
     this.ackTimeoutMs = ackTimeoutMs;
     this.retryMs = retryMs;
@@ -326,7 +332,8 @@ export class PanelStore {
       field,
       value: value === undefined ? null : value,
     };
-    if (isCompareAndSet(type, field)) {
+    const compareAndSet = isCompareAndSet(this.schema, type, field);
+    if (compareAndSet) {
       mutation.base_version = Number.isInteger(baseVersion)
         ? baseVersion
         : entity?.versions?.[field] ?? entity?.created_seq ?? 0;
@@ -334,7 +341,7 @@ export class PanelStore {
     // A second edit of a field while my first is still queued builds on my own value: once
     // the first is applied, this one's base_version becomes the version it produced.
     const rebase =
-      isCompareAndSet(type, field) &&
+      compareAndSet &&
       this.queue.items.some(({ mutation: m }) => m.op === "set" && m.entity_id === entityId && m.field === field);
     // A new attempt on a field supersedes its open conflict prompt.
     this.conflictList.removeWhere((c) => c.entity_id === entityId && c.field === field);

@@ -6,39 +6,58 @@
 
 import { formatTime, h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import {
-  choicesOf,
+  choiceOptions,
+  defaultFor,
   formatValue,
+  hasTransitions,
   isCompareAndSet,
+  maxLength,
   nextStatuses,
-  PROBLEM_CATEGORIES,
-  SEVERITIES,
+  nextValues,
+  required,
+  valueKind,
   VALUE_LABELS,
   fieldWord,
 } from "./panel-schema.js";
 
-/** How each medication field is shown and edited. */
+/**
+ * How each medication field is shown: its labels and, for text, a one-line input or a
+ * textarea. Everything else (choices, transitions, lengths, required, who may change it)
+ * comes from the server's schema (store.schema).
+ */
 const MED_FIELD_UI = {
-  name: { label: "Name", input: "text", max: 200, required: true },
-  strength: { label: "Strength", input: "text", max: 100 },
-  form: { label: "Form", input: "text", max: 100 },
-  how_taken: { label: "How taken", patientLabel: "How I use it", input: "textarea", max: 500 },
-  why: { label: "Why", patientLabel: "Why I use it", input: "text", max: 300 },
-  prescriber: { label: "Prescriber", input: "text", max: 200 },
-  start_date: { label: "Start date", input: "date" },
-  stop_date: { label: "Stop date", input: "date" },
-  why_stopped: { label: "Why stopped", input: "text", max: 300 },
-  rxnorm_code: { label: "RxNorm code", input: "text", max: 12, numeric: true },
-  status: { label: "Status", input: "status" },
-  kind: { label: "Kind", input: "select" },
-  adherence: { label: "Adherence", patientLabel: "How often I take it as directed", input: "select" },
-  patient_confirmation: { label: "Patient confirmation", input: "select", empty: "Not confirmed yet" },
-  patient_how_taken: { label: "Patient says", input: "textarea", max: 500 },
-  patient_note: { label: "Patient note", patientLabel: "My note", input: "textarea", max: 1000 },
-  notes: { label: "Notes", input: "textarea", max: 2000 },
+  name: { label: "Name" },
+  strength: { label: "Strength" },
+  form: { label: "Form" },
+  how_taken: { label: "How taken", patientLabel: "How I use it", multiline: true },
+  why: { label: "Why", patientLabel: "Why I use it" },
+  prescriber: { label: "Prescriber" },
+  start_date: { label: "Start date" },
+  stop_date: { label: "Stop date" },
+  why_stopped: { label: "Why stopped" },
+  rxnorm_code: { label: "RxNorm code" },
+  status: { label: "Status" },
+  kind: { label: "Kind" },
+  adherence: { label: "Adherence", patientLabel: "How often I take it as directed" },
+  patient_confirmation: { label: "Patient confirmation", empty: "Not confirmed yet" },
+  patient_how_taken: { label: "Patient says", multiline: true },
+  patient_note: { label: "Patient note", patientLabel: "My note", multiline: true },
+  notes: { label: "Notes", multiline: true },
 };
 
+// The wire formats of the `date` and `rxnorm` value kinds (docs/protocol.md).
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-const RXNORM_PATTERN = /^[0-9]{1,12}$/;
+const DIGITS_PATTERN = /^[0-9]+$/;
+
+/** " (required)" after a form label when the server requires the field. */
+function requiredMark(schema, type, field) {
+  return required(schema, type, field) ? " (required)" : "";
+}
+
+/** The `required` / `aria-required` attributes of a control, from the schema. */
+function requiredAttrs(schema, type, field) {
+  return required(schema, type, field) ? { required: true, "aria-required": "true" } : {};
+}
 
 function changedByText(entity) {
   const by = entity?.updated_by;
@@ -72,11 +91,11 @@ function conflictPrompt(view, conflict, onDone) {
     h("div", {}, h("dt", { text: "Theirs (saved)" }), h("dd", { "data-testid": "conflict-theirs", text: theirs })),
     h("div", {}, h("dt", { text: "Yours (not saved)" }), h("dd", { "data-testid": "conflict-mine", text: mine })),
   );
-  const statusField = field === "status" && (type === "medication" || type === "recommendation");
+  const statusField = hasTransitions(view.schema, type, field);
   const mineAllowed =
     !view.store.readOnly &&
     view.may.edit(type, field) &&
-    (statusField ? nextStatuses(type, conflict.theirs).includes(conflict.mine) : theirs !== mine);
+    (statusField ? nextValues(view.schema, type, field, conflict.theirs).includes(conflict.mine) : theirs !== mine);
   const keep = h("button", {
     type: "button",
     class: "mp-btn mp-btn--small",
@@ -153,7 +172,10 @@ class FieldCell {
     this.view = row.view;
     this.store = row.view.store;
     this.field = field;
-    this.ui = MED_FIELD_UI[field];
+    this.ui = MED_FIELD_UI[field] ?? { label: fieldWord("medication", field) };
+    this.schema = this.view.schema;
+    this.kind = valueKind(this.schema, "medication", field);
+    this.max = maxLength(this.schema, "medication", field);
     this.variant = variant;
     this.editText = editText ?? (() => "Edit");
     this.labelText = (this.view.patient && this.ui.patientLabel) || this.ui.label;
@@ -200,7 +222,9 @@ class FieldCell {
 
   isEditable(entity) {
     if (!this.everEditable || this.store.readOnly) return false;
-    if (this.field === "status") return nextStatuses("medication", entity.data?.status).length > 0;
+    if (hasTransitions(this.schema, "medication", this.field)) {
+      return nextValues(this.schema, "medication", this.field, entity.data?.[this.field]).length > 0;
+    }
     return true;
   }
 
@@ -236,7 +260,7 @@ class FieldCell {
         const who = entity.updated_by?.name || "Someone";
         setText(
           this.editing.note,
-          isCompareAndSet("medication", this.field)
+          isCompareAndSet(this.schema, "medication", this.field)
             ? `${who} just changed this to “${this.display(value)}”. If you save, you will be asked which value to keep.`
             : `${who} just changed this to “${this.display(value)}”. Saving replaces it with yours.`,
         );
@@ -245,23 +269,24 @@ class FieldCell {
   }
 
   makeControl(start, entity) {
-    const { input, max } = this.ui;
-    if (input === "status") {
-      const current = entity.data?.status ?? "active";
+    const { field, max, schema } = this;
+    if (hasTransitions(schema, "medication", field)) {
+      // A status: its value now, then only the values the transitions allow from it.
+      const current = entity.data?.[field] ?? defaultFor(schema, "medication", field);
       const options = [
-        [current, `${formatValue("medication", "status", current)} (now)`],
-        ...nextStatuses("medication", current).map((s) => [s, formatValue("medication", "status", s)]),
+        [current, `${formatValue("medication", field, current)} (now)`],
+        ...nextValues(schema, "medication", field, current).map((s) => [s, formatValue("medication", field, s)]),
       ];
       return selectOf(options, current);
     }
-    if (input === "select") return selectOf(choicesOf("medication", this.field, this.view.role), start);
-    if (input === "textarea") return h("textarea", { rows: 3, maxlength: max, value: start ?? "" });
-    if (input === "date") return h("input", { type: "date", value: start ?? "" });
+    if (this.kind === "choice") return selectOf(choiceOptions(schema, "medication", field, this.view.role), start);
+    if (this.kind === "date") return h("input", { type: "date", value: start ?? "" });
+    if (this.ui.multiline) return h("textarea", { rows: 3, maxlength: max, value: start ?? "" });
     return h("input", {
       type: "text",
       maxlength: max,
       autocomplete: "off",
-      inputmode: this.ui.numeric ? "numeric" : null,
+      inputmode: this.kind === "rxnorm" ? "numeric" : null,
       value: start ?? "",
     });
   }
@@ -335,14 +360,14 @@ class FieldCell {
     let value = typeof control.value === "string" ? control.value.trim() : control.value;
     if (value === "") value = null;
     const label = this.labelText;
-    if (this.ui.required && value === null) return this.fail(`${label} cannot be empty.`);
-    if (this.ui.max && value !== null && value.length > this.ui.max) {
-      return this.fail(`${label} can be at most ${this.ui.max} characters.`);
+    if (required(this.schema, "medication", this.field) && value === null) return this.fail(`${label} cannot be empty.`);
+    if (this.max !== null && typeof value === "string" && value.length > this.max) {
+      return this.fail(`${label} can be at most ${this.max} characters.`);
     }
-    if (this.ui.numeric && value !== null && !RXNORM_PATTERN.test(value)) {
-      return this.fail(`${label}: digits only, at most 12.`);
+    if (this.kind === "rxnorm" && value !== null && !DIGITS_PATTERN.test(value)) {
+      return this.fail(`${label}: digits only${this.max !== null ? `, at most ${this.max}` : ""}.`);
     }
-    if (this.ui.input === "date" && value !== null && !DATE_PATTERN.test(value)) {
+    if (this.kind === "date" && value !== null && !DATE_PATTERN.test(value)) {
       return this.fail(`${label}: a date as YYYY-MM-DD.`);
     }
     if (value === (start ?? null) && (value === confirmed || this.field === "status")) {
@@ -503,7 +528,11 @@ class MedRow {
   }
 
   buildDifferentForm() {
-    const input = h("textarea", { rows: 3, maxlength: 500, "data-testid": "patient-how-taken-input" });
+    const input = h("textarea", {
+      rows: 3,
+      maxlength: maxLength(this.view.schema, "medication", "patient_how_taken"),
+      "data-testid": "patient-how-taken-input",
+    });
     const { wrap } = labelled("How do you take it?", input, {
       hint: "For example: one tablet in the morning only.",
     });
@@ -839,7 +868,9 @@ class RecRow {
       setText(this.pending, `${formatValue("recommendation", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
     }
     const allowed =
-      !this.store.readOnly && this.view.may.decide() && !pending ? nextStatuses("recommendation", data.status) : [];
+      !this.store.readOnly && this.view.may.decide() && !pending
+        ? nextStatuses(this.view.schema, "recommendation", data.status)
+        : [];
     DECISIONS.forEach(([status], i) => show(this.buttons[i], allowed.includes(status)));
     show(this.actions, allowed.length > 0);
     for (const button of this.buttons) setAttr(button, "aria-description", data.text ?? "");
@@ -905,6 +936,7 @@ export class PanelView {
     this.store = store;
     this.role = store.role;
     this.may = store.may;
+    this.schema = store.schema;
     this.patient = this.role === "patient";
     this.rows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
     this.pendingRows = { medication: new Map(), problem: new Map(), recommendation: new Map(), plan_item: new Map() };
@@ -1082,22 +1114,38 @@ export class PanelView {
 
   buildAddMed() {
     if (!this.may.create("medication")) return null;
-    const input = (testid, max, extra = {}) => h("input", { type: "text", maxlength: max, autocomplete: "off", "data-testid": testid, ...extra });
-    const name = input("add-med-name", 200, { required: true, "aria-required": "true" });
-    const strength = input("add-med-strength", 100);
-    const form = input("add-med-form", 100);
-    const how = h("textarea", { rows: 2, maxlength: 500, "data-testid": "add-med-how-taken" });
-    const why = input("add-med-why", 300);
-    const kind = selectOf(choicesOf("medication", "kind"), "prescription", { "data-testid": "add-med-kind" });
+    const schema = this.schema;
+    const input = (testid, field) =>
+      h("input", {
+        type: "text",
+        maxlength: maxLength(schema, "medication", field),
+        autocomplete: "off",
+        "data-testid": testid,
+        ...requiredAttrs(schema, "medication", field),
+      });
+    const name = input("add-med-name", "name");
+    const strength = input("add-med-strength", "strength");
+    const form = input("add-med-form", "form");
+    const how = h("textarea", {
+      rows: 2,
+      maxlength: maxLength(schema, "medication", "how_taken"),
+      "data-testid": "add-med-how-taken",
+      ...requiredAttrs(schema, "medication", "how_taken"),
+    });
+    const why = input("add-med-why", "why");
+    const kind = selectOf(choiceOptions(schema, "medication", "kind"), defaultFor(schema, "medication", "kind"), {
+      "data-testid": "add-med-kind",
+    });
+    const mark = (field) => requiredMark(schema, "medication", field);
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-med-form", "aria-label": "Add a medication" },
-      labelled("Name (required)", name).wrap,
-      labelled("Strength", strength, { hint: "The dose, e.g. 500 mg" }).wrap,
-      labelled("Form", form, { hint: "e.g. tablet" }).wrap,
-      labelled("How taken", how).wrap,
-      labelled("Why", why).wrap,
-      labelled("Kind", kind).wrap,
+      labelled(`Name${mark("name")}`, name).wrap,
+      labelled(`Strength${mark("strength")}`, strength, { hint: "The dose, e.g. 500 mg" }).wrap,
+      labelled(`Form${mark("form")}`, form, { hint: "e.g. tablet" }).wrap,
+      labelled(`How taken${mark("how_taken")}`, how).wrap,
+      labelled(`Why${mark("why")}`, why).wrap,
+      labelled(`Kind${mark("kind")}`, kind).wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true, "data-testid": "add-med-error" }),
     );
     const { button, toggle } = this.formToggle(el, "Add medication", "add-med-button");
@@ -1105,7 +1153,9 @@ export class PanelView {
     el.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = { name: name.value.trim(), kind: kind.value };
-      if (!value.name) return this.formError(el, "Please enter the medication's name.", name);
+      if (!value.name && required(schema, "medication", "name")) {
+        return this.formError(el, "Please enter the medication's name.", name);
+      }
       for (const [key, control] of [["strength", strength], ["form", form], ["how_taken", how], ["why", why]]) {
         const text = control.value.trim();
         if (text) value[key] = text;
@@ -1121,37 +1171,48 @@ export class PanelView {
   }
 
   buildProblemForm() {
+    const schema = this.schema;
     const category = selectOf(
-      [["", "Choose a category"], ...PROBLEM_CATEGORIES.map((c) => [c, VALUE_LABELS.category[c]])],
+      [["", "Choose a category"], ...choiceOptions(schema, "problem", "category").filter(([value]) => value !== null)],
       "",
-      { "data-testid": "add-problem-category", required: true, "aria-required": "true" },
+      { "data-testid": "add-problem-category", ...requiredAttrs(schema, "problem", "category") },
     );
-    const severity = selectOf(SEVERITIES.map((s) => [s, VALUE_LABELS.severity[s]]), "moderate", {
+    const severity = selectOf(choiceOptions(schema, "problem", "severity"), defaultFor(schema, "problem", "severity"), {
       "data-testid": "add-problem-severity",
+      ...requiredAttrs(schema, "problem", "severity"),
     });
-    const description = h("textarea", { rows: 2, maxlength: 2000, "data-testid": "add-problem-description" });
+    const description = h("textarea", {
+      rows: 2,
+      maxlength: maxLength(schema, "problem", "description"),
+      "data-testid": "add-problem-description",
+      ...requiredAttrs(schema, "problem", "description"),
+    });
+    const mark = (field) => requiredMark(schema, "problem", field);
     this.problemMeds = h("div", { class: "mp-checks" });
     this.problemMedInputs = new Map();
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-problem-form", "aria-label": "Add a drug therapy problem" },
-      labelled("Category (required)", category).wrap,
-      labelled("Severity", severity).wrap,
-      labelled("Description", description).wrap,
+      labelled(`Category${mark("category")}`, category).wrap,
+      labelled(`Severity${mark("severity")}`, severity).wrap,
+      labelled(`Description${mark("description")}`, description).wrap,
       h("fieldset", { class: "mp-fieldset" }, h("legend", { text: "Linked medications" }), this.problemMeds),
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
       event.preventDefault();
-      if (!category.value) return this.formError(el, "Please choose a category.", category);
-      const value = { category: category.value, severity: severity.value };
+      if (!category.value && required(schema, "problem", "category")) {
+        return this.formError(el, "Please choose a category.", category);
+      }
+      const value = category.value ? { category: category.value } : {};
+      value.severity = severity.value;
       const text = description.value.trim();
       if (text) value.description = text;
       value.medication_ids = [...this.problemMedInputs]
         .filter(([, entry]) => entry.box.checked)
         .map(([id]) => id);
       this.store.add("problem", value);
-      this.announce(`Adding problem: ${VALUE_LABELS.category[value.category]}.`);
+      this.announce(`Adding problem: ${formatValue("problem", "category", value.category)}.`);
       this.clearForm(el);
       this.sections.problem.toggle(false);
     });
@@ -1159,21 +1220,32 @@ export class PanelView {
   }
 
   buildRecForm() {
-    const text = h("textarea", { rows: 3, maxlength: 2000, required: true, "aria-required": "true", "data-testid": "add-rec-text" });
-    const to = selectOf(choicesOf("recommendation", "to"), "prescriber", { "data-testid": "add-rec-to" });
+    const schema = this.schema;
+    const text = h("textarea", {
+      rows: 3,
+      maxlength: maxLength(schema, "recommendation", "text"),
+      ...requiredAttrs(schema, "recommendation", "text"),
+      "data-testid": "add-rec-text",
+    });
+    const to = selectOf(choiceOptions(schema, "recommendation", "to"), defaultFor(schema, "recommendation", "to"), {
+      "data-testid": "add-rec-to",
+    });
+    const mark = (field) => requiredMark(schema, "recommendation", field);
     this.recProblem = h("select", { "data-testid": "add-rec-problem" });
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-rec-form", "aria-label": "Add a recommendation" },
-      labelled("Recommendation (required)", text).wrap,
-      labelled("To", to).wrap,
-      labelled("About problem", this.recProblem).wrap,
+      labelled(`Recommendation${mark("text")}`, text).wrap,
+      labelled(`To${mark("to")}`, to).wrap,
+      labelled(`About problem${mark("problem_id")}`, this.recProblem).wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = { text: text.value.trim(), to: to.value };
-      if (!value.text) return this.formError(el, "Please write the recommendation.", text);
+      if (!value.text && required(schema, "recommendation", "text")) {
+        return this.formError(el, "Please write the recommendation.", text);
+      }
       if (this.recProblem.value) value.problem_id = this.recProblem.value;
       this.store.add("recommendation", value);
       this.announce("Adding the recommendation.");
@@ -1184,19 +1256,33 @@ export class PanelView {
   }
 
   buildPlanForm() {
-    const talked = h("textarea", { rows: 2, maxlength: 1000, required: true, "aria-required": "true", "data-testid": "add-plan-talked-about" });
-    const todo = h("textarea", { rows: 2, maxlength: 1000, "data-testid": "add-plan-to-do" });
+    const schema = this.schema;
+    const talked = h("textarea", {
+      rows: 2,
+      maxlength: maxLength(schema, "plan_item", "talked_about"),
+      ...requiredAttrs(schema, "plan_item", "talked_about"),
+      "data-testid": "add-plan-talked-about",
+    });
+    const todo = h("textarea", {
+      rows: 2,
+      maxlength: maxLength(schema, "plan_item", "to_do"),
+      ...requiredAttrs(schema, "plan_item", "to_do"),
+      "data-testid": "add-plan-to-do",
+    });
+    const mark = (field) => requiredMark(schema, "plan_item", field);
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-plan-form", "aria-label": "Add an action plan item" },
-      labelled("What we talked about (required)", talked).wrap,
-      labelled("What I need to do", todo).wrap,
+      labelled(`What we talked about${mark("talked_about")}`, talked).wrap,
+      labelled(`What I need to do${mark("to_do")}`, todo).wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = { talked_about: talked.value.trim() };
-      if (!value.talked_about) return this.formError(el, "Please write what you talked about.", talked);
+      if (!value.talked_about && required(schema, "plan_item", "talked_about")) {
+        return this.formError(el, "Please write what you talked about.", talked);
+      }
       const text = todo.value.trim();
       if (text) value.to_do = text;
       this.store.add("plan_item", value);

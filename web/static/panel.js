@@ -3,7 +3,8 @@
 //   import { mountPanel } from "/static/panel.js";
 //   const panel = mountPanel(document.getElementById("side-panel"), {
 //     socket, self: ack.self, consultId, initialPanel: ack.panel,
-//     settings: ack.settings,   // optional: settings.may decides which controls are offered
+//     settings: ack.settings,   // required: settings.panel_schema (the field rules) and
+//                               // settings.may (what this role may do) decide what is offered
 //   });
 //   panel.onReconnected(joinAck);  // after each reconnect + successful join
 //   panel.setReadOnly(reason);     // the consult ended
@@ -12,6 +13,7 @@
 // panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
 // Test hook: window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
 
+import { readSettings } from "./panel-schema.js";
 import { PanelStore } from "./panel-store.js";
 import { PanelView } from "./panel-view.js";
 
@@ -24,13 +26,16 @@ const mounted = new WeakMap();
  * @param {{id: string, role: string, display_name: string}} options.self   join ack's `self`
  * @param {string} options.consultId     keys the offline queue in sessionStorage
  * @param {{seq: number, entities: object[]}} options.initialPanel   join ack's `panel`
- * @param {{may?: object}} [options.settings]   join ack's `settings`: `settings.may` decides
- *        which controls are offered (default: DESIGN.md's permission matrix for self.role)
+ * @param {{panel_schema: object, may: object}} options.settings   join ack's `settings`:
+ *        `panel_schema` (every field rule: choices, transitions, compare-and-set, lengths,
+ *        the Action governing each field) and `may` (this role's permissions). Required:
+ *        throws an Error when either is missing.
  * @param {Storage|null} [options.storage]   defaults to sessionStorage
  */
 export function mountPanel(root, { socket, self, consultId, initialPanel, settings, storage } = {}) {
   if (!root) throw new TypeError("mountPanel: a root element is required");
   if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
+  readSettings(settings); // throws, naming what is missing, before replacing anything
   mounted.get(root)?.destroy(); // mounting twice on one element replaces the first panel
 
   const store = new PanelStore({
@@ -38,7 +43,7 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, settin
     self,
     consultId: consultId ?? "consult",
     initialPanel: initialPanel ?? { seq: 0, entities: [] },
-    settings: settings ?? null,
+    settings,
     ...(storage !== undefined ? { storage } : {}),
   });
   const view = new PanelView(root, store);
