@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import positions
@@ -235,6 +235,7 @@ async def apply_mutation(
     """
     mutation = parse_mutation(raw)
     consult = await _locked_consult(session, consult_id)
+    first_seq = consult.last_seq
     if actor.participant_id is not None:
         receipt = await session.get(
             MutationReceipt, (consult_id, actor.participant_id, mutation.mutation_id)
@@ -255,23 +256,39 @@ async def apply_mutation(
                 created_at=now,
             )
         )
+    if consult.last_seq != first_seq:
+        await session.execute(
+            update(Consult).where(Consult.id == consult_id).values(last_seq=consult.last_seq)
+        )
     await session.flush()
     return result
 
 
-async def _locked_consult(session: AsyncSession, consult_id: str) -> Consult:
+@dataclass
+class _ConsultState:
+    """The consult's row as a mutation needs it: read under lock, `last_seq` counted here."""
+
+    id: str
+    status: str
+    last_seq: int
+
+
+async def _locked_consult(session: AsyncSession, consult_id: str) -> _ConsultState:
     # FOR UPDATE serialises mutations of one consult across processes (a no-op on SQLite,
-    # whose writers are serialised by the database lock).
-    query = select(Consult).where(Consult.id == consult_id).with_for_update()
-    consult = (await session.execute(query)).scalar_one_or_none()
-    if consult is None:
+    # whose writers are serialised by the database lock). Columns, not the ORM object: the
+    # edit path is hot, and the consult's relationships are not needed here.
+    query = (
+        select(Consult.status, Consult.last_seq).where(Consult.id == consult_id).with_for_update()
+    )
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
         raise MutationError("unknown_consult", "There is no such consult.")
-    return consult
+    return _ConsultState(id=consult_id, status=row.status, last_seq=row.last_seq)
 
 
 async def _apply(
     session: AsyncSession,
-    consult: Consult,
+    consult: _ConsultState,
     actor: Actor,
     mutation: Mutation,
     now: dt.datetime,
@@ -341,7 +358,11 @@ def _check_dates(data: dict[str, Any]) -> None:
 
 
 async def _add(
-    session: AsyncSession, consult: Consult, actor: Actor, mutation: Mutation, now: dt.datetime
+    session: AsyncSession,
+    consult: _ConsultState,
+    actor: Actor,
+    mutation: Mutation,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     entity = mutation.entity
     _forbid_unless(actor, CREATE_ACTION[entity], f"add a {entity.value}")
@@ -405,7 +426,7 @@ async def _add(
 
 async def _set(
     session: AsyncSession,
-    consult: Consult,
+    consult: _ConsultState,
     actor: Actor,
     mutation: Mutation,
     row: PanelEntity,
@@ -475,7 +496,7 @@ async def _set(
 
 async def _move(
     session: AsyncSession,
-    consult: Consult,
+    consult: _ConsultState,
     actor: Actor,
     mutation: Mutation,
     row: PanelEntity,
@@ -524,7 +545,7 @@ async def _position_after(
     return positions.key_between(keys[index], following)
 
 
-def _next_seq(consult: Consult) -> int:
+def _next_seq(consult: _ConsultState) -> int:
     consult.last_seq += 1
     return consult.last_seq
 
@@ -537,7 +558,7 @@ def _touch(row: PanelEntity, seq: int, actor: Actor, now: dt.datetime) -> None:
 
 
 def _event(
-    consult: Consult,
+    consult: _ConsultState,
     seq: int,
     actor: Actor,
     mutation: Mutation,
