@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,10 @@ from tests.support.coturn import Coturn
 CHROMIUM = os.environ.get("MTM_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
-    "--use-fake-device-for-media-stream",
+    # Three fake cameras (and three microphones, three speakers) to switch between. Chromium
+    # 156's fake_device_1 delivers Y16 (depth) frames that a peer connection never encodes;
+    # fake_device_0 (I420) and fake_device_2 (MJPEG) both send video.
+    "--use-fake-device-for-media-stream=device-count=3",
     "--use-fake-ui-for-media-stream",
     "--disable-gpu",
     "--disable-background-networking",
@@ -57,12 +60,24 @@ async def open_page(browser: Browser, url: str, *, width: int = 1280, height: in
     return page
 
 
-async def join(page: Page, name: str | None = None) -> None:
+async def start_join(page: Page, name: str | None = None) -> None:
+    """Fill the pre-join form (name, consent when asked) and press Join."""
     if name is not None:
         await page.get_by_test_id("name-input").fill(name)
+    consent = page.get_by_test_id("consent-checkbox")
+    if await consent.is_visible():
+        await consent.check()
     await page.get_by_test_id("join-button").click()
+
+
+async def join(page: Page, name: str | None = None) -> None:
+    await start_join(page, name)
+    await wait_for_state(page, "in-call")
+
+
+async def wait_for_state(page: Page, state: str, *, timeout: float = 15_000) -> None:
     await page.wait_for_function(
-        "() => window.mtm && window.mtm.state === 'in-call'", timeout=15_000
+        "state => window.mtm && window.mtm.state === state", arg=state, timeout=timeout
     )
 
 
@@ -79,3 +94,39 @@ async def wait_for_frames(page: Page, remotes: int, *, timeout: float = 30.0) ->
             if len(decoding) >= remotes:
                 return
             await asyncio.sleep(0.25)
+
+
+async def poll(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0, what: str = ""
+) -> None:
+    """Until `check()` is true (for async page state that `wait_for_function` cannot test)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not await check():
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what or check}") from None
+
+
+async def frames_from(page: Page, peer_id: str) -> int:
+    """Video frames `page` decoded so far from one remote participant."""
+    for entry in await stats(page):
+        if entry["peer"] == peer_id:
+            return int(entry["framesDecoded"])
+    return 0
+
+
+async def frames_keep_rising(page: Page, peer_id: str, *, seconds: float = 1.5) -> bool:
+    before = await frames_from(page, peer_id)
+    await asyncio.sleep(seconds)
+    return await frames_from(page, peer_id) > before + 5
+
+
+async def self_id(page: Page) -> str:
+    result: str = await page.evaluate("window.mtm.selfId")
+    return result
+
+
+async def remote_video_tracks(page: Page, peer_id: str) -> int:
+    result: int = await page.evaluate("id => window.mtm.remoteVideoTracks(id)", peer_id)
+    return result

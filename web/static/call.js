@@ -1,52 +1,152 @@
-// Entry point of the call page: camera check before joining, the Socket.IO session
-// (docs/protocol.md), and the wiring between the peer mesh, the tiles and the controls.
+// Entry point of the call page: the pre-join check (consent, devices, microphone level,
+// network), the waiting room, the Socket.IO session (docs/protocol.md), and the wiring
+// between the peer mesh, the tiles, the medication panel and the controls.
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { openLocalMedia, stopLocalMedia, tracksOf } from "./local-media.js";
+import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
+import { LocalMedia } from "./local-media.js";
+import { ask, WaitingRoomView } from "./lobby.js";
+import { NetworkCheckView } from "./network-check.js";
 import { Mesh } from "./peers.js";
+import { QualityMonitor } from "./quality.js";
+import { canShareScreen, pickScreen } from "./screen-share.js";
 import { summarizePeer } from "./stats.js";
 import { TileGrid } from "./tiles.js";
 
 const JOIN_TIMEOUT_MS = 10_000;
+const ACK_TIMEOUT_MS = 10_000;
+// A reloaded page goes straight back in (the server lets an admitted patient skip the
+// waiting room within its grace period); older marks are forgotten.
+const REJOIN_MAX_AGE_MS = 60 * 60 * 1000;
+// Poor quality this many samples in a row (2 s each) suggests audio only.
+const POOR_SAMPLES_BEFORE_SUGGESTING = 3;
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
+const REJOIN_KEY = `mtm:rejoin:${boot.participant.id}`;
 const byId = (id) => document.getElementById(id);
 const ui = {
   app: byId("app"),
-  screens: { prejoin: byId("prejoin"), call: byId("call"), notice: byId("notice") },
-  preview: byId("preview"),
+  screens: { prejoin: byId("prejoin"), waiting: byId("waiting"), call: byId("call"), notice: byId("notice") },
+  previews: [byId("preview"), byId("waiting-preview")],
+  mediaProblem: byId("media-problem"),
   mediaMessage: byId("media-message"),
+  mediaRetry: byId("media-retry"),
+  devicesDetails: byId("prejoin-devices"),
   joinForm: byId("join-form"),
+  consent: byId("consent"),
+  consentText: byId("consent-text"),
+  consentCheckbox: byId("consent-checkbox"),
   nameInput: byId("display-name"),
   joinButton: byId("join-button"),
+  joinHint: byId("join-hint"),
+  waitingTitle: byId("waiting-title"),
+  waitingMessage: byId("waiting-message"),
+  waitingLeave: byId("waiting-leave"),
+  call: byId("call"),
+  tiles: byId("tiles"),
+  endedCard: byId("ended-card"),
+  endedTitle: byId("ended-title"),
+  endedMessage: byId("ended-message"),
+  lobby: byId("lobby"),
+  sidePanel: byId("side-panel"),
+  suggestion: byId("suggestion"),
+  suggestionText: byId("suggestion-text"),
+  suggestionAccept: byId("suggestion-accept"),
+  suggestionDismiss: byId("suggestion-dismiss"),
   micButton: byId("mic-button"),
   cameraButton: byId("camera-button"),
+  switchCameraButton: byId("switch-camera-button"),
+  shareButton: byId("share-button"),
+  settingsButton: byId("settings-button"),
+  endButton: byId("end-button"),
   leaveButton: byId("leave-button"),
+  settingsDialog: byId("settings-dialog"),
+  audioOnlyToggle: byId("audio-only-toggle"),
+  endDialog: byId("end-dialog"),
+  endReason: byId("end-reason"),
+  removeDialog: byId("remove-dialog"),
+  removeTitle: byId("remove-title"),
   noticeTitle: byId("notice-title"),
   noticeMessage: byId("notice-message"),
   noticeAction: byId("notice-action"),
   status: byId("status"),
 };
 
-const tiles = new TileGrid(byId("tiles"), () =>
-  showStatus("Sound is paused by your browser. Click anywhere or press a key to hear the others."));
+// The medication panel is loaded on its own: a problem there must not stop the call.
+const panelModule = import("./panel.js").catch((error) => {
+  console.warn("the medication panel could not load", error);
+  return null;
+});
 
-// One session = one socket; a mesh lives from one successful `join` to the next.
+const tiles = new TileGrid(ui.tiles, () =>
+  showStatus("Sound is paused by your browser. Click anywhere or press a key to hear the others."));
+const local = new LocalMedia();
+const coarsePointer = matchMedia("(pointer: coarse)");
+
+// ---- session state ----------------------------------------------------------------------
+
+// One socket for the page's life: the network check runs over it before joining, and
+// Socket.IO reconnects it after a network drop (we then send `join` again).
 let socket = null;
 let mesh = null;
-let joined = false;
+let panel = null;
+let joined = false; // in the call, with a mesh for this session
+let wanted = false; // the person pressed Join: (re)send `join` on every connect
+let joinable = true;
+let attempt = 0; // bumps when a join is superseded (finish, refusal)
 let displayName = "";
-// {stream, problem} from openLocalMedia, once the person pressed Join.
-let local = null;
+let sendConsent = false; // include the consent in the next `join`
+let settings = null; // the in-call acknowledgement's settings
+let screen = null; // our screen share {track, stream}
+let speakerId = "";
+let waitingRoom = [];
+let poorStreak = 0;
+let connectionTrouble = false; // the status line says the server cannot be reached
+let suggestionDismissed = false;
 // Events that arrive between connecting and the join acknowledgement, replayed after it.
 let early = [];
 // Remote ids we connected to on their first signal, before their `participant-joined`.
 const unannounced = new Set();
-let joinable = true;
 let settleJoin = null;
+
+const quality = new QualityMonitor(() => mtm.peers, onQuality);
+const network = new NetworkCheckView(byId("network-check"), (payload, timeoutMs) =>
+  socket.timeout(timeoutMs).emitWithAck("probe", payload));
+const speaker = {
+  get: () => speakerId,
+  async set(id) {
+    speakerId = id;
+    try {
+      await tiles.setSinkId(id);
+    } catch {
+      showStatus("That speaker cannot be used. Sound plays through the default speaker.", "error");
+    }
+    refreshPickers();
+  },
+};
+const pickerHooks = { local, speaker, onProblem: (text) => showStatus(text, "error") };
+const pickers = [
+  new DevicePickers({
+    video: { select: byId("camera-select") },
+    audio: { select: byId("microphone-select") },
+    speaker: { select: byId("speaker-select"), field: byId("speaker-field") },
+  }, pickerHooks),
+  new DevicePickers({
+    video: { select: byId("settings-camera-select") },
+    audio: { select: byId("settings-microphone-select") },
+    speaker: { select: byId("settings-speaker-select"), field: byId("settings-speaker-field") },
+  }, pickerHooks),
+];
+const meters = {
+  prejoin: new LevelMeter(byId("mic-level"), byId("mic-level-text")),
+  settings: new LevelMeter(byId("settings-mic-level"), byId("settings-mic-level-text")),
+};
+const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
 
 /** Test and support hook; tests depend on this shape. */
 const mtm = {
   state: "prejoin",
+  /** Every state this page went through, oldest first (support and tests). */
+  states: ["prejoin"],
   selfId: boot.participant.id,
   get peers() {
     return mesh?.connections ?? new Map();
@@ -55,24 +155,93 @@ const mtm = {
     return Promise.all([...mtm.peers].map(([id, pc]) => summarizePeer(id, pc)));
   },
   join,
+  /** Who waits to be admitted (pharmacists only): [{id, role, display_name}]. */
+  get waitingRoom() {
+    return waitingRoom.map((person) => ({ ...person }));
+  },
+  admit,
+  deny,
+  admitAll,
+  remove: removeFromConsult,
+  endConsult,
+  /** [{kind, label, id, enabled}] of what this page sends. */
+  localTracks: () => local.describeTracks(),
+  /** Video tracks `peerId` sends us now, with frames (camera and screen share). */
+  async remoteVideoTracks(peerId) {
+    return mesh?.liveRemoteVideoTracks(peerId) ?? 0;
+  },
+  switchCamera,
+  shareScreen,
+  stopScreenShare,
+  setAudioOnly,
+  get audioOnly() {
+    return local.audioOnly;
+  },
+  /** {state: "idle"|"running"|"done"|"failed", rttMs, lossPercent, kbps, passed} */
+  get networkCheck() {
+    return { ...network.result };
+  },
+  runNetworkCheck: () => network.run(),
+  /** {peerId: {level: "good"|"fair"|"poor", rttMs, lossPercent, fps}} */
+  quality: () => Object.fromEntries(quality.levels),
 };
 window.mtm = mtm;
 
-const localMedia = openLocalMedia().then(showPreview);
+// ---- page start -------------------------------------------------------------------------
 
+ui.consentText.textContent = boot.consent?.text ?? "";
 ui.nameInput.value = boot.participant.display_name ?? "";
+if (matchMedia("(max-width: 40rem), (max-height: 40rem)").matches) ui.devicesDetails.open = false;
+updateJoinReadiness();
+
+local.onChange(onLocalTrack);
+const localReady = local.open().then(afterLocalOpen);
+navigator.mediaDevices?.addEventListener?.("devicechange", () => {
+  refreshPickers();
+  updateSwitchCamera();
+});
+
+ui.consentCheckbox.addEventListener("change", updateJoinReadiness);
 ui.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
   join();
 });
-ui.micButton.addEventListener("click", () => toggleLocal(ui.micButton, "audio"));
-ui.cameraButton.addEventListener("click", () => toggleLocal(ui.cameraButton, "video"));
+ui.mediaRetry.addEventListener("click", async () => {
+  ui.mediaRetry.disabled = true;
+  afterLocalOpen(await local.open());
+  ui.mediaRetry.disabled = false;
+});
+byId("speaker-test").addEventListener("click", testSpeaker);
+byId("settings-speaker-test").addEventListener("click", testSpeaker);
+ui.waitingLeave.addEventListener("click", leave);
+ui.micButton.addEventListener("click", () => toggleLocal("audio"));
+ui.cameraButton.addEventListener("click", () => toggleLocal("video"));
+ui.switchCameraButton.addEventListener("click", switchCamera);
+ui.shareButton.addEventListener("click", () => (screen ? stopScreenShare() : shareScreen()));
+ui.settingsButton.addEventListener("click", openSettings);
+ui.settingsDialog.querySelector("[data-dialog-close]").addEventListener("click", () => ui.settingsDialog.close());
+ui.settingsDialog.addEventListener("close", () => meters.settings.stop());
+ui.audioOnlyToggle.addEventListener("change", () => setAudioOnly(ui.audioOnlyToggle.checked));
+ui.endButton.addEventListener("click", confirmEnd);
 ui.leaveButton.addEventListener("click", leave);
+ui.suggestionAccept.addEventListener("click", () => setAudioOnly(true));
+ui.suggestionDismiss.addEventListener("click", () => {
+  suggestionDismissed = true;
+  ui.suggestion.hidden = true;
+  ui.micButton.focus();
+});
+openSocket();
+const rejoin = readRejoin();
+if (rejoin) {
+  ui.nameInput.value = rejoin.name;
+  join(rejoin.name, { auto: true });
+}
 
-// ---- screens, state and status ---------------------------------------------------------
+// ---- screens, state and status ----------------------------------------------------------
 
 function setState(state) {
   mtm.state = state;
+  if (mtm.states.at(-1) !== state) mtm.states.push(state);
   ui.app.dataset.state = state;
   if (state !== "joining" && settleJoin) {
     settleJoin(state);
@@ -81,7 +250,9 @@ function setState(state) {
 }
 
 function showScreen(name) {
-  for (const [key, screen] of Object.entries(ui.screens)) screen.hidden = key !== name;
+  for (const [key, section] of Object.entries(ui.screens)) section.hidden = key !== name;
+  if (name === "prejoin") meters.prejoin.start();
+  else meters.prejoin.stop();
 }
 
 /** The live region: announced to screen readers, shown to everyone. */
@@ -102,21 +273,71 @@ function showNotice(title, message, action) {
   ui.noticeTitle.focus();
 }
 
-// ---- before joining --------------------------------------------------------------------
+// ---- before joining ---------------------------------------------------------------------
 
-function showPreview(result) {
-  ui.preview.srcObject = result.stream;
-  ui.preview.parentElement.dataset.video = tracksOf(result.stream, "video").length ? "on" : "off";
-  ui.mediaMessage.textContent = result.problem ?? "";
-  ui.mediaMessage.hidden = !result.problem;
-  return result;
+function afterLocalOpen(problem) {
+  ui.mediaMessage.textContent = problem ?? "";
+  ui.mediaProblem.hidden = !problem;
+  refreshPickers();
+  updateSwitchCamera();
+  meters.prejoin.attach(local.track("audio"));
+  if (!ui.screens.prejoin.hidden) meters.prejoin.start();
+  return problem;
+}
+
+/** Every change of what we send: previews, meters, the self tile, and every connection. */
+function onLocalTrack(kind, track) {
+  if (kind === "video") {
+    for (const video of ui.previews) {
+      video.srcObject = track ? new MediaStream([track]) : null;
+      video.parentElement.dataset.video = track ? "on" : "off";
+    }
+    ui.app.dataset.facing = local.facingMode;
+    const self = tiles.get(mtm.selfId);
+    self?.setVideoTrack(track);
+    self?.setCameraOff(!track || !local.isEnabled("video"));
+    self?.setNote(local.audioOnly ? "Audio only" : "");
+  } else {
+    meters.prejoin.attach(track);
+    if (ui.settingsDialog.open) meters.settings.attach(track);
+  }
+  mesh?.setTrack(kind, track).catch((error) => console.warn(`could not send the new ${kind} track`, error));
+  updateControls();
+}
+
+function refreshPickers() {
+  for (const picker of pickers) picker.refresh();
+}
+
+async function updateSwitchCamera() {
+  const { videoinput } = await listDevices();
+  // Phones flip between front and back; computers with two cameras go to the next one.
+  const useful = videoinput.length > 1 || (coarsePointer.matches && videoinput.length > 0);
+  ui.switchCameraButton.hidden = !useful;
+}
+
+function updateJoinReadiness() {
+  const needsConsent = !ui.consent.hidden && !ui.consentCheckbox.checked;
+  ui.joinButton.disabled = !joinable || needsConsent;
+  ui.joinHint.textContent = needsConsent ? "Tick “I agree” above to join." : "";
+  ui.joinHint.hidden = !needsConsent;
+}
+
+async function testSpeaker() {
+  try {
+    await playTestSound(speakerId);
+    showStatus("Playing a test sound. If you heard nothing, choose another speaker or turn the volume up.");
+  } catch {
+    showStatus("The test sound could not play on this speaker.", "error");
+  }
 }
 
 /**
- * What the Join button does. Resolves with the state reached ("in-call", "error", ...).
+ * What the Join button does. Resolves with the state reached ("in-call", "waiting", "error", ...).
  * @param {string} [name]  defaults to the name field
+ * @param {{auto?: boolean}} [options]  auto: a reload going back in (no consent re-sent)
  */
-async function join(name = ui.nameInput.value) {
+async function join(name = ui.nameInput.value, { auto = false } = {}) {
   if (!joinable) return mtm.state;
   const trimmed = String(name).trim();
   if (trimmed.length < 1 || trimmed.length > 80) {
@@ -124,31 +345,62 @@ async function join(name = ui.nameInput.value) {
     ui.nameInput.focus();
     return mtm.state;
   }
+  const consentShown = !ui.consent.hidden;
+  if (consentShown && !auto && !ui.consentCheckbox.checked) {
+    showStatus("Please read the consent and tick “I agree” to join.", "error");
+    ui.consentCheckbox.focus();
+    return mtm.state;
+  }
   joinable = false;
   displayName = trimmed;
+  sendConsent = consentShown && ui.consentCheckbox.checked;
   const settled = new Promise((resolve) => { settleJoin = resolve; });
   setState("joining");
-  ui.joinButton.disabled = true;
-  showStatus("Joining…");
-  local = await localMedia;
-  openSocket();
+  updateJoinReadiness();
+  showStatus(auto ? "Going back into the consult…" : "Joining…");
+  // The connections start with the camera and microphone the person checked.
+  await localReady;
+  if (mtm.state !== "joining") return settled; // refused meanwhile (the link stopped working)
+  wanted = true;
+  if (socket.connected) sendJoin();
+  else if (!socket.active) socket.connect(); // `connect` sends the join
   return settled;
 }
 
 function openSocket() {
   // The token travels only in the auth payload, never in a URL.
   socket = io({ transports: ["websocket"], auth: { token: boot.token } });
-  socket.on("connect", sendJoin);
+  socket.on("connect", onConnect);
   socket.on("connect_error", onConnectError);
   socket.on("disconnect", onDisconnect);
   socket.on("participant-joined", afterJoin(onParticipantJoined));
   socket.on("participant-left", afterJoin(({ participant_id: id }) => onParticipantLeft(id)));
   socket.on("signal", afterJoin(onSignal));
+  socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
+  socket.on("admitted", (ack) => {
+    if (mtm.state === "waiting" && ack?.ok !== false) enterCall(ack);
+  });
+  socket.on("denied", ({ message } = {}) => finish("denied", "You were not let in",
+    message || "The pharmacist could not let you into this consult.", { action: "Ask to join again" }));
+  socket.on("removed", ({ message } = {}) => finish("removed", "You were removed from the consult",
+    message || "The pharmacist removed you from this consult."));
   socket.on("replaced", ({ message } = {}) => finish("replaced", "Opened in another window",
-    message || "This consult is now open in another window or tab.", "Use this window instead"));
-  socket.on("consult-ended", () => finish("ended", "The consult has ended",
-    "Thank you for taking part. You can close this window."));
+    message || "This consult is now open in another window or tab.", { action: "Use this window instead" }));
+  socket.on("consult-ended", ({ reason } = {}) => finish("ended", "The consult has ended",
+    reason ? `Reason given: ${reason}` : "Thank you for taking part.", { keepPanel: true }));
   socket.on("error", onServerError);
+}
+
+function onConnect() {
+  if (connectionTrouble) {
+    connectionTrouble = false;
+    showStatus("");
+  }
+  if (wanted) {
+    sendJoin();
+  } else if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle") {
+    network.run(); // the automatic first check; the button runs it again
+  }
 }
 
 // Until the acknowledgement arrives there is no mesh to apply events to; queue them.
@@ -156,67 +408,145 @@ function afterJoin(handler) {
   return (payload) => (joined ? handler(payload) : early.push(() => handler(payload)));
 }
 
-// Runs on the first connect and again after every automatic reconnect.
+// Runs on Join and again after every automatic reconnect.
 async function sendJoin() {
-  const current = socket;
+  const mine = ++attempt;
   joined = false;
   early = []; // whatever was queued belonged to the previous connection
+  const payload = { display_name: displayName };
+  if (sendConsent) payload.consent = { accepted: true };
   let ack;
   try {
-    ack = await socket.timeout(JOIN_TIMEOUT_MS).emitWithAck("join", { display_name: displayName });
+    ack = await socket.timeout(JOIN_TIMEOUT_MS).emitWithAck("join", payload);
   } catch {
-    ack = { ok: false, error: { message: "The server did not answer. Please try again." } };
+    // Lost the connection meanwhile: the next `connect` sends `join` again.
+    if (!socket.connected) return;
+    ack = { ok: false, error: { code: "timeout", message: "The server did not answer. Please try again." } };
   }
-  if (current !== socket) return; // left or finished while waiting
-  if (ack?.ok) enterCall(ack);
-  else joinFailed(ack?.error);
+  if (mine !== attempt || !wanted) return; // left, finished or re-sent meanwhile
+  if (!ack?.ok) {
+    joinFailed(ack?.error);
+    return;
+  }
+  sendConsent = false; // recorded once is enough
+  rememberRejoin();
+  if (ack.waiting) enterWaiting(ack);
+  else enterCall(ack);
 }
 
 function joinFailed(error) {
+  const code = error?.code;
+  if (code === "consult_ended") {
+    finish("ended", "The consult has ended", error.message || "This consult has ended.");
+    return;
+  }
   const message = error?.message || "Could not join the consult.";
   console.warn("join refused", error);
-  closeSocket();
-  closeMesh();
-  tiles.clear();
+  attempt += 1;
+  wanted = false;
   joinable = true;
-  ui.joinButton.disabled = false;
+  forgetRejoin();
+  leaveCallView();
   showScreen("prejoin");
   setState("error");
   showStatus(message, "error");
-  ui.nameInput.focus();
+  if (code === "consent_required") {
+    // The server has no consent on record: show it (again) and ask for it.
+    ui.consent.hidden = false;
+    ui.consentCheckbox.checked = false;
+    updateJoinReadiness();
+    ui.consentCheckbox.focus();
+  } else {
+    updateJoinReadiness();
+    ui.nameInput.focus();
+  }
 }
 
-// ---- in the call -----------------------------------------------------------------------
+// ---- the waiting room (patients) --------------------------------------------------------
+
+function enterWaiting(ack) {
+  // Back from the call (a reconnect after the grace period): the others dropped us.
+  leaveCallView();
+  mtm.selfId = ack.self?.id ?? mtm.selfId;
+  const wasWaiting = mtm.state === "waiting";
+  ui.waitingMessage.textContent = ack.message || "Your pharmacist will let you in shortly.";
+  showScreen("waiting");
+  setState("waiting");
+  showStatus(wasWaiting ? "Reconnected. Still waiting to be let in." : "");
+  if (!wasWaiting) ui.waitingTitle.focus();
+}
+
+// ---- in the call ------------------------------------------------------------------------
 
 function enterCall(ack) {
-  const { stream } = local;
   mtm.selfId = ack.self.id;
+  settings = ack.settings ?? { may: {} };
+  const may = settings.may ?? {};
   // The others dropped their connections to our previous session: start the mesh afresh.
   closeMesh();
   tiles.removeRemotes();
+  tiles.onRemove = may.manage_participants ? confirmRemove : null;
   mesh = new Mesh({
     selfId: ack.self.id,
     rtcConfig: ack.ice,
-    localStream: stream,
+    local: {
+      get stream() {
+        return local.stream;
+      },
+      track: (kind) => local.track(kind),
+      get screen() {
+        return screen;
+      },
+    },
     sendSignal,
     onTrack: (remoteId, track) => tiles.addTrack(remoteId, track),
+    onScreen: onRemoteScreen,
     onConnectionState: (remoteId, state) => tiles.get(remoteId)?.setConnection(tileConnection(state)),
   });
   const selfTile = tiles.upsert(ack.self, { self: true });
-  const [videoTrack] = tracksOf(stream, "video");
-  if (videoTrack) selfTile.setVideoTrack(videoTrack);
-  selfTile.setCameraOff(!videoTrack?.enabled);
-  for (const participant of ack.roster) addParticipant(participant);
+  const videoTrack = local.track("video");
+  selfTile.setVideoTrack(videoTrack);
+  selfTile.setCameraOff(!videoTrack || !local.isEnabled("video"));
+  selfTile.setNote(local.audioOnly ? "Audio only" : "");
+  for (const participant of ack.roster ?? []) addParticipant(participant);
 
   joined = true;
   for (const replay of early.splice(0)) replay();
 
   const wasInCall = mtm.state === "in-call";
-  setupControls(stream);
+  ui.lobby.hidden = true;
+  updateWaitingRoom(may.manage_participants ? ack.waiting_room ?? [] : []);
+  ui.endButton.hidden = !may.manage_participants;
+  ui.shareButton.hidden = !(may.share_screen && canShareScreen);
+  updateControls();
+  updateSwitchCamera();
+  mountPanel(ack);
+  quality.start();
   showScreen("call");
   setState("in-call");
-  showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster));
-  if (!wasInCall) (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
+  showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster ?? []));
+  if (!wasInCall) {
+    (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
+    if (network.result.passed === false) {
+      suggestAudioOnly("Your connection looks weak: audio only keeps the call smooth.");
+    }
+  }
+}
+
+async function mountPanel(ack) {
+  const module = await panelModule;
+  if (!module?.mountPanel || !joined) return;
+  try {
+    if (panel) {
+      panel.onReconnected(ack);
+    } else {
+      panel = module.mountPanel(ui.sidePanel, {
+        socket, self: ack.self, consultId: ack.consult?.id, initialPanel: ack.panel, settings: ack.settings,
+      });
+    }
+  } catch (error) {
+    console.warn("the medication panel could not start", error);
+  }
 }
 
 // While reconnecting, Socket.IO would buffer emits and deliver them to the next session,
@@ -276,38 +606,255 @@ function onSignal(message) {
   mesh.handleSignal(message);
 }
 
-function setupControls(stream) {
-  ui.micButton.disabled = tracksOf(stream, "audio").length === 0;
-  ui.cameraButton.disabled = tracksOf(stream, "video").length === 0;
+function onRemoteScreen(remoteId, track) {
+  tiles.setScreen(remoteId, track);
+  const name = tiles.get(remoteId)?.name ?? "Someone";
+  showStatus(track ? `${name} is sharing their screen.` : `${name} stopped sharing their screen.`);
+}
+
+// ---- controls -----------------------------------------------------------------------------
+
+function updateControls() {
+  const audio = local.track("audio");
+  const video = local.track("video");
+  ui.micButton.disabled = !audio;
+  setPressed(ui.micButton, Boolean(audio) && !local.isEnabled("audio"));
+  ui.cameraButton.disabled = !video;
+  setPressed(ui.cameraButton, !video || !local.isEnabled("video"));
+  ui.audioOnlyToggle.checked = local.audioOnly;
+}
+
+function setPressed(button, pressed) {
+  button.setAttribute("aria-pressed", String(pressed));
 }
 
 // aria-pressed="true" means "muted" / "camera off"; the button text stays the same.
-function toggleLocal(button, kind) {
-  const off = button.getAttribute("aria-pressed") !== "true";
-  button.setAttribute("aria-pressed", String(off));
-  for (const track of tracksOf(local.stream, kind)) track.enabled = !off;
+function toggleLocal(kind) {
+  const off = local.isEnabled(kind);
+  local.setEnabled(kind, !off);
+  updateControls();
   if (kind === "video") tiles.get(mtm.selfId)?.setCameraOff(off);
   showStatus(kind === "audio" ? `Microphone ${off ? "muted" : "on"}.` : `Camera ${off ? "off" : "on"}.`);
 }
 
-// ---- leaving and being sent away -------------------------------------------------------
+async function switchCamera() {
+  const { videoinput } = await listDevices();
+  const problem = await local.switchCamera(videoinput);
+  refreshPickers();
+  if (problem) showStatus(problem, "error");
+  else showStatus(coarsePointer.matches
+    ? `Now using the ${local.facingMode === "environment" ? "back" : "front"} camera.`
+    : `Now using ${local.track("video")?.label || "the other camera"}.`);
+  return local.deviceId("video");
+}
+
+async function setAudioOnly(on) {
+  ui.suggestion.hidden = true;
+  const problem = await local.setAudioOnly(Boolean(on));
+  updateControls();
+  tiles.get(mtm.selfId)?.setNote(local.audioOnly ? "Audio only" : "");
+  if (problem) showStatus(problem, "error");
+  else if (local.audioOnly) {
+    showStatus("Audio only: your camera is off and you are not sending video. Turn it back on in Settings.");
+  } else {
+    showStatus("Audio only is off: your camera is on again.");
+  }
+  return local.audioOnly;
+}
+
+function suggestAudioOnly(text) {
+  if (suggestionDismissed || local.audioOnly || !local.track("video") || !ui.suggestion.hidden) return;
+  ui.suggestionText.textContent = text;
+  ui.suggestion.hidden = false;
+  showStatus(text);
+}
+
+function onQuality(remoteId, level) {
+  tiles.get(remoteId)?.setQuality(level);
+  const anyPoor = [...quality.levels.values()].some((entry) => entry.level === "poor");
+  poorStreak = anyPoor ? poorStreak + 1 : 0;
+  if (poorStreak >= POOR_SAMPLES_BEFORE_SUGGESTING * Math.max(1, quality.levels.size)) {
+    suggestAudioOnly("The connection is poor: audio only keeps the call going.");
+  }
+}
+
+async function shareScreen() {
+  if (screen) return true;
+  if (!joined || !settings?.may?.share_screen || !canShareScreen) return false;
+  let picked;
+  try {
+    picked = await pickScreen(() => stopScreenShare());
+  } catch (error) {
+    console.warn("screen share failed", error);
+    showStatus("Your screen could not be shared.", "error");
+    return false;
+  }
+  if (!picked) {
+    showStatus("Screen sharing was cancelled.");
+    return false;
+  }
+  if (!joined) {
+    picked.track.stop();
+    return false;
+  }
+  screen = picked;
+  mesh.startScreen(screen);
+  tiles.setScreen(mtm.selfId, screen.track, { self: true });
+  setPressed(ui.shareButton, true);
+  ui.shareButton.textContent = "Stop sharing";
+  showStatus("You are sharing your screen. Everyone in the call can see it.");
+  return true;
+}
+
+function stopScreenShare({ silent = false } = {}) {
+  if (!screen) return false;
+  const { track } = screen;
+  screen = null;
+  track.stop();
+  mesh?.stopScreen();
+  tiles.setScreen(mtm.selfId, null);
+  setPressed(ui.shareButton, false);
+  ui.shareButton.textContent = "Share screen";
+  if (!silent) showStatus("You stopped sharing your screen.");
+  return true;
+}
+
+function openSettings() {
+  refreshPickers();
+  updateControls();
+  meters.settings.attach(local.track("audio"));
+  meters.settings.start();
+  ui.settingsDialog.showModal();
+}
+
+// ---- managing the consult (pharmacists) ---------------------------------------------------
+
+function updateWaitingRoom(people) {
+  const before = new Set(waitingRoom.map((person) => person.id));
+  waitingRoom = people;
+  if (!settings?.may?.manage_participants) return;
+  lobby.render(people);
+  const arrived = people.filter((person) => !before.has(person.id));
+  if (arrived.length === 1) showStatus(`${arrived[0].display_name || "Someone"} is waiting to join.`);
+  else if (arrived.length > 1) showStatus(`${arrived.length} people are waiting to join.`);
+}
+
+async function manage(event, payload) {
+  try {
+    const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
+    if (!ack?.ok) showStatus(ack?.error?.message || "The server refused that.", "error");
+    return ack ?? { ok: false };
+  } catch {
+    // Ending the consult closes our connection before its acknowledgement can arrive.
+    if (joined) showStatus("The server did not answer. Please try again.", "error");
+    return { ok: false };
+  }
+}
+
+function nameOfWaiting(id) {
+  return waitingRoom.find((person) => person.id === id)?.display_name || "Someone";
+}
+
+async function admit(id) {
+  const name = nameOfWaiting(id);
+  const ack = await manage("admit", { participant_id: id });
+  if (ack.ok) showStatus(`${name} was let in.`);
+  return ack;
+}
+
+async function deny(id) {
+  const name = nameOfWaiting(id);
+  const ack = await manage("deny", { participant_id: id });
+  if (ack.ok) showStatus(`${name} was not let in.`);
+  return ack;
+}
+
+async function admitAll() {
+  const ack = await manage("admit-all", {});
+  if (ack.ok) showStatus(`Let everyone in (${ack.admitted?.length ?? 0}).`);
+  return ack;
+}
+
+async function removeFromConsult(id) {
+  const name = tiles.get(id)?.name ?? "Participant";
+  const ack = await manage("remove", { participant_id: id });
+  if (ack.ok) showStatus(`${name} was removed from the consult.`);
+  return ack;
+}
+
+async function confirmRemove(tile) {
+  ui.removeTitle.textContent = `Remove ${tile.name} from the consult?`;
+  if (await ask(ui.removeDialog)) await removeFromConsult(tile.participantId);
+}
+
+async function endConsult(reason = "") {
+  const trimmed = String(reason).trim().slice(0, 500);
+  return manage("end-consult", trimmed ? { reason: trimmed } : {});
+}
+
+async function confirmEnd() {
+  ui.endReason.value = "";
+  if (await ask(ui.endDialog)) await endConsult(ui.endReason.value);
+}
+
+// ---- leaving and being sent away ----------------------------------------------------------
 
 function leave() {
   socket?.emit("leave");
   finish("ended", "You left the consult", "You can rejoin with the same link while the consult is open.",
-    "Rejoin");
+    { action: "Rejoin" });
 }
 
-/** End of this page's session: release camera, connections and socket, then explain. */
-function finish(state, title, message, action = null) {
+/**
+ * End of this page's session: release camera, connections and socket, then explain.
+ * keepPanel: the consult ended; the medication list stays readable beside the message.
+ */
+function finish(state, title, message, { action = null, keepPanel = false } = {}) {
   joinable = false;
+  wanted = false;
+  attempt += 1;
+  forgetRejoin();
+  for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog]) if (dialog.open) dialog.close();
+  stopScreenShare({ silent: true });
+  quality.stop();
   closeSocket();
   closeMesh();
   tiles.clear();
-  stopLocalMedia(local?.stream);
-  ui.preview.srcObject = null;
+  local.stop();
+  meters.prejoin.close();
+  meters.settings.close();
+  for (const video of ui.previews) video.srcObject = null;
+  ui.suggestion.hidden = true;
+  ui.lobby.hidden = true;
+  waitingRoom = [];
+  if (keepPanel && panel) {
+    panel.setReadOnly("The consult has ended: the list can be read but no longer changed.");
+    ui.call.dataset.ended = "true";
+    ui.endedTitle.textContent = title;
+    ui.endedMessage.textContent = message;
+    ui.endedCard.hidden = false;
+    showStatus("");
+    showScreen("call");
+    setState(state);
+    ui.endedTitle.focus();
+    return;
+  }
+  panel?.destroy();
+  panel = null;
   setState(state);
   showNotice(title, message, action);
+}
+
+// Back out of the call view (refused re-join, or waiting again): no mesh, no panel.
+function leaveCallView() {
+  stopScreenShare({ silent: true });
+  quality.stop();
+  closeMesh();
+  tiles.clear();
+  panel?.destroy();
+  panel = null;
+  ui.lobby.hidden = true;
+  waitingRoom = [];
 }
 
 function closeMesh() {
@@ -320,15 +867,16 @@ function closeMesh() {
 function closeSocket() {
   if (!socket) return;
   const closing = socket;
-  socket = null;
   // Our own disconnect must not be reported as a lost connection.
   closing.off("disconnect", onDisconnect);
+  closing.off("connect_error", onConnectError);
   closing.disconnect();
 }
 
 function onConnectError(error) {
   if (socket?.active) {
     // A network problem: Socket.IO keeps retrying on its own.
+    connectionTrouble = true;
     showStatus("Cannot reach the server. Trying again…", "error");
     return;
   }
@@ -340,13 +888,50 @@ function onConnectError(error) {
 
 function onDisconnect(reason) {
   if (reason === "io server disconnect") {
-    finish("ended", "You were disconnected", "The server closed the connection.", "Rejoin");
-  } else {
+    if (wanted) {
+      finish("ended", "You were disconnected", "The server closed the connection.", { action: "Rejoin" });
+    } else {
+      // Not joined yet (the consult may have ended meanwhile): connecting again tells.
+      socket.connect();
+    }
+  } else if (wanted) {
+    connectionTrouble = true;
     showStatus("Connection lost. Reconnecting…", "error");
   }
 }
 
 function onServerError({ event, code, message } = {}) {
   console.warn(`server refused ${event ?? "an event"}: ${code}`, message);
+  // The acknowledgement of join and probe already tells the person.
+  if (event === "join" || event === "probe") return;
   showStatus(message || "The server refused a request.", "error");
+}
+
+// ---- reload: back into the call -------------------------------------------------------------
+
+function rememberRejoin() {
+  try {
+    sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ name: displayName, at: Date.now() }));
+  } catch {
+    // Storage disabled: a reload shows the pre-join screen again.
+  }
+}
+
+function forgetRejoin() {
+  try {
+    sessionStorage.removeItem(REJOIN_KEY);
+  } catch {
+    // Nothing stored.
+  }
+}
+
+function readRejoin() {
+  try {
+    const mark = JSON.parse(sessionStorage.getItem(REJOIN_KEY) ?? "null");
+    if (mark && typeof mark.name === "string" && Date.now() - mark.at < REJOIN_MAX_AGE_MS) return mark;
+  } catch {
+    // Unreadable: ignore.
+  }
+  forgetRejoin();
+  return null;
 }

@@ -1,74 +1,242 @@
 // The local camera and microphone. A consult must stay joinable without them (receive-only),
 // so every failure ends up as a plain-language message rather than an exception.
+//
+// LocalMedia owns the tracks this page sends: one microphone track and one camera track at
+// most, kept in one MediaStream. Changing a device, flipping the phone camera or going audio
+// only replaces a track in place and tells the listeners (the mesh calls
+// `RTCRtpSender.replaceTrack` on every peer: no renegotiation).
 
-const CONSTRAINTS = {
-  audio: { echoCancellation: true, noiseSuppression: true },
-  // Modest resolution: in a full mesh every participant uploads one copy per remote peer.
-  video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } },
-};
+const AUDIO = { echoCancellation: true, noiseSuppression: true };
+// Modest resolution: in a full mesh every participant uploads one copy per remote peer.
+const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
 
 const JOIN_ANYWAY = "You can still join to see and hear the others.";
+const HOW_TO_ALLOW = "To be seen and heard, select the camera icon in your browser's address bar " +
+  "(or the site settings), choose Allow, then press Try again.";
 
 // Errors where one kind of device may still work on its own (no camera, mic busy, ...).
 const PARTIAL_FAILURES = new Set(["NotFoundError", "OverconstrainedError", "NotReadableError"]);
-
-/**
- * Ask for microphone and camera.
- * @returns {Promise<{stream: MediaStream|null, problem: string|null}>}
- */
-export async function openLocalMedia() {
-  if (!navigator.mediaDevices?.getUserMedia) {
-    return { stream: null, problem: `This browser cannot use a camera on this page. ${JOIN_ANYWAY}` };
-  }
-  try {
-    return { stream: await navigator.mediaDevices.getUserMedia(CONSTRAINTS), problem: null };
-  } catch (error) {
-    if (!PARTIAL_FAILURES.has(error.name)) return { stream: null, problem: describe(error) };
-    return (await openOneKind()) ?? { stream: null, problem: describe(error) };
-  }
-}
-
-// A laptop without a camera (or with a busy microphone) can still take part halfway.
-async function openOneKind() {
-  const fallbacks = [
-    ["audio", "No camera is available: the others will hear you but not see you."],
-    ["video", "No microphone is available: the others will see you but not hear you."],
-  ];
-  for (const [kind, problem] of fallbacks) {
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: CONSTRAINTS[kind] });
-      return { stream, problem };
-    } catch {
-      // This kind is unavailable too; try the next one.
-    }
-  }
-  return null;
-}
-
-function describe(error) {
-  switch (error.name) {
-    case "NotAllowedError":
-    case "SecurityError":
-      return "Camera and microphone access is blocked. " +
-        `${JOIN_ANYWAY} To be seen and heard, allow access in your browser's site settings and reload this page.`;
-    case "NotFoundError":
-    case "OverconstrainedError":
-      return `No camera or microphone was found. ${JOIN_ANYWAY}`;
-    case "NotReadableError":
-    case "AbortError":
-      return "Your camera or microphone could not start; another app may be using it. " +
-        `Close that app and reload this page, or join without them. ${JOIN_ANYWAY}`;
-    default:
-      return `Your camera or microphone could not start. ${JOIN_ANYWAY}`;
-  }
-}
 
 /** Tracks of one kind ("audio" | "video") in a stream that may be absent. */
 export function tracksOf(stream, kind) {
   return stream ? stream.getTracks().filter((track) => track.kind === kind) : [];
 }
 
-/** Stop the camera and microphone so the browser's recording indicator goes off. */
+/** Stop the tracks of a stream so the browser's recording indicator goes off. */
 export function stopLocalMedia(stream) {
   for (const track of stream?.getTracks() ?? []) track.stop();
+}
+
+export class LocalMedia {
+  /** What is sent: at most one audio and one video track. */
+  stream = new MediaStream();
+  /** A sentence for the person when something is missing or blocked, else null. */
+  problem = null;
+  /** "user" (front) or "environment" (back): the phone camera in use. */
+  facingMode = "user";
+  audioOnly = false;
+  #enabled = { audio: true, video: true };
+  #deviceIds = { audio: null, video: null };
+  #listeners = new Set();
+  #stopped = false;
+
+  /** @param {(kind: "audio"|"video", track: MediaStreamTrack|null) => void} listener */
+  onChange(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The current track of a kind, or null. */
+  track(kind) {
+    return tracksOf(this.stream, kind)[0] ?? null;
+  }
+
+  get available() {
+    return Boolean(navigator.mediaDevices?.getUserMedia);
+  }
+
+  /**
+   * Ask for microphone and camera (again, for "Try again"). Never throws.
+   * @returns {Promise<string|null>} the problem, if any
+   */
+  async open() {
+    if (!this.available) {
+      this.problem = `This browser cannot use a camera or microphone on this page. ${JOIN_ANYWAY}`;
+      return this.problem;
+    }
+    const wantVideo = !this.audioOnly;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: this.#audioConstraints(),
+        video: wantVideo ? this.#videoConstraints() : false,
+      });
+      this.problem = null;
+      this.#adopt(stream);
+      return null;
+    } catch (error) {
+      if (PARTIAL_FAILURES.has(error.name)) {
+        const partial = await this.#openOneKind(wantVideo);
+        if (partial) {
+          this.problem = partial;
+          return partial;
+        }
+      }
+      this.problem = describe(error);
+      return this.problem;
+    }
+  }
+
+  // A laptop without a camera (or with a busy microphone) can still take part halfway.
+  async #openOneKind(wantVideo) {
+    const fallbacks = [
+      ["audio", "No camera is available: the others will hear you but not see you. " +
+        "Check that it is plugged in and not used by another app."],
+      ...(wantVideo
+        ? [["video", "No microphone is available: the others will see you but not hear you. " +
+          "Check that it is plugged in and not used by another app."]]
+        : []),
+    ];
+    for (const [kind, problem] of fallbacks) {
+      try {
+        const constraints = kind === "audio" ? this.#audioConstraints() : this.#videoConstraints();
+        this.#adopt(await navigator.mediaDevices.getUserMedia({ [kind]: constraints }));
+        return problem;
+      } catch {
+        // This kind is unavailable too; try the next one.
+      }
+    }
+    return null;
+  }
+
+  #adopt(stream) {
+    if (this.#stopped) {
+      stopLocalMedia(stream);
+      return;
+    }
+    for (const track of stream.getTracks()) this.#setTrack(track.kind, track);
+  }
+
+  #audioConstraints() {
+    const id = this.#deviceIds.audio;
+    return id ? { ...AUDIO, deviceId: { exact: id } } : AUDIO;
+  }
+
+  #videoConstraints() {
+    const id = this.#deviceIds.video;
+    if (id) return { ...VIDEO, deviceId: { exact: id } };
+    return { ...VIDEO, facingMode: { ideal: this.facingMode } };
+  }
+
+  /** The device id a track of this kind uses now (from the browser), else the chosen one. */
+  deviceId(kind) {
+    return this.track(kind)?.getSettings().deviceId ?? this.#deviceIds[kind];
+  }
+
+  /** Mute / camera off: the track stays open and keeps its place on every connection. */
+  setEnabled(kind, enabled) {
+    this.#enabled[kind] = enabled;
+    const track = this.track(kind);
+    if (track) track.enabled = enabled;
+  }
+
+  isEnabled(kind) {
+    return this.#enabled[kind];
+  }
+
+  /**
+   * Use another camera or microphone. Resolves with a problem sentence or null.
+   * @param {"audio"|"video"} kind
+   * @param {string} deviceId
+   */
+  async useDevice(kind, deviceId) {
+    this.#deviceIds[kind] = deviceId || null;
+    if (kind === "video" && this.audioOnly) return null; // used when video comes back
+    return this.#reopen(kind);
+  }
+
+  /** Front ↔ back camera on a phone; on a computer with several cameras, the next one. */
+  async switchCamera(cameras = []) {
+    if (this.audioOnly) return "Audio only is on: turn it off to use the camera.";
+    const coarse = matchMedia("(pointer: coarse)").matches;
+    if (!coarse && cameras.length > 1) {
+      const current = this.deviceId("video");
+      const index = cameras.findIndex((camera) => camera.deviceId === current);
+      this.#deviceIds.video = cameras[(index + 1) % cameras.length].deviceId;
+    } else {
+      this.facingMode = this.facingMode === "user" ? "environment" : "user";
+      this.#deviceIds.video = null;
+    }
+    // A phone can rarely open its two cameras at once: release the old one first.
+    return this.#reopen("video", { releaseFirst: coarse });
+  }
+
+  /** Stop sending video (and release the camera), or bring the camera back. */
+  async setAudioOnly(on) {
+    this.audioOnly = on;
+    if (on) {
+      this.#setTrack("video", null);
+      return null;
+    }
+    return this.#reopen("video");
+  }
+
+  async #reopen(kind, { releaseFirst = false } = {}) {
+    if (!this.available) return this.problem;
+    const constraints = kind === "audio" ? this.#audioConstraints() : this.#videoConstraints();
+    if (releaseFirst) this.#setTrack(kind, null);
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints });
+      this.#adopt(stream);
+      return null;
+    } catch (error) {
+      if (!releaseFirst && error.name === "NotReadableError" && this.track(kind)) {
+        // Some devices cannot be opened twice: release the old one and try once more.
+        return this.#reopen(kind, { releaseFirst: true });
+      }
+      return describe(error, kind);
+    }
+  }
+
+  #setTrack(kind, track) {
+    const old = this.track(kind);
+    if (old === track) return;
+    if (old) {
+      this.stream.removeTrack(old);
+      old.stop();
+    }
+    if (track) {
+      track.enabled = this.#enabled[kind];
+      this.stream.addTrack(track);
+    }
+    for (const listener of this.#listeners) listener(kind, track);
+  }
+
+  /** A summary for tests and support: [{kind, label, id, enabled}]. */
+  describeTracks() {
+    return this.stream.getTracks().map(({ kind, label, id, enabled }) => ({ kind, label, id, enabled }));
+  }
+
+  /** Release camera and microphone for good. */
+  stop() {
+    this.#stopped = true;
+    for (const kind of ["audio", "video"]) this.#setTrack(kind, null);
+  }
+}
+
+function describe(error, kind = null) {
+  const device = { audio: "microphone", video: "camera" }[kind] ?? "camera or microphone";
+  switch (error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return `Access to your ${device} is blocked. ${JOIN_ANYWAY} ${HOW_TO_ALLOW}`;
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return `No ${device} was found. Check that it is plugged in, then press Try again. ${JOIN_ANYWAY}`;
+    case "NotReadableError":
+    case "AbortError":
+      return `Your ${device} could not start; another app may be using it. ` +
+        `Close that app and press Try again. ${JOIN_ANYWAY}`;
+    default:
+      return `Your ${device} could not start. ${JOIN_ANYWAY}`;
+  }
 }

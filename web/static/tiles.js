@@ -1,6 +1,8 @@
 // Video tiles, one per participant (self included). Every value that came from the server
 // is written with textContent, so a display name can never turn into markup.
 
+import { QUALITY_LABELS } from "./quality.js";
+
 const ROLE_LABELS = { pharmacist: "Pharmacist", clinician: "Clinical team", patient: "Patient" };
 const UNKNOWN_NAME = "Participant";
 
@@ -21,11 +23,19 @@ class Tile {
   #role = element("span", "tile__role");
   #placeholder = element("p", "tile__placeholder");
   #badge = element("p", "tile__badge");
+  #quality = element("p", "tile__quality");
   #videoTrack = null;
   #cameraOff = false;
 
-  constructor(participantId, { self }) {
+  /**
+   * @param {string} participantId
+   * @param {object} options
+   * @param {boolean} options.self
+   * @param {((tile: Tile) => void)|null} options.onRemove  shows a Remove button (hosts)
+   */
+  constructor(participantId, { self, onRemove = null }) {
     this.self = self;
+    this.participantId = participantId;
     this.element = element("figure", self ? "tile tile--self" : "tile");
     this.element.dataset.testid = "tile";
     this.element.dataset.participantId = participantId;
@@ -47,7 +57,17 @@ class Tile {
     if (!self) {
       this.audio = element("audio", "tile__audio");
       this.audio.autoplay = true;
-      this.element.append(this.audio);
+      this.#quality.dataset.testid = "quality-indicator";
+      this.#quality.hidden = true;
+      this.element.append(this.audio, this.#quality);
+    }
+    if (onRemove && !self) {
+      this.removeButton = element("button", "tile__remove button button--small");
+      this.removeButton.type = "button";
+      this.removeButton.dataset.testid = "remove-button";
+      this.removeButton.textContent = "Remove";
+      this.removeButton.addEventListener("click", () => onRemove(this));
+      this.element.append(this.removeButton);
     }
   }
 
@@ -61,15 +81,39 @@ class Tile {
     this.#role.textContent = [ROLE_LABELS[role] ?? role, this.self ? "you" : null]
       .filter(Boolean).join(" · ");
     this.#placeholder.textContent = initials(name);
+    this.removeButton?.setAttribute("aria-label", `Remove ${name} from the consult`);
+  }
+
+  /** @param {"good"|"fair"|"poor"|null} level  shown as bars and words, never colour alone */
+  setQuality(level) {
+    this.#quality.hidden = !level;
+    if (!level) return;
+    this.#quality.dataset.quality = level;
+    const bars = element("span", "quality-bars");
+    bars.setAttribute("aria-hidden", "true");
+    bars.append(element("span", "quality-bars__bar"), element("span", "quality-bars__bar"),
+      element("span", "quality-bars__bar"));
+    // "Good" on screen; "Good connection" for screen readers and in the tooltip.
+    const words = element("span", "tile__quality-text");
+    const [first, ...rest] = QUALITY_LABELS[level].split(" ");
+    const more = element("span", "visually-hidden");
+    more.textContent = ` ${rest.join(" ")}`;
+    words.append(first, more);
+    this.#quality.title = QUALITY_LABELS[level];
+    this.#quality.replaceChildren(bars, words);
+  }
+
+  get quality() {
+    return this.#quality.hidden ? null : this.#quality.dataset.quality;
   }
 
   /** Show a video track; a remote track is "muted" while no frames arrive. */
   setVideoTrack(track) {
     if (track === this.#videoTrack) return;
     this.#videoTrack = track;
-    this.video.srcObject = new MediaStream([track]);
-    track.addEventListener("mute", () => this.#refreshVideo());
-    track.addEventListener("unmute", () => this.#refreshVideo());
+    this.video.srcObject = track ? new MediaStream([track]) : null;
+    track?.addEventListener("mute", () => this.#refreshVideo());
+    track?.addEventListener("unmute", () => this.#refreshVideo());
     this.#refreshVideo();
   }
 
@@ -90,6 +134,11 @@ class Tile {
     this.element.dataset.video = showing ? "on" : "off";
   }
 
+  /** A note on one's own tile ("Audio only"); remote tiles show their connection there. */
+  setNote(text) {
+    if (this.self) this.#badge.textContent = text;
+  }
+
   /** @param {"connecting"|"connected"|"reconnecting"} state */
   setConnection(state) {
     this.element.dataset.connection = state;
@@ -103,11 +152,59 @@ class Tile {
   }
 }
 
+/** A shared screen: its own tile, labelled "<name>'s screen", letterboxed rather than cropped. */
+class ScreenTile {
+  #label = element("span", "tile__name");
+  #placeholder = element("p", "tile__placeholder tile__placeholder--screen");
+  #track = null;
+
+  constructor(participantId, { self }) {
+    this.self = self;
+    this.element = element("figure", "tile tile--screen");
+    this.element.dataset.testid = "screen-tile";
+    this.element.dataset.screenOf = participantId;
+    this.element.dataset.connection = "connected";
+    this.video = element("video", "tile__video");
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+    this.video.muted = true;
+    this.#placeholder.textContent = "Screen starting…";
+    this.#placeholder.setAttribute("aria-hidden", "true");
+    const caption = element("figcaption", "tile__caption");
+    caption.append(this.#label);
+    this.element.append(this.video, this.#placeholder, caption);
+    this.element.dataset.video = "off";
+  }
+
+  setName(name) {
+    this.#label.textContent = this.self ? "Your screen (others see this)" : `${name || UNKNOWN_NAME}'s screen`;
+  }
+
+  setTrack(track) {
+    if (track === this.#track) return;
+    this.#track = track;
+    this.video.srcObject = new MediaStream([track]);
+    const refresh = () => { this.element.dataset.video = track.muted ? "off" : "on"; };
+    track.addEventListener("mute", refresh);
+    track.addEventListener("unmute", refresh);
+    refresh();
+  }
+
+  remove() {
+    this.video.srcObject = null;
+    this.element.remove();
+  }
+}
+
 /** The grid of tiles; `data-count` on the container lets CSS pick a layout. */
 export class TileGrid {
   #tiles = new Map();
+  #screens = new Map(); // participantId -> ScreenTile
   #container;
   #onAudioBlocked;
+  #sinkId = "";
+  /** Set (by hosts) to show a Remove button on remote tiles. */
+  onRemove = null;
 
   /**
    * @param {HTMLElement} container
@@ -118,6 +215,38 @@ export class TileGrid {
     this.#onAudioBlocked = onAudioBlocked;
   }
 
+  /** Play every remote voice through this speaker ("" = the system default). */
+  async setSinkId(sinkId) {
+    this.#sinkId = sinkId;
+    await Promise.all([...this.#tiles.values()].map((tile) => tile.audio?.setSinkId?.(sinkId)));
+  }
+
+  /** Show (track) or hide (null) the screen a participant shares. */
+  setScreen(participantId, track, { self = false } = {}) {
+    let screen = this.#screens.get(participantId);
+    if (!track) {
+      screen?.remove();
+      this.#screens.delete(participantId);
+      this.#updateCount();
+      return;
+    }
+    if (!screen) {
+      screen = new ScreenTile(participantId, { self });
+      this.#screens.set(participantId, screen);
+      // Right after its owner's tile: a shared screen reads as theirs.
+      const owner = this.#tiles.get(participantId)?.element;
+      if (owner) owner.after(screen.element);
+      else this.#container.append(screen.element);
+      this.#updateCount();
+    }
+    screen.setName(this.#tiles.get(participantId)?.name);
+    screen.setTrack(track);
+  }
+
+  get screens() {
+    return [...this.#screens.keys()];
+  }
+
   get(participantId) {
     return this.#tiles.get(participantId);
   }
@@ -126,7 +255,8 @@ export class TileGrid {
   upsert(participant, { self = false } = {}) {
     let tile = this.#tiles.get(participant.id);
     if (!tile) {
-      tile = new Tile(participant.id, { self });
+      tile = new Tile(participant.id, { self, onRemove: self ? null : this.onRemove });
+      if (tile.audio && this.#sinkId) tile.audio.setSinkId?.(this.#sinkId).catch(() => {});
       this.#tiles.set(participant.id, tile);
       // Self always comes first so one's own picture does not jump around.
       if (self) this.#container.prepend(tile.element);
@@ -134,6 +264,7 @@ export class TileGrid {
       this.#updateCount();
     }
     tile.setIdentity(participant);
+    this.#screens.get(participant.id)?.setName(tile.name);
     return tile;
   }
 
@@ -163,6 +294,7 @@ export class TileGrid {
   remove(participantId) {
     this.#tiles.get(participantId)?.remove();
     this.#tiles.delete(participantId);
+    this.setScreen(participantId, null);
     this.#updateCount();
   }
 
@@ -175,6 +307,7 @@ export class TileGrid {
   }
 
   #updateCount() {
-    this.#container.dataset.count = String(this.#tiles.size);
+    this.#container.dataset.count = String(this.#tiles.size + this.#screens.size);
+    this.#container.dataset.screens = String(this.#screens.size);
   }
 }
