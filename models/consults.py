@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.roles import Action, Role, is_allowed
-from models.tables import Consult, ConsultStatus, Participant
+from models.tables import ConsentRecord, Consult, ConsultStatus, Participant
 
 
 def new_id(prefix: str) -> str:
@@ -134,6 +134,11 @@ def revoke_admission(participant: Participant, *, now: dt.datetime) -> None:
     """Removed or denied: the next arrival waits to be admitted again."""
     participant.admitted_at = None
     participant.last_left_at = now
+
+
+async def has_consented(session: AsyncSession, participant_id: str) -> bool:
+    query = select(ConsentRecord.id).where(ConsentRecord.participant_id == participant_id)
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 def record_left(participant: Participant, *, now: dt.datetime) -> None:

@@ -167,7 +167,7 @@ class ProbeSettings(_Section):
     max_rtt_ms: float = Field(300, gt=0)
     max_loss_percent: float = Field(5, ge=0, le=100)
     min_kbps: float = Field(750, gt=0)
-    max_concurrent: int = Field(8, ge=0, le=200)
+    max_concurrent: int = Field(24, ge=0, le=200)
 
 
 class LoggingSettings(_Section):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from models import consults
 from models.roles import Role
 from server import links
 from server.security import Handler
@@ -86,6 +87,7 @@ async def join_page(request: web.Request) -> web.Response:
             consult, participant = await links.resolve(
                 session, state.signer(), token, now=state.clock()
             )
+            given = await consults.has_consented(session, participant.id)
     except TokenError as problem:
         status, title, message = _LINK_PROBLEMS[problem.code]
         return _render(request, "error.html", status=status, title=title, message=message)
@@ -100,6 +102,7 @@ async def join_page(request: web.Request) -> web.Response:
         "consult": {"id": consult.id, "status": consult.status},
         "consent": {
             "required": role.value in state.config.consent.required_roles,
+            "given": given,
             "text": state.config.consent.text,
         },
     }

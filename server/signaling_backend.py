@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.probe import ProbeService
@@ -78,7 +77,7 @@ class DatabaseSignalingBackend:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, identity.participant_id)
             if identity.role in consent.required_roles and not consent_accepted:
-                if not await _has_consented(session, participant.id):
+                if not await consults.has_consented(session, participant.id):
                     raise JoinRefused(
                         "consent_required",
                         "Please read and accept the consent to the telehealth consult first.",
@@ -231,8 +230,3 @@ class DatabaseSignalingBackend:
 def _who(identity: Identity) -> dict[str, str]:
     # Webhooks carry ids and roles, never names: names are PHI.
     return {"participant_id": identity.participant_id, "role": identity.role}
-
-
-async def _has_consented(session: AsyncSession, participant_id: str) -> bool:
-    query = select(ConsentRecord.id).where(ConsentRecord.participant_id == participant_id)
-    return (await session.execute(query.limit(1))).first() is not None

@@ -383,7 +383,8 @@ class ConsultSignaling:
         for sid, session in list(self._sessions.items()):
             if session.identity.consult_id != consult_id:
                 continue
-            if session.state == "waiting":
+            if session.state in ("connected", "waiting"):
+                # Not in the consult's room: a pre-join screen or the waiting room.
                 await self.sio.emit("consult-ended", {"reason": reason}, to=sid)
             session.state = "gone"
             await self.presence.remove(consult_id, session.identity.participant_id, sid)

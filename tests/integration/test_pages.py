@@ -67,3 +67,18 @@ async def test_access_log_never_records_the_token(
     assert any("GET /c/<token> 404" in line for line in logged), logged
     assert not any(token in line for line in logged)
     assert redact_path("/api/v1/consults") == "/api/v1/consults"
+
+
+async def test_consent_step_is_skipped_once_given(server: RunningServer) -> None:
+    from tests.support.sockets import joined
+
+    consult = await server.create_consult()
+    link = consult["links"]["patient"]
+    async with server.http.get(link) as page:
+        html = await page.text()
+    assert '"given": false' in html and 'data-testid="consent" hidden' not in html
+    async with joined(server.base_url, token_of(link)):
+        pass
+    async with server.http.get(link) as page:
+        html = await page.text()
+    assert '"given": true' in html and 'data-testid="consent" hidden' in html
