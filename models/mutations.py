@@ -1,5 +1,6 @@
-"""Every change to a consult's panel goes through `apply_mutation`: permission, validation,
-compare-and-set, the audit event and the new state, in the caller's transaction.
+"""Every change to a consult's panel goes through `apply`: permission, validation,
+compare-and-set, the audit event and the new state. Plain functions over an in-memory
+`PanelState`; no I/O here (models/panel_store.py loads and persists the state).
 
 A mutation is `{mutation_id, op, entity, entity_id?, field?, value?, base_version?, after?}`:
 
@@ -19,23 +20,18 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import positions
 from models.errors import Refused
 from models.panel import CREATE_ACTION, FIELDS, TRANSITIONS, EntityType, FieldSpec
 from models.roles import Action, Role, is_allowed
-from models.tables import ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
+from models.tables import ConsultStatus
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-
-# Fields only the server writes (when a recommendation is decided).
-SERVER_FIELDS = ("decided_by", "decided_by_role", "decided_at")
 
 
 class MutationError(Refused):
@@ -54,9 +50,6 @@ class Actor:
         if self.role == "clinic":
             return True
         return is_allowed(Role(self.role), action)
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.participant_id, "name": self.name, "role": self.role}
 
 
 class Mutation(BaseModel):
@@ -88,246 +81,184 @@ def parse_mutation(raw: Any) -> Mutation:
         raise MutationError("invalid_mutation", f"{where}: {message}") from None
 
 
-# -- reading --------------------------------------------------------------------------------
+# -- state --------------------------------------------------------------------------------
 
 
-def entity_json(row: PanelEntity) -> dict[str, Any]:
-    return {
-        "type": row.entity_type,
-        "id": row.id,
-        "position": row.position,
-        "data": dict(row.data),
-        "versions": dict(row.versions),
-        "created_seq": row.created_seq,
-        "updated_seq": row.updated_seq,
-        "updated_at": row.updated_at.isoformat(),
-        "updated_by": {"name": row.updated_by_name, "role": row.updated_by_role},
-    }
+@dataclass(frozen=True)
+class EntityRecord:
+    """One medication, problem, recommendation or plan item as it is now."""
 
+    type: str
+    id: str
+    position: str
+    data: dict[str, Any]
+    # Per field, the seq of the change that last set it (the version an editor saw).
+    versions: dict[str, int]
+    created_seq: int
+    updated_seq: int
+    updated_at: dt.datetime
+    updated_by_name: str
+    updated_by_role: str
 
-def event_json(row: ChangeEvent) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": row.at.isoformat(),
-        "actor": {"id": row.actor_id, "name": row.actor_name, "role": row.actor_role},
-        "op": row.op,
-        "entity_type": row.entity_type,
-        "entity_id": row.entity_id,
-        "field": row.field,
-        "old": row.old,
-        "new": row.new,
-        "mutation_id": row.mutation_id,
-        "outcome": row.outcome,
-    }
-
-
-async def _entities(session: AsyncSession, consult_id: str) -> list[PanelEntity]:
-    query = (
-        select(PanelEntity)
-        .where(PanelEntity.consult_id == consult_id)
-        .order_by(PanelEntity.position, PanelEntity.id)
-        .execution_options(populate_existing=True)
-    )
-    return list((await session.execute(query)).scalars())
-
-
-async def _last_seq(session: AsyncSession, consult_id: str) -> int:
-    query = select(Consult.last_seq).where(Consult.id == consult_id)
-    seq = (await session.execute(query)).scalar_one_or_none()
-    if seq is None:
-        raise MutationError("unknown_consult", "There is no such consult.")
-    return seq
-
-
-async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
-    """The whole panel at one seq: `{seq, entities}`, each kind in list order.
-
-    Reads without locking: every commit that changes entities also moves `last_seq`, so
-    entities read between two equal readings of `last_seq` are exactly the state at that
-    seq. A client that got entities newer than their seq would apply those changes twice;
-    one that got a seq newer than its entities would miss them for good.
-    """
-    for _ in range(20):
-        before = await _last_seq(session, consult_id)
-        entities = await _entities(session, consult_id)
-        if await _last_seq(session, consult_id) == before:
-            return {"seq": before, "entities": [entity_json(row) for row in entities]}
-    # Under a steady stream of edits: take the consult's lock for one consistent read.
-    async with session.begin_nested() if session.in_transaction() else session.begin():
-        await _locked_consult(session, consult_id)
-        before = await _last_seq(session, consult_id)
-        entities = await _entities(session, consult_id)
-        return {"seq": before, "entities": [entity_json(row) for row in entities]}
-
-
-async def events_since(
-    session: AsyncSession, consult_id: str, since: int, *, limit: int = 10_000
-) -> list[dict[str, Any]]:
-    query = (
-        select(ChangeEvent)
-        .where(ChangeEvent.consult_id == consult_id, ChangeEvent.seq > since)
-        .order_by(ChangeEvent.seq)
-        .limit(limit)
-    )
-    return [event_json(row) for row in (await session.execute(query)).scalars()]
-
-
-async def history(session: AsyncSession, consult_id: str, entity_id: str) -> list[dict[str, Any]]:
-    """Every event of one entity, oldest first (the audit trail a history drawer shows)."""
-    query = (
-        select(ChangeEvent)
-        .where(ChangeEvent.consult_id == consult_id, ChangeEvent.entity_id == entity_id)
-        .order_by(ChangeEvent.seq)
-    )
-    return [event_json(row) for row in (await session.execute(query)).scalars()]
-
-
-# -- writing --------------------------------------------------------------------------------
-
-
-class InitialMedicationRefused(MutationError):
-    """One entry of a consult's initial medication list is refused; `index` says which."""
-
-    def __init__(self, index: int, code: str, message: str) -> None:
-        super().__init__(code, message)
-        self.index = index
-
-
-async def add_initial_medications(
-    session: AsyncSession,
-    consult_id: str,
-    clinic: str,
-    medications: list[dict[str, Any]],
-    *,
-    now: dt.datetime,
-) -> None:
-    """The list a clinic gives at creation: audited adds by the clinic, all or nothing.
-
-    Raises InitialMedicationRefused for the first bad entry; the caller rolls back.
-    """
-    actor = Actor(participant_id=None, name=clinic, role="clinic")
-    for index, fields in enumerate(medications):
-        mutation = {
-            "mutation_id": f"initial-{index}",
-            "op": "add",
-            "entity": "medication",
-            "value": fields,
+    def json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "id": self.id,
+            "position": self.position,
+            "data": dict(self.data),
+            "versions": dict(self.versions),
+            "created_seq": self.created_seq,
+            "updated_seq": self.updated_seq,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": {"name": self.updated_by_name, "role": self.updated_by_role},
         }
-        result = await apply_mutation(session, consult_id, actor, mutation, now=now)
-        if not result["ok"]:
-            error = result["error"]
-            raise InitialMedicationRefused(index, error["code"], error["message"])
 
 
-async def apply_mutation(
-    session: AsyncSession,
-    consult_id: str,
-    actor: Actor,
-    raw: Any,
-    *,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """Apply one mutation inside the caller's transaction and return its result.
+@dataclass(frozen=True)
+class EventRecord:
+    """One row of the append-only audit log."""
+
+    seq: int
+    at: dt.datetime
+    actor_id: str | None
+    actor_name: str
+    actor_role: str
+    op: str
+    entity_type: str
+    entity_id: str
+    field: str | None
+    old: Any
+    new: Any
+    mutation_id: str | None
+    outcome: str  # "applied" or "conflict"
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": {"id": self.actor_id, "name": self.actor_name, "role": self.actor_role},
+            "op": self.op,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "mutation_id": self.mutation_id,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass
+class PanelState:
+    """A consult's panel: what a mutation reads and changes."""
+
+    consult_id: str
+    status: str
+    last_seq: int
+    entities: dict[str, EntityRecord] = field(default_factory=dict)
+    # (participant id, mutation id) -> the first result given for it.
+    receipts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def ordered(self, entity_type: str, *, exclude: str | None = None) -> list[EntityRecord]:
+        return sorted(
+            (e for e in self.entities.values() if e.type == entity_type and e.id != exclude),
+            key=lambda e: (e.position, e.id),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        rows = sorted(self.entities.values(), key=lambda e: (e.position, e.id))
+        return {"seq": self.last_seq, "entities": [row.json() for row in rows]}
+
+
+@dataclass
+class Changes:
+    """What one or more mutations changed, for the store to write."""
+
+    events: list[EventRecord] = field(default_factory=list)
+    created: dict[str, EntityRecord] = field(default_factory=dict)
+    updated: dict[str, EntityRecord] = field(default_factory=dict)
+    receipts: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def extend(self, other: Changes) -> None:
+        self.events += other.events
+        for entity_id, record in other.created.items():
+            self.created[entity_id] = record
+        for entity_id, record in other.updated.items():
+            if entity_id in self.created:
+                self.created[entity_id] = record
+            else:
+                self.updated[entity_id] = record
+        self.receipts += other.receipts
+
+
+# -- applying -----------------------------------------------------------------------------
+
+
+def apply(
+    state: PanelState, actor: Actor, raw: Any, *, now: dt.datetime
+) -> tuple[dict[str, Any], Changes]:
+    """Apply one mutation to `state` (in place) and return its result and what changed.
 
     `{"ok": true, "seq", "event", "entity"}` when applied; `{"ok": false, "error", ...}`
     otherwise (a conflict also carries `seq`, `event` and `current`). Only an applied or
     conflicting mutation writes an event; a refused one changes nothing but its receipt.
+    A mutation id the participant used before returns the first result, with
+    `"replayed": true`, and changes nothing. Raises MutationError only when `raw` is not a
+    mutation at all (no usable mutation id).
     """
     mutation = parse_mutation(raw)
-    consult = await _locked_consult(session, consult_id)
-    first_seq = consult.last_seq
-    if actor.participant_id is not None:
-        receipt = await session.get(
-            MutationReceipt, (consult_id, actor.participant_id, mutation.mutation_id)
-        )
-        if receipt is not None:
-            return {**receipt.result, "replayed": True}
+    changes = Changes()
+    key = (actor.participant_id, mutation.mutation_id) if actor.participant_id else None
+    if key is not None and key in state.receipts:
+        return {**state.receipts[key], "replayed": True}, changes
     try:
-        result = await _apply(session, consult, actor, mutation, now)
+        result = _apply(state, actor, mutation, now, changes)
     except MutationError as refused:
         result = refused.result()
-    if actor.participant_id is not None:
-        session.add(
-            MutationReceipt(
-                consult_id=consult_id,
-                participant_id=actor.participant_id,
-                mutation_id=mutation.mutation_id,
-                result=result,
-                created_at=now,
-            )
-        )
-    if consult.last_seq != first_seq:
-        await session.execute(
-            update(Consult).where(Consult.id == consult_id).values(last_seq=consult.last_seq)
-        )
-    await session.flush()
-    return result
+    if key is not None:
+        state.receipts[key] = result
+        changes.receipts.append((key[0], key[1], result))
+    return result, changes
 
 
-@dataclass
-class _ConsultState:
-    """The consult's row as a mutation needs it: read under lock, `last_seq` counted here."""
-
-    id: str
-    status: str
-    last_seq: int
-
-
-async def _locked_consult(session: AsyncSession, consult_id: str) -> _ConsultState:
-    # FOR UPDATE serialises mutations of one consult across processes (a no-op on SQLite,
-    # whose writers are serialised by the database lock). Columns, not the ORM object: the
-    # edit path is hot, and the consult's relationships are not needed here.
-    query = (
-        select(Consult.status, Consult.last_seq).where(Consult.id == consult_id).with_for_update()
-    )
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
-        raise MutationError("unknown_consult", "There is no such consult.")
-    return _ConsultState(id=consult_id, status=row.status, last_seq=row.last_seq)
-
-
-async def _apply(
-    session: AsyncSession,
-    consult: _ConsultState,
-    actor: Actor,
-    mutation: Mutation,
-    now: dt.datetime,
+def _apply(
+    state: PanelState, actor: Actor, mutation: Mutation, now: dt.datetime, changes: Changes
 ) -> dict[str, Any]:
-    if consult.status == ConsultStatus.ENDED.value:
+    if state.status == ConsultStatus.ENDED.value:
         raise MutationError("consult_ended", "This consult has ended; the list is read-only.")
     if mutation.op == "add":
-        return await _add(session, consult, actor, mutation, now)
+        return _add(state, actor, mutation, now, changes)
     if mutation.entity_id is None:
         raise MutationError("invalid_mutation", f"'{mutation.op}' needs entity_id.")
-    row = await session.get(PanelEntity, (consult.id, mutation.entity_id))
-    if row is None or row.entity_type != mutation.entity.value:
+    record = state.entities.get(mutation.entity_id)
+    if record is None or record.type != mutation.entity.value:
         raise MutationError(
             "unknown_entity", f"There is no {mutation.entity.value} with this id in this consult."
         )
     if mutation.op == "move":
-        return await _move(session, consult, actor, mutation, row, now)
-    return await _set(session, consult, actor, mutation, row, now)
+        return _move(state, actor, mutation, record, now, changes)
+    return _set(state, actor, mutation, record, now, changes)
 
 
-def _field_spec(entity: EntityType, field: str | None) -> FieldSpec:
-    if field is None:
+def _field_spec(entity: EntityType, name: str | None) -> FieldSpec:
+    if name is None:
         raise MutationError("invalid_mutation", "'set' needs a field.")
-    spec = FIELDS[entity].get(field)
+    spec = FIELDS[entity].get(name)
     if spec is None:
         known = ", ".join(FIELDS[entity])
         raise MutationError(
-            "unknown_field", f"A {entity.value} has no field '{field}'. Known fields: {known}."
+            "unknown_field", f"A {entity.value} has no field '{name}'. Known fields: {known}."
         )
     return spec
 
 
-def _validated(entity: EntityType, field: str, spec: FieldSpec, value: Any) -> Any:
+def _validated(name: str, spec: FieldSpec, value: Any) -> Any:
     try:
         clean = spec.validate(value)
     except ValueError as exc:
-        raise MutationError("invalid_value", f"{spec.label or field}: {exc}") from None
+        raise MutationError("invalid_value", f"{spec.label or name}: {exc}") from None
     if clean is None and spec.required:
-        raise MutationError("invalid_value", f"{spec.label or field} is required.")
+        raise MutationError("invalid_value", f"{spec.label or name} is required.")
     return clean
 
 
@@ -336,9 +267,7 @@ def _forbid_unless(actor: Actor, action: Action, what: str) -> None:
         raise MutationError("forbidden", f"A {actor.role} may not {what}.")
 
 
-async def _check_references(
-    session: AsyncSession, consult_id: str, entity: EntityType, data: dict[str, Any]
-) -> None:
+def _check_references(state: PanelState, entity: EntityType, data: dict[str, Any]) -> None:
     """Links between entities must point at entities of the right kind in this consult."""
     wanted: list[tuple[str, EntityType]] = []
     if entity is EntityType.PROBLEM:
@@ -346,8 +275,8 @@ async def _check_references(
     if entity is EntityType.RECOMMENDATION and data.get("problem_id"):
         wanted.append((data["problem_id"], EntityType.PROBLEM))
     for entity_id, kind in wanted:
-        row = await session.get(PanelEntity, (consult_id, entity_id))
-        if row is None or row.entity_type != kind.value:
+        record = state.entities.get(entity_id)
+        if record is None or record.type != kind.value:
             raise MutationError("invalid_value", f"There is no {kind.value} '{entity_id}' here.")
 
 
@@ -357,12 +286,8 @@ def _check_dates(data: dict[str, Any]) -> None:
         raise MutationError("invalid_value", "Stop date cannot be before the start date.")
 
 
-async def _add(
-    session: AsyncSession,
-    consult: _ConsultState,
-    actor: Actor,
-    mutation: Mutation,
-    now: dt.datetime,
+def _add(
+    state: PanelState, actor: Actor, mutation: Mutation, now: dt.datetime, changes: Changes
 ) -> dict[str, Any]:
     entity = mutation.entity
     _forbid_unless(actor, CREATE_ACTION[entity], f"add a {entity.value}")
@@ -370,34 +295,31 @@ async def _add(
         raise MutationError("invalid_mutation", "'add' takes value (and after), not field.")
     if not isinstance(mutation.value, dict):
         raise MutationError("invalid_value", "'add' needs value: an object of fields.")
-    data: dict[str, Any] = {}
-    for name, spec in FIELDS[entity].items():
-        data[name] = (
-            _validated(entity, name, spec, mutation.value[name])
-            if name in mutation.value
-            else spec.default
-        )
-        if data[name] is None and spec.required:
-            raise MutationError("invalid_value", f"{spec.label or name} is required.")
     unknown = set(mutation.value) - set(FIELDS[entity])
     if unknown:
         raise MutationError(
             "unknown_field", f"A {entity.value} has no field '{sorted(unknown)[0]}'."
         )
+    data: dict[str, Any] = {}
+    for name, spec in FIELDS[entity].items():
+        data[name] = (
+            _validated(name, spec, mutation.value[name]) if name in mutation.value else spec.default
+        )
+        if data[name] is None and spec.required:
+            raise MutationError("invalid_value", f"{spec.label or name} is required.")
     if entity is EntityType.RECOMMENDATION and data["status"] != "proposed":
         raise MutationError("invalid_value", "A new recommendation starts as 'proposed'.")
     if entity is EntityType.MEDICATION:
         _check_dates(data)
-    await _check_references(session, consult.id, entity, data)
+    _check_references(state, entity, data)
     entity_id = mutation.entity_id or _new_entity_id(entity)
-    if await session.get(PanelEntity, (consult.id, entity_id)) is not None:
+    if entity_id in state.entities:
         raise MutationError("duplicate_entity", "An entity with this id already exists.")
-    position = await _position_after(session, consult.id, entity, mutation, exclude=None)
-    seq = _next_seq(consult)
-    row = PanelEntity(
-        consult_id=consult.id,
+    position = _position_after(state, entity, mutation, exclude=None)
+    seq = _next_seq(state)
+    record = EntityRecord(
+        type=entity.value,
         id=entity_id,
-        entity_type=entity.value,
         position=position,
         data=data,
         versions={name: seq for name in data},
@@ -407,136 +329,115 @@ async def _add(
         updated_by_name=actor.name,
         updated_by_role=actor.role,
     )
-    session.add(row)
-    event = _event(
-        consult,
-        seq,
-        actor,
-        mutation,
-        entity_id,
-        None,
-        None,
-        dict(data, position=position),
-        "applied",
-        now,
-    )
-    session.add(event)
-    return {"ok": True, "seq": seq, "event": event_json(event), "entity": entity_json(row)}
+    created = dict(data, position=position)
+    event = _event(seq, actor, mutation, entity_id, None, None, created, "applied", now)
+    state.entities[entity_id] = record
+    changes.created[entity_id] = record
+    changes.events.append(event)
+    return {"ok": True, "seq": seq, "event": event.json(), "entity": record.json()}
 
 
-async def _set(
-    session: AsyncSession,
-    consult: _ConsultState,
+def _set(
+    state: PanelState,
     actor: Actor,
     mutation: Mutation,
-    row: PanelEntity,
+    record: EntityRecord,
     now: dt.datetime,
+    changes: Changes,
 ) -> dict[str, Any]:
     entity = mutation.entity
-    field = mutation.field
-    spec = _field_spec(entity, field)
-    assert field is not None
-    _forbid_unless(actor, spec.action, f"change {spec.label or field} of a {entity.value}")
-    value = _validated(entity, field, spec, mutation.value)
-    old = row.data.get(field)
-    transitions = TRANSITIONS.get((entity, field))
-    allowed_next = transitions.get(str(old), frozenset()) if transitions is not None else None
-    if allowed_next is not None and value != old and value not in allowed_next:
-        raise MutationError(
-            "invalid_transition",
-            f"{spec.label or field} cannot change from '{old}' to '{value}'.",
-        )
-    if transitions is not None and value == old:
-        raise MutationError("invalid_transition", f"{spec.label or field} is already '{old}'.")
-    new_data = dict(row.data)
-    new_data[field] = value
+    name = mutation.field
+    spec = _field_spec(entity, name)
+    assert name is not None
+    label = spec.label or name
+    _forbid_unless(actor, spec.action, f"change {label} of a {entity.value}")
+    value = _validated(name, spec, mutation.value)
+    old = record.data.get(name)
+    transitions = TRANSITIONS.get((entity, name))
+    if transitions is not None:
+        if value == old:
+            raise MutationError("invalid_transition", f"{label} is already '{old}'.")
+        if value not in transitions.get(str(old), frozenset()):
+            raise MutationError(
+                "invalid_transition", f"{label} cannot change from '{old}' to '{value}'."
+            )
+    new_data = {**record.data, name: value}
     if entity is EntityType.MEDICATION:
         _check_dates(new_data)
-    await _check_references(session, consult.id, entity, new_data)
-    current_version = row.versions.get(field, row.created_seq)
+    _check_references(state, entity, new_data)
+    current_version = record.versions.get(name, record.created_seq)
     if spec.compare_and_set:
         if mutation.base_version is None:
             raise MutationError(
                 "base_version_required",
-                f"{spec.label or field} is compare-and-set: send the base_version you saw.",
+                f"{label} is compare-and-set: send the base_version you saw.",
             )
         if mutation.base_version != current_version:
-            seq = _next_seq(consult)
-            event = _event(
-                consult, seq, actor, mutation, row.id, field, old, value, "conflict", now
-            )
-            session.add(event)
+            seq = _next_seq(state)
+            event = _event(seq, actor, mutation, record.id, name, old, value, "conflict", now)
+            changes.events.append(event)
             return {
                 "ok": False,
                 "seq": seq,
-                "event": event_json(event),
+                "event": event.json(),
                 "error": {
                     "code": "conflict",
-                    "message": f"{spec.label or field} was changed by {row.updated_by_name} "
+                    "message": f"{label} was changed by {record.updated_by_name} "
                     "after you loaded it; nothing was changed.",
                 },
-                "current": {
-                    "value": old,
-                    "version": current_version,
-                    "entity": entity_json(row),
-                },
+                "current": {"value": old, "version": current_version, "entity": record.json()},
             }
-    if entity is EntityType.RECOMMENDATION and field == "status":
+    if entity is EntityType.RECOMMENDATION and name == "status":
         new_data.update(
             decided_by=actor.name, decided_by_role=actor.role, decided_at=now.isoformat()
         )
-    seq = _next_seq(consult)
-    row.data = new_data
-    row.versions = {**row.versions, field: seq}
-    _touch(row, seq, actor, now)
-    event = _event(consult, seq, actor, mutation, row.id, field, old, value, "applied", now)
-    session.add(event)
-    return {"ok": True, "seq": seq, "event": event_json(event), "entity": entity_json(row)}
+    seq = _next_seq(state)
+    updated = _touched(
+        replace(record, data=new_data, versions={**record.versions, name: seq}), seq, actor, now
+    )
+    event = _event(seq, actor, mutation, record.id, name, old, value, "applied", now)
+    state.entities[record.id] = updated
+    changes.updated[record.id] = updated
+    changes.events.append(event)
+    return {"ok": True, "seq": seq, "event": event.json(), "entity": updated.json()}
 
 
-async def _move(
-    session: AsyncSession,
-    consult: _ConsultState,
+def _move(
+    state: PanelState,
     actor: Actor,
     mutation: Mutation,
-    row: PanelEntity,
+    record: EntityRecord,
     now: dt.datetime,
+    changes: Changes,
 ) -> dict[str, Any]:
     entity = mutation.entity
     _forbid_unless(actor, CREATE_ACTION[entity], f"reorder {entity.value}s")
     if "after" not in mutation.model_fields_set:
         raise MutationError("invalid_mutation", "'move' needs after: an entity id, or null.")
-    if mutation.after == row.id:
+    if mutation.after == record.id:
         raise MutationError("invalid_mutation", "An entity cannot follow itself.")
-    position = await _position_after(session, consult.id, entity, mutation, exclude=row.id)
-    old = row.position
-    seq = _next_seq(consult)
-    row.position = position
-    _touch(row, seq, actor, now)
-    event = _event(consult, seq, actor, mutation, row.id, "position", old, position, "applied", now)
-    session.add(event)
-    return {"ok": True, "seq": seq, "event": event_json(event), "entity": entity_json(row)}
+    position = _position_after(state, entity, mutation, exclude=record.id)
+    seq = _next_seq(state)
+    updated = _touched(replace(record, position=position), seq, actor, now)
+    event = _event(
+        seq, actor, mutation, record.id, "position", record.position, position, "applied", now
+    )
+    state.entities[record.id] = updated
+    changes.updated[record.id] = updated
+    changes.events.append(event)
+    return {"ok": True, "seq": seq, "event": event.json(), "entity": updated.json()}
 
 
-async def _position_after(
-    session: AsyncSession,
-    consult_id: str,
-    entity: EntityType,
-    mutation: Mutation,
-    *,
-    exclude: str | None,
+def _position_after(
+    state: PanelState, entity: EntityType, mutation: Mutation, *, exclude: str | None
 ) -> str:
-    siblings = [
-        row
-        for row in await _entities(session, consult_id)
-        if row.entity_type == entity.value and row.id != exclude
-    ]
-    keys = [row.position for row in siblings]
+    siblings = state.ordered(entity.value, exclude=exclude)
+    keys = [record.position for record in siblings]
     if "after" not in mutation.model_fields_set:
         return positions.key_between(keys[-1] if keys else None, None)
     if mutation.after is None:
         return positions.key_between(None, keys[0] if keys else None)
-    index = next((i for i, row in enumerate(siblings) if row.id == mutation.after), None)
+    index = next((i for i, record in enumerate(siblings) if record.id == mutation.after), None)
     if index is None:
         raise MutationError("unknown_entity", f"'after' names no {entity.value} in this consult.")
     following = keys[index + 1] if index + 1 < len(keys) else None
@@ -545,32 +446,33 @@ async def _position_after(
     return positions.key_between(keys[index], following)
 
 
-def _next_seq(consult: _ConsultState) -> int:
-    consult.last_seq += 1
-    return consult.last_seq
+def _next_seq(state: PanelState) -> int:
+    state.last_seq += 1
+    return state.last_seq
 
 
-def _touch(row: PanelEntity, seq: int, actor: Actor, now: dt.datetime) -> None:
-    row.updated_seq = seq
-    row.updated_at = now
-    row.updated_by_name = actor.name
-    row.updated_by_role = actor.role
+def _touched(record: EntityRecord, seq: int, actor: Actor, now: dt.datetime) -> EntityRecord:
+    return replace(
+        record,
+        updated_seq=seq,
+        updated_at=now,
+        updated_by_name=actor.name,
+        updated_by_role=actor.role,
+    )
 
 
 def _event(
-    consult: _ConsultState,
     seq: int,
     actor: Actor,
     mutation: Mutation,
     entity_id: str,
-    field: str | None,
+    name: str | None,
     old: Any,
     new: Any,
     outcome: str,
     now: dt.datetime,
-) -> ChangeEvent:
-    return ChangeEvent(
-        consult_id=consult.id,
+) -> EventRecord:
+    return EventRecord(
         seq=seq,
         at=now,
         actor_id=actor.participant_id,
@@ -579,7 +481,7 @@ def _event(
         op=mutation.op,
         entity_type=mutation.entity.value,
         entity_id=entity_id,
-        field=field,
+        field=name,
         old=old,
         new=new,
         mutation_id=mutation.mutation_id,

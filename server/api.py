@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import consults, mutations
+from models import consults, panel_store
 from models.tables import Consult
 from server import links
 from server.errors import ApiError
@@ -131,8 +131,8 @@ async def _add_initial_medications(
     now: dt.datetime,
 ) -> None:
     try:
-        await mutations.add_initial_medications(session, consult_id, clinic, medications, now=now)
-    except mutations.InitialMedicationRefused as refused:
+        await panel_store.add_initial_medications(session, consult_id, clinic, medications, now=now)
+    except panel_store.InitialMedicationRefused as refused:
         raise ApiError(
             422,
             "invalid_body",
@@ -175,7 +175,7 @@ async def consult_json(
         "live_at": consult.live_at.isoformat() if consult.live_at else None,
         "medications": [
             entity
-            for entity in (await mutations.snapshot(session, consult.id))["entities"]
+            for entity in (await panel_store.snapshot(session, consult.id))["entities"]
             if entity["type"] == "medication"
         ],
     }
@@ -229,6 +229,7 @@ async def end_consult(request: web.Request) -> web.Response:
             raise ApiError(409, "consult_ended", "This consult has already ended.") from None
     async with state.sessions() as session:
         body = await consult_json(session, state, consult, base_url(request, state))
+    state.panel_writer.forget(consult.id)
     await state.signaling.end_consult(consult.id, data.reason)
     state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
     return web.json_response(body)

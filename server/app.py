@@ -19,6 +19,7 @@ from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from server import api, pages
 from server.config import Config
+from server.panel_writer import PanelWriter
 from server.security import security_headers
 from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
@@ -71,9 +72,10 @@ def create_app(
         clock=clock,
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
+        panel_writer=PanelWriter(sessions, clock),
     )
     backend = DatabaseSignalingBackend(
-        sessions, state.signer, config, clock, state.webhooks, state.probes
+        sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer
     )
     state.signaling = ConsultSignaling(
         sio,
@@ -102,7 +104,9 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(database_file.parent.mkdir, parents=True, exist_ok=True)
         await upgrade_to_head(state.engine)
     await state.webhooks.start()
+    state.panel_writer.start()
     yield
+    await state.panel_writer.stop()
     await state.probes.close()
     await state.webhooks.stop()
     await state.engine.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from models import consults, mutations
+from models import consults, panel_store
 from models.migrations import upgrade_to_head
 from server import links
 from server.app import create_app
@@ -178,7 +178,7 @@ async def _print_links(
             notes=notes,
             now=now,
         )
-        await mutations.add_initial_medications(
+        await panel_store.add_initial_medications(
             session, consult.id, "cli", medications or [], now=now
         )
     lines = [f"consult {consult.id} for {patient_name}"]

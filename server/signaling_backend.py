@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.probe import ProbeService
-from models import consults, mutations, panel
+from models import consults, mutations, panel, panel_store
 from models.roles import Action, Role, is_allowed
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
 from server.config import Config
 from server.ice import ice_configuration
+from server.panel_writer import PanelWriter
 from server.tokens import LinkSigner, TokenError
 from server.webhooks import WebhookSender
 from signaling.backend import Identity, JoinDecision, JoinRefused
@@ -30,6 +31,7 @@ class DatabaseSignalingBackend:
         clock: Callable[[], float],
         webhooks: WebhookSender,
         probes: ProbeService,
+        panel_writer: PanelWriter,
     ) -> None:
         self._sessions = sessions
         self._signer = signer
@@ -37,6 +39,7 @@ class DatabaseSignalingBackend:
         self._clock = clock
         self._webhooks = webhooks
         self._probes = probes
+        self._panel_writer = panel_writer
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
@@ -164,6 +167,7 @@ class DatabaseSignalingBackend:
                 consults.end(consult, reason=reason, now=self._now())
             except consults.ConsultAlreadyEnded:
                 raise JoinRefused("consult_ended", "This consult has already ended.") from None
+        self._panel_writer.forget(host.consult_id)
         self.consult_ended(host.consult_id, reason, by=host.role)
 
     def consult_ended(self, consult_id: str, reason: str, *, by: str) -> None:
@@ -195,23 +199,17 @@ class DatabaseSignalingBackend:
 
     async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
         async with self._sessions() as session:
-            return await mutations.snapshot(session, consult_id)
+            return await panel_store.snapshot(session, consult_id)
 
     async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]:
         async with self._sessions() as session:
-            return await mutations.events_since(session, consult_id, since)
+            return await panel_store.events_since(session, consult_id, since)
 
     async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
         actor = mutations.Actor(
             participant_id=identity.participant_id, name=identity.display_name, role=identity.role
         )
-        try:
-            async with self._sessions() as session, session.begin():
-                return await mutations.apply_mutation(
-                    session, identity.consult_id, actor, mutation, now=self._now()
-                )
-        except mutations.MutationError as refused:
-            return refused.result()
+        return await self._panel_writer.submit(identity.consult_id, actor, mutation)
 
     async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
         if not is_allowed(Role(identity.role), Action.READ_AUDIT):
@@ -223,7 +221,7 @@ class DatabaseSignalingBackend:
                 },
             }
         async with self._sessions() as session:
-            events = await mutations.history(session, identity.consult_id, entity_id)
+            events = await panel_store.history(session, identity.consult_id, entity_id)
         return {"ok": True, "entity_id": entity_id, "events": events}
 
 

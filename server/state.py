@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from media.probe import ProbeService
 from server.config import Config
+from server.panel_writer import PanelWriter
 from server.tokens import LinkSigner
 from server.webhooks import WebhookSender
 from signaling.handlers import ConsultSignaling
@@ -26,6 +27,7 @@ class AppState:
     clock: Callable[[], float]
     webhooks: WebhookSender
     probes: ProbeService
+    panel_writer: PanelWriter
     _signer: LinkSigner | None = field(default=None, repr=False)
 
     def signer(self) -> LinkSigner:

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models.consults import admit, create_consult
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
-from models.mutations import Actor, apply_mutation, events_since, snapshot
+from models.mutations import Actor
+from models.panel_store import apply_mutation, events_since, snapshot
 from models.tables import Participant
 from server.app import create_app
 from server.config import Config, load_config

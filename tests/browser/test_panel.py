@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from models import mutations
+from models import panel_store
 from tests.browser.conftest import join, open_page
 from tests.conftest import RunningServer
 
@@ -88,7 +88,7 @@ async def test_a_dose_edit_reaches_everyone_and_the_patient_cannot_edit_it(
         .wait_for()
     )
     async with server.state.sessions() as session:
-        events = await mutations.events_since(session, consult["id"], 0)
+        events = await panel_store.events_since(session, consult["id"], 0)
     assert [(e["field"], e["new"], e["actor"]["role"]) for e in events[2:]] == [
         ("strength", "1000 mg", "pharmacist"),
         ("patient_confirmation", "confirmed", "patient"),
@@ -111,7 +111,7 @@ async def test_an_edit_made_offline_arrives_everywhere_once(
         await wait_for_text(page, "Metformin", "how_taken", "with breakfast and dinner")
     await pharmacist.wait_for_function("() => window.mtmPanel.queueLength === 0")
     async with server.state.sessions() as session:
-        events = await mutations.events_since(session, consult["id"], 0)
+        events = await panel_store.events_since(session, consult["id"], 0)
     changed = [e for e in events if e["field"] == "how_taken"]
     assert len(changed) == 1 and changed[0]["outcome"] == "applied"
     seqs = {await page.evaluate("window.mtmPanel.seq") for page in (pharmacist, clinician, patient)}

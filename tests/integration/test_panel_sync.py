@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import mutations
+from models import panel_store
 from tests.conftest import RunningServer, token_of
 from tests.support.cells import (
     CELL_PARAMS,
@@ -32,13 +32,13 @@ def tokens(consult: dict[str, Any]) -> dict[str, str]:
 
 async def database_view(server: RunningServer, consult_id: str) -> dict[str, Any]:
     async with server.state.sessions() as session:
-        panel = await mutations.snapshot(session, consult_id)
+        panel = await panel_store.snapshot(session, consult_id)
     return {"seq": panel["seq"], "entities": {e["id"]: e for e in panel["entities"]}}
 
 
 async def all_events(server: RunningServer, consult_id: str) -> list[dict[str, Any]]:
     async with server.state.sessions() as session:
-        return await mutations.events_since(session, consult_id, 0)
+        return await panel_store.events_since(session, consult_id, 0)
 
 
 async def test_join_carries_the_panel_and_edits_reach_everyone(server: RunningServer) -> None:

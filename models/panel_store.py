@@ -1,0 +1,325 @@
+"""Loading and saving a consult's panel, and reading its audit log.
+
+`models/mutations.py` decides; this module reads `PanelState` from the database and writes
+`Changes` back with a few bulk statements. Seqs are gap-free per consult and the log's
+primary key is (consult, seq): a second writer that applied a mutation to a stale copy of
+the state collides on that key, so its transaction fails instead of forking the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.mutations import (
+    Actor,
+    Changes,
+    EntityRecord,
+    EventRecord,
+    MutationError,
+    PanelState,
+    apply,
+)
+from models.tables import Base, ChangeEvent, Consult, MutationReceipt, PanelEntity
+
+
+class StaleState(Exception):
+    """The panel changed under a cached state (another writer, or the consult ended)."""
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def _record(row: PanelEntity) -> EntityRecord:
+    return EntityRecord(
+        type=row.entity_type,
+        id=row.id,
+        position=row.position,
+        data=dict(row.data),
+        versions=dict(row.versions),
+        created_seq=row.created_seq,
+        updated_seq=row.updated_seq,
+        updated_at=row.updated_at,
+        updated_by_name=row.updated_by_name,
+        updated_by_role=row.updated_by_role,
+    )
+
+
+def _event(row: ChangeEvent) -> EventRecord:
+    return EventRecord(
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        actor_role=row.actor_role,
+        op=row.op,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        field=row.field,
+        old=row.old,
+        new=row.new,
+        mutation_id=row.mutation_id,
+        outcome=row.outcome,
+    )
+
+
+async def _entities(session: AsyncSession, consult_id: str) -> list[EntityRecord]:
+    query = (
+        select(PanelEntity)
+        .where(PanelEntity.consult_id == consult_id)
+        .order_by(PanelEntity.position, PanelEntity.id)
+        .execution_options(populate_existing=True)
+    )
+    return [_record(row) for row in (await session.execute(query)).scalars()]
+
+
+async def _consult_row(
+    session: AsyncSession, consult_id: str, *, lock: bool = False
+) -> tuple[str, int]:
+    query = select(Consult.status, Consult.last_seq).where(Consult.id == consult_id)
+    if lock:
+        # Serialises one-off writers of a consult across processes (a no-op on SQLite,
+        # whose writers are serialised by the database lock).
+        query = query.with_for_update()
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise MutationError("unknown_consult", "There is no such consult.")
+    return row.status, row.last_seq
+
+
+async def load(session: AsyncSession, consult_id: str, *, lock: bool = False) -> PanelState:
+    """The consult's panel with every receipt, for applying mutations to."""
+    status, last_seq = await _consult_row(session, consult_id, lock=lock)
+    receipts = {
+        (row.participant_id, row.mutation_id): dict(row.result)
+        for row in (
+            await session.execute(
+                select(MutationReceipt).where(MutationReceipt.consult_id == consult_id)
+            )
+        ).scalars()
+    }
+    return PanelState(
+        consult_id=consult_id,
+        status=status,
+        last_seq=last_seq,
+        entities={record.id: record for record in await _entities(session, consult_id)},
+        receipts=receipts,
+    )
+
+
+async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
+    """The whole panel at one seq: `{seq, entities}`, each kind in list order.
+
+    Reads without locking: every commit that changes entities also moves `last_seq`, so
+    entities read between two equal readings of `last_seq` are exactly the state at that
+    seq. A client that got entities newer than their seq would apply those changes twice;
+    one that got a seq newer than its entities would miss them for good.
+    """
+    for _ in range(20):
+        _, before = await _consult_row(session, consult_id)
+        entities = await _entities(session, consult_id)
+        if (await _consult_row(session, consult_id))[1] == before:
+            return {"seq": before, "entities": [record.json() for record in entities]}
+    # Under a steady stream of edits: take the consult's lock for one consistent read.
+    async with session.begin_nested() if session.in_transaction() else session.begin():
+        _, before = await _consult_row(session, consult_id, lock=True)
+        entities = await _entities(session, consult_id)
+        return {"seq": before, "entities": [record.json() for record in entities]}
+
+
+async def events_since(
+    session: AsyncSession, consult_id: str, since: int, *, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    query = (
+        select(ChangeEvent)
+        .where(ChangeEvent.consult_id == consult_id, ChangeEvent.seq > since)
+        .order_by(ChangeEvent.seq)
+        .limit(limit)
+    )
+    return [_event(row).json() for row in (await session.execute(query)).scalars()]
+
+
+async def history(session: AsyncSession, consult_id: str, entity_id: str) -> list[dict[str, Any]]:
+    """Every event of one entity, oldest first (the audit trail a history drawer shows)."""
+    query = (
+        select(ChangeEvent)
+        .where(ChangeEvent.consult_id == consult_id, ChangeEvent.entity_id == entity_id)
+        .order_by(ChangeEvent.seq)
+    )
+    return [_event(row).json() for row in (await session.execute(query)).scalars()]
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+async def persist(
+    session: AsyncSession,
+    batch: Iterable[tuple[PanelState, int, Changes]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """Write what mutations changed, for any number of consults, in the caller's transaction.
+
+    Each item is (state after the mutations, its `last_seq` before them, the changes).
+    Raises StaleState if a consult ended meanwhile; a concurrent writer of the same consult
+    makes the log insert fail on its primary key (the caller rolls back either way).
+    """
+    items = [item for item in batch if item[2].events or item[2].receipts]
+    if not items:
+        return
+    changed = [state.consult_id for state, _, changes in items if changes.events]
+    if changed:
+        ended = await session.execute(
+            select(Consult.id).where(Consult.id.in_(changed), Consult.status == "ended")
+        )
+        if ended.first() is not None:
+            raise StaleState("a consult ended while its mutations were being applied")
+    events = [
+        {"consult_id": state.consult_id, **_event_row(event)}
+        for state, _, changes in items
+        for event in changes.events
+    ]
+    created = [
+        {"consult_id": state.consult_id, "id": record.id, **_entity_row(record)}
+        for state, _, changes in items
+        for record in changes.created.values()
+    ]
+    updated = [
+        {"b_consult_id": state.consult_id, "b_id": record.id, **_entity_row(record)}
+        for state, _, changes in items
+        for record in changes.updated.values()
+    ]
+    receipts = [
+        {
+            "consult_id": state.consult_id,
+            "participant_id": participant_id,
+            "mutation_id": mutation_id,
+            "result": result,
+            "created_at": now,
+        }
+        for state, _, changes in items
+        for participant_id, mutation_id, result in changes.receipts
+    ]
+    if events:
+        await session.execute(insert(ChangeEvent), events)
+    if created:
+        await session.execute(insert(PanelEntity), created)
+    if updated:
+        table = _table(PanelEntity)
+        statement = (
+            update(table)
+            .where(table.c.consult_id == bindparam("b_consult_id"))
+            .where(table.c.id == bindparam("b_id"))
+        )
+        await session.execute(statement, updated)
+    if receipts:
+        await session.execute(insert(MutationReceipt), receipts)
+    moved = [
+        {"b_id": state.consult_id, "last_seq": state.last_seq}
+        for state, first_seq, _ in items
+        if state.last_seq != first_seq
+    ]
+    if moved:
+        table = _table(Consult)
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")), moved)
+
+
+def _table(model: type[Base]) -> Table:
+    # Core statements by primary key with executemany; the ORM's bulk update by primary
+    # key cannot compare composite keys given under other names.
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _event_row(event: EventRecord) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "actor_role": event.actor_role,
+        "op": event.op,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "field": event.field,
+        "old": event.old,
+        "new": event.new,
+        "mutation_id": event.mutation_id,
+        "outcome": event.outcome,
+    }
+
+
+def _entity_row(record: EntityRecord) -> dict[str, Any]:
+    return {
+        "entity_type": record.type,
+        "position": record.position,
+        "data": record.data,
+        "versions": record.versions,
+        "created_seq": record.created_seq,
+        "updated_seq": record.updated_seq,
+        "updated_at": record.updated_at,
+        "updated_by_name": record.updated_by_name,
+        "updated_by_role": record.updated_by_role,
+    }
+
+
+async def apply_mutation(
+    session: AsyncSession,
+    consult_id: str,
+    actor: Actor,
+    raw: Any,
+    *,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Load, apply and save one mutation in the caller's transaction (the one-off path)."""
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    result, changes = apply(state, actor, raw, now=now)
+    await persist(session, [(state, first_seq, changes)], now=now)
+    return result
+
+
+class InitialMedicationRefused(MutationError):
+    """One entry of a consult's initial medication list is refused; `index` says which."""
+
+    def __init__(self, index: int, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.index = index
+
+
+async def add_initial_medications(
+    session: AsyncSession,
+    consult_id: str,
+    clinic: str,
+    medications: list[dict[str, Any]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """The list a clinic gives at creation: audited adds by the clinic, all or nothing.
+
+    Raises InitialMedicationRefused for the first bad entry; the caller rolls back.
+    """
+    if not medications:
+        return
+    actor = Actor(participant_id=None, name=clinic, role="clinic")
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    changes = Changes()
+    for index, fields in enumerate(medications):
+        mutation = {
+            "mutation_id": f"initial-{index}",
+            "op": "add",
+            "entity": "medication",
+            "value": fields,
+        }
+        result, applied = apply(state, actor, mutation, now=now)
+        if not result["ok"]:
+            error = result["error"]
+            raise InitialMedicationRefused(index, error["code"], error["message"])
+        changes.extend(applied)
+    await persist(session, [(state, first_seq, changes)], now=now)

@@ -1,0 +1,171 @@
+"""Applies panel mutations with group commit: many edits, one transaction.
+
+Edits queue here from every connection. One task takes whatever has queued, applies each
+mutation to its consult's panel held in memory (loaded once from the database), writes all
+their events, entities and receipts with a few bulk statements, commits once, and only
+then resolves each edit's result, so an acknowledgement still means "committed". While one
+batch commits, the next one gathers.
+
+The in-memory state is a cache of what is committed. If a batch fails (another process
+wrote one of its consults, a consult ended, a database error), every consult in it is
+dropped from the cache and each of its mutations is retried alone on fresh state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import panel_store
+from models.mutations import Actor, Changes, MutationError, PanelState, apply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    consult_id: str
+    actor: Actor
+    raw: Any
+    result: asyncio.Future[dict[str, Any]]
+
+
+class PanelWriter:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], float],
+        *,
+        max_batch: int = 500,
+        cached_consults: int = 5000,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._max_batch = max_batch
+        self._cached_consults = cached_consults
+        self._cache: OrderedDict[str, PanelState] = OrderedDict()
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="panel-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for pending in self._queue:
+            if not pending.result.done():
+                pending.result.set_exception(RuntimeError("the server is stopping"))
+
+    async def submit(self, consult_id: str, actor: Actor, raw: Any) -> dict[str, Any]:
+        """Apply one mutation; returns its result once committed (or refused)."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("the panel writer is not running")
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(consult_id, actor, raw, future))
+        self._wake.set()
+        return await future
+
+    def forget(self, consult_id: str) -> None:
+        """Drop a consult's cached panel (it ended, or was changed elsewhere)."""
+        self._cache.pop(consult_id, None)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                try:
+                    await self._process(batch)
+                except Exception as exc:  # never let one batch stop the writer
+                    log.exception("panel batch failed")
+                    for pending in batch:
+                        if not pending.result.done():
+                            pending.result.set_exception(exc)
+
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        now = self._now()
+        results: list[tuple[_Pending, dict[str, Any]]] = []
+        touched: dict[str, tuple[PanelState, int, Changes]] = {}
+        async with self._sessions() as session:
+            for pending in batch:
+                try:
+                    state = await self._state(session, pending.consult_id)
+                except MutationError as refused:
+                    results.append((pending, refused.result()))
+                    continue
+                if pending.consult_id not in touched:
+                    touched[pending.consult_id] = (state, state.last_seq, Changes())
+                try:
+                    result, changes = apply(state, pending.actor, pending.raw, now=now)
+                except MutationError as refused:
+                    results.append((pending, refused.result()))
+                    continue
+                touched[pending.consult_id][2].extend(changes)
+                results.append((pending, result))
+            if session.in_transaction():
+                await session.rollback()  # end the read transaction of the loads
+            try:
+                async with session.begin():
+                    await panel_store.persist(session, touched.values(), now=now)
+            except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
+                log.warning(
+                    "panel batch of %d conflicted (%s); retrying one by one",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                for consult_id in touched:
+                    self.forget(consult_id)
+                for pending in batch:
+                    await self._one(pending)
+                return
+        for pending, result in results:
+            if not pending.result.done():
+                pending.result.set_result(result)
+
+    async def _state(self, session: AsyncSession, consult_id: str) -> PanelState:
+        state = self._cache.get(consult_id)
+        if state is None:
+            state = await panel_store.load(session, consult_id)
+            self._cache[consult_id] = state
+            while len(self._cache) > self._cached_consults:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(consult_id)
+        return state
+
+    async def _one(self, pending: _Pending, attempts: int = 3) -> None:
+        """The slow path: fresh state under lock, one mutation, one transaction."""
+        for attempt in range(attempts):
+            try:
+                async with self._sessions() as session, session.begin():
+                    result = await panel_store.apply_mutation(
+                        session, pending.consult_id, pending.actor, pending.raw, now=self._now()
+                    )
+            except MutationError as refused:
+                result = refused.result()
+            except IntegrityError:
+                if attempt + 1 < attempts:
+                    continue
+                raise
+            if not pending.result.done():
+                pending.result.set_result(result)
+            return
