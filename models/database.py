@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -19,7 +20,11 @@ def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     """An engine for `url`; `schema` (Postgres only) isolates a test run's tables."""
     # No pool_pre_ping: it costs a round trip on every checkout, on the edit path; a
     # connection that died is invalidated on first use and the pool replaces it.
-    kwargs: dict[str, Any] = {"pool_recycle": 3600}
+    kwargs: dict[str, Any] = {
+        "pool_recycle": 3600,
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
     if url.startswith("postgresql"):
         if schema is not None:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
@@ -29,6 +34,11 @@ def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_dumps(value: Any) -> str:
+    # orjson: the JSON columns (entity data, log values, receipts) are on the edit path.
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

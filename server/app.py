@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
-from server import api, pages
+from server import api, fastjson, pages
 from server.config import Config
 from server.panel_writer import PanelWriter
-from server.security import security_headers
+from server.security import plain_websockets, security_headers
 from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
 from server.tokens import LinkSigner
@@ -42,7 +42,12 @@ def create_app(
     """The application for `config`. `database_schema` isolates a test run on Postgres."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
-        middlewares=[security_headers, api.error_middleware, pages.friendly_errors],
+        middlewares=[
+            plain_websockets,
+            security_headers,
+            api.error_middleware,
+            pages.friendly_errors,
+        ],
     )
     engine = make_engine(config.database.url, schema=database_schema)
     sessions = make_sessionmaker(engine)
@@ -57,6 +62,7 @@ def create_app(
         max_http_buffer_size=4 * config.signaling.max_message_bytes,
         logger=False,
         engineio_logger=False,
+        json=fastjson,
     )
     sio.attach(app)
     state = AppState(

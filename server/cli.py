@@ -214,7 +214,19 @@ def _serve(config: Config, *, demo: bool) -> int:
             await runner.cleanup()
 
     try:
-        asyncio.run(run())
+        if config.server.uvloop:
+            try:
+                import uvloop
+            except ImportError:
+                print(
+                    "mtm-consult: server.uvloop is on but uvloop is not installed; "
+                    "`pip install uvloop`, or set MTM_SERVER__UVLOOP=false",
+                    file=sys.stderr,
+                )
+                return 2
+            uvloop.run(run())
+        else:
+            asyncio.run(run())
     except KeyboardInterrupt:
         pass
     return 0

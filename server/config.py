@@ -30,6 +30,7 @@ class ServerSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = None
     max_body_bytes: int = Field(65536, ge=1024)
+    uvloop: bool = True
 
     @field_validator("public_url")
     @classmethod

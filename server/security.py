@@ -51,6 +51,21 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+@web.middleware
+async def plain_websockets(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Socket.IO WebSockets without permessage-deflate.
+
+    Its messages are small (an edit is ~1 KB) and compressing every frame in both
+    directions costs more CPU than the bytes it saves on the edit path; engine.io gives no
+    option for it, so the offer is removed from the upgrade request.
+    """
+    if request.path.startswith("/socket.io/") and "Sec-WebSocket-Extensions" in request.headers:
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
 _SECRET_PATH = re.compile(r"^/c/[^/?#]+")
 
 

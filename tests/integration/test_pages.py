@@ -82,3 +82,11 @@ async def test_consent_step_is_skipped_once_given(server: RunningServer) -> None
     async with server.http.get(link) as page:
         html = await page.text()
     assert '"given": true' in html and 'data-testid="consent" hidden' in html
+
+
+async def test_socket_io_websockets_are_not_compressed(server: RunningServer) -> None:
+    url = f"{server.base_url}/socket.io/?EIO=4&transport=websocket"
+    async with server.http.ws_connect(url, compress=15) as ws:
+        assert ws.compress == 0  # the server declined permessage-deflate
+        opening = await ws.receive_str()
+        assert opening.startswith("0{")  # an engine.io OPEN packet: the socket works
