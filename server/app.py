@@ -78,7 +78,7 @@ def create_app(
         clock=clock,
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
-        panel_writer=PanelWriter(sessions, clock),
+        panel_writer=PanelWriter(engine, sessions, clock),
     )
     backend = DatabaseSignalingBackend(
         sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
 from models.mutations import Actor, Changes, MutationError, PanelState, apply
@@ -41,12 +41,14 @@ class _Pending:
 class PanelWriter:
     def __init__(
         self,
+        engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], float],
         *,
         max_batch: int = 500,
         cached_consults: int = 5000,
     ) -> None:
+        self._engine = engine
         self._sessions = sessions
         self._clock = clock
         self._max_batch = max_batch
@@ -123,20 +125,22 @@ class PanelWriter:
                 results.append((pending, result))
             if session.in_transaction():
                 await session.rollback()  # end the read transaction of the loads
-            try:
-                async with session.begin():
-                    await panel_store.persist(session, touched.values(), now=now)
-            except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
-                log.warning(
-                    "panel batch of %d conflicted (%s); retrying one by one",
-                    len(batch),
-                    type(exc).__name__,
-                )
-                for consult_id in touched:
-                    self.forget(consult_id)
-                for pending in batch:
-                    await self._one(pending)
-                return
+        try:
+            # A plain connection, not the ORM session: a batch is a handful of Core
+            # executemany statements, and the session's machinery would cost more than they.
+            async with self._engine.begin() as connection:
+                await panel_store.persist(connection, touched.values(), now=now)
+        except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
+            log.warning(
+                "panel batch of %d conflicted (%s); retrying one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            for consult_id in touched:
+                self.forget(consult_id)
+            for pending in batch:
+                await self._one(pending)
+            return
         for pending, result in results:
             if not pending.result.done():
                 pending.result.set_result(result)

@@ -19,7 +19,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.consults import admit, create_consult
 from models.database import make_engine, make_sessionmaker
@@ -176,6 +176,7 @@ async def server(
 class PanelDb:
     """A migrated database with one consult, for domain tests of the panel."""
 
+    engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     consult_id: str
     participants: dict[str, str]  # role -> participant id
@@ -212,5 +213,7 @@ async def panel_db(database_url: tuple[str, str | None]) -> AsyncIterator[PanelD
             now=dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
         )
         participants = {p.role: p.id for p in consult.participants}
-    yield PanelDb(sessions=sessions, consult_id=consult.id, participants=participants)
+    yield PanelDb(
+        engine=engine, sessions=sessions, consult_id=consult.id, participants=participants
+    )
     await engine.dispose()

@@ -35,7 +35,7 @@ async def add_med(db: PanelDb) -> dict[str, Any]:
 
 async def test_concurrent_edits_commit_together_in_order(panel_db: PanelDb) -> None:
     med = await add_med(panel_db)
-    writer = PanelWriter(panel_db.sessions, time.time)
+    writer = PanelWriter(panel_db.engine, panel_db.sessions, time.time)
     writer.start()
     try:
         actor = panel_db.actor("clinician")
@@ -57,7 +57,7 @@ async def test_concurrent_edits_commit_together_in_order(panel_db: PanelDb) -> N
 
 async def test_two_writers_on_one_consult_never_fork_the_history(panel_db: PanelDb) -> None:
     med = await add_med(panel_db)
-    first, second = (PanelWriter(panel_db.sessions, time.time) for _ in range(2))
+    first, second = (PanelWriter(panel_db.engine, panel_db.sessions, time.time) for _ in range(2))
     first.start()
     second.start()
     pharmacist: Actor = panel_db.actor("pharmacist")
