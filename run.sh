@@ -4,6 +4,7 @@
 #   ./run.sh demo [serve args...]   install what is missing, then run the server in demo mode
 #   ./run.sh test [pytest args...]  install what is missing, then run the test suite
 #   ./run.sh lint                   ruff check, ruff format --check and mypy
+#   ./run.sh bench [--quick] [BENCHMARK...]  benchmarks against peers; writes docs/benchmarks.md
 #
 # Integration tests read MTM_TEST_DATABASE_URL and MTM_TEST_REDIS_URL; the defaults below
 # point at the Postgres and Redis that run on this machine (loopback only).
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -38,6 +39,12 @@ case "$command" in
         .venv/bin/ruff format --check . || status=1
         .venv/bin/mypy || status=1
         exit "$status"
+        ;;
+    bench)
+        bash scripts/setup.sh
+        # The capacity benchmark holds ~7,000 sockets (both ends on this machine).
+        ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+        exec .venv/bin/python -m bench.run "$@"
         ;;
     -h | --help | help)
         usage

@@ -10,6 +10,7 @@ on Ctrl-C and on SIGTERM. Children also get SIGKILL from the kernel if this proc
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import datetime as dt
@@ -17,6 +18,7 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -118,6 +120,14 @@ def spawn(
     )
     _CHILDREN.append(process)
     return process
+
+
+def spawn_logged(
+    command: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """`spawn` with stdout and stderr appended to `log_path`."""
+    with open(log_path, "ab") as log_file:
+        return spawn(command, env=env, cwd=cwd, stdout=log_file, stderr=log_file)
 
 
 def stop(process: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
@@ -297,6 +307,32 @@ def _node_packages(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def _code_version() -> str:
+    """The commit measured, and how many files outside bench/ and docs/ differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    changed = [
+        line
+        for line in status.splitlines()
+        if not line[3:].startswith(("bench/", "docs/benchmarks.md"))
+    ]
+    if not changed:
+        return f"commit {head}"
+    files = "file" if len(changed) == 1 else "files"
+    return f"commit {head} with {len(changed)} {files} changed and not yet committed"
+
+
 def machine() -> dict[str, Any]:
     model = "?"
     with contextlib.suppress(OSError):
@@ -319,13 +355,23 @@ def machine() -> dict[str, Any]:
         "chromium": _version(["/usr/bin/chromium", "--version"]),
         "coturn": _version(["/usr/bin/turnserver", "--version"]),
         "python_packages": _python_packages(
-            ["python-socketio", "python-engineio", "aiohttp", "sqlalchemy", "aiosqlite",
-             "asyncpg", "aiortc", "playwright", "uvloop"]
+            [
+                "python-socketio",
+                "python-engineio",
+                "aiohttp",
+                "sqlalchemy",
+                "aiosqlite",
+                "asyncpg",
+                "aiortc",
+                "playwright",
+                "uvloop",
+            ]
         ),
         "node_packages": _node_packages(
             ["socket.io", "socket.io-client", "y-websocket", "yjs", "y-leveldb", "ws"]
         ),
         "load_average": os.getloadavg(),
+        "code": _code_version(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -397,16 +443,22 @@ class Server:
         """The process doing the work (taskset execs, so it is the same pid)."""
         return self.process.pid
 
-    def log_problems(self, limit: int = 20) -> list[str]:
-        """ERROR/Traceback/WARNING lines from the server's log (what looked wrong)."""
-        problems = []
+    def log_problems(self, limit: int = 12) -> list[str]:
+        """What looked wrong in the server's log: ERROR and WARNING lines and the exceptions
+        of tracebacks, each distinct one once with how many times it occurred."""
+        seen: collections.Counter[str] = collections.Counter()
         with contextlib.suppress(OSError):
             for line in self.log_path.read_text(errors="replace").splitlines():
-                if any(word in line for word in ("ERROR", "Traceback", "WARNING", "Error:")):
-                    problems.append(line.strip()[:300])
-        if len(problems) > limit:
-            problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
-        return problems
+                line = line.strip()
+                level = re.search(r"\b(ERROR|WARNING|CRITICAL)\b (.*)", line)
+                if level:
+                    seen[f"{level[1]} {level[2]}"[:240]] += 1
+                elif re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line):
+                    seen[line[:240]] += 1
+        found = [f"{count}× {text}" if count > 1 else text for text, count in seen.most_common()]
+        if len(found) > limit:
+            found = found[:limit] + [f"... and {len(found) - limit} more distinct lines"]
+        return found
 
     def stop(self) -> None:
         stop(self.process)
@@ -446,11 +498,8 @@ async def start_ours(
     }
     if env:
         server_env.update(env)
-    command = taskset(
-        cores.server, [str(VENV_BIN / "mtm-consult"), "serve", "--port", str(port)]
-    )
-    with open(log_path, "wb") as log_file:
-        process = spawn(command, env=server_env, cwd=workdir, stdout=log_file, stderr=log_file)
+    command = taskset(cores.server, [str(VENV_BIN / "mtm-consult"), "serve", "--port", str(port)])
+    process = spawn_logged(command, log_path, env=server_env, cwd=workdir)
     server = Server(label, process, port, log_path, url=f"http://{LOOPBACK}:{port}")
     await wait_http(f"{server.url}/healthz", process)
     return server
@@ -473,8 +522,7 @@ async def start_node(
 ) -> Server:
     log_path = workdir / f"{name}-{port}.log"
     command = taskset(cores.server, ["node", *script])
-    with open(log_path, "wb") as log_file:
-        process = spawn(command, env=env, cwd=NODE_DIR, stdout=log_file, stderr=log_file)
+    process = spawn_logged(command, log_path, env=env, cwd=NODE_DIR)
     server = Server(name, process, port, log_path, url=f"http://{LOOPBACK}:{port}")
     await wait_http(server.url, process, timeout=30)
     return server
@@ -501,16 +549,42 @@ async def start_sio_peer(workdir: Path, cores: Cores, ping_interval: float) -> S
 # -- consults -------------------------------------------------------------------------------
 
 MEDICATIONS = [
-    {"name": "Metformin", "strength": "500 mg", "form": "tablet",
-     "how_taken": "1 tablet twice a day with meals", "why": "type 2 diabetes"},
-    {"name": "Lisinopril", "strength": "10 mg", "form": "tablet",
-     "how_taken": "1 tablet every morning", "why": "blood pressure"},
-    {"name": "Atorvastatin", "strength": "20 mg", "form": "tablet",
-     "how_taken": "1 tablet at bedtime", "why": "cholesterol"},
-    {"name": "Aspirin", "strength": "81 mg", "form": "tablet", "kind": "otc",
-     "how_taken": "1 tablet daily", "why": "heart protection"},
-    {"name": "Vitamin D3", "strength": "1000 IU", "form": "capsule", "kind": "vitamin",
-     "how_taken": "1 capsule daily"},
+    {
+        "name": "Metformin",
+        "strength": "500 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet twice a day with meals",
+        "why": "type 2 diabetes",
+    },
+    {
+        "name": "Lisinopril",
+        "strength": "10 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet every morning",
+        "why": "blood pressure",
+    },
+    {
+        "name": "Atorvastatin",
+        "strength": "20 mg",
+        "form": "tablet",
+        "how_taken": "1 tablet at bedtime",
+        "why": "cholesterol",
+    },
+    {
+        "name": "Aspirin",
+        "strength": "81 mg",
+        "form": "tablet",
+        "kind": "otc",
+        "how_taken": "1 tablet daily",
+        "why": "heart protection",
+    },
+    {
+        "name": "Vitamin D3",
+        "strength": "1000 IU",
+        "form": "capsule",
+        "kind": "vitamin",
+        "how_taken": "1 capsule daily",
+    },
 ]
 
 
@@ -522,11 +596,21 @@ class ConsultLinks:
 
 
 async def create_consults(
-    base_url: str, count: int, *, concurrency: int = 16, timeout: float = 240.0
+    base_url: str,
+    count: int,
+    *,
+    concurrency: int = 8,
+    timeout: float = 240.0,
+    problems: list[str] | None = None,
 ) -> list[ConsultLinks]:
-    """`count` consults through the REST API, `concurrency` requests at a time."""
+    """`count` consults through the REST API, `concurrency` requests at a time.
+
+    A 5xx answer is retried (up to 3 attempts) and noted in `problems`: creating consults
+    is set-up, not what is measured, but a server that fails it is worth reporting.
+    """
     semaphore = asyncio.Semaphore(concurrency)
     scheduled = dt.datetime.now(dt.UTC).isoformat()
+    failures: list[str] = []
 
     async def one(http: aiohttp.ClientSession, index: int) -> ConsultLinks:
         body = {
@@ -534,19 +618,30 @@ async def create_consults(
             "scheduled_at": scheduled,
             "medications": MEDICATIONS,
         }
-        async with semaphore:
-            async with http.post(
-                f"{base_url}/api/v1/consults", json=body, headers={"X-API-Key": API_KEY}
-            ) as response:
-                data = await response.json()
-                if response.status != 201:
-                    raise RuntimeError(f"creating a consult: {response.status} {data}")
+        for attempt in range(3):
+            async with semaphore:
+                async with http.post(
+                    f"{base_url}/api/v1/consults", json=body, headers={"X-API-Key": API_KEY}
+                ) as response:
+                    data = await response.json()
+                    status = response.status
+            if status == 201:
+                break
+            failures.append(f"{status} {data.get('error', {}).get('code')}")
+            if status < 500 or attempt == 2:
+                raise RuntimeError(f"creating a consult: {status} {data}")
         tokens = {role: link.rsplit("/c/", 1)[1] for role, link in data["links"].items()}
         return ConsultLinks(data["id"], tokens, data["medications"][0]["id"])
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         async with asyncio.timeout(timeout):
-            return list(await asyncio.gather(*(one(http, i) for i in range(count))))
+            created = list(await asyncio.gather(*(one(http, i) for i in range(count))))
+    if failures and problems is not None:
+        problems.append(
+            f"REST create ({concurrency} concurrent requests): {len(failures)} answers "
+            f"were errors and were retried: {sorted(set(failures))}"
+        )
+    return created
 
 
 def make_workdir() -> Path:

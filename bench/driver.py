@@ -1,37 +1,29 @@
-"""Running the Node load driver (bench/node/driver.js) and reacting to its window marks."""
+"""Child processes that report in JSON lines: the Node load driver (bench/node/driver.js)
+and the synthetic-participant process (bench/bots.py).
+
+Each prints `{"mark": ...}` lines while it runs (the orchestrator samples the server's CPU
+and memory when a measured window starts and ends) and a last `{"result": ...}` line.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import NODE_DIR, Cores, log, spawn, stop, taskset
+from bench.common import NODE_DIR, ROOT, Cores, log, spawn, stop, taskset
 
 MarkHandler = Callable[[dict[str, Any]], None]
 
 
-async def run_driver(
-    workdir: Path,
-    cores: Cores,
-    config: dict[str, Any],
-    on_mark: MarkHandler,
-    *,
-    name: str,
+async def run_marked(
+    command: Sequence[str], cwd: Path, on_mark: MarkHandler, *, name: str
 ) -> dict[str, Any]:
-    """Run the driver pinned to the driver core; returns its result.
-
-    `on_mark` is called (in this thread) for every `{"mark": ...}` line as it arrives.
-    """
-    config_path = workdir / f"driver-{name}.json"
-    config_path.write_text(json.dumps(config))
-    command = taskset(
-        cores.driver, ["node", "--max-old-space-size=4096", "driver.js", str(config_path)]
-    )
-    process = spawn(command, cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=None)
+    """Run `command`; call `on_mark` for each mark line as it arrives; return the result."""
+    process = spawn(command, cwd=cwd, stdout=subprocess.PIPE, stderr=None)
     assert process.stdout is not None
     result: dict[str, Any] | None = None
     try:
@@ -42,7 +34,7 @@ async def run_driver(
             try:
                 message = json.loads(line)
             except ValueError:
-                log(f"driver said: {line.decode(errors='replace').rstrip()}")
+                log(f"{name} said: {line.decode(errors='replace').rstrip()}")
                 continue
             if "mark" in message:
                 on_mark(message)
@@ -52,7 +44,23 @@ async def run_driver(
     finally:
         stop(process)
     if result is None:
-        raise RuntimeError(f"the {name} driver exited ({process.returncode}) without a result")
+        raise RuntimeError(f"{name} exited ({process.returncode}) without a result")
     if "error" in result:
-        raise RuntimeError(f"the {name} driver failed: {result['error']}")
+        raise RuntimeError(f"{name} failed: {result['error']}")
     return result
+
+
+async def run_driver(
+    workdir: Path, cores: Cores, config: dict[str, Any], on_mark: MarkHandler, *, name: str
+) -> dict[str, Any]:
+    """The Node driver with `config`, pinned to the driver core."""
+    config_path = workdir / f"driver-{name}.json"
+    config_path.write_text(json.dumps(config))
+    command = taskset(
+        cores.driver, ["node", "--max-old-space-size=4096", "driver.js", str(config_path)]
+    )
+    return await run_marked(command, NODE_DIR, on_mark, name=f"driver {name}")
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [str(ROOT / ".venv" / "bin" / "python"), "-m", module, *args]

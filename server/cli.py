@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -188,6 +189,20 @@ async def _print_links(
     return lines
 
 
+def _settle_garbage_collector() -> None:
+    """Keep full collections rare and short once the server is up.
+
+    Everything allocated at start-up (modules, the app) lives for good: freezing it takes it
+    out of every later collection. A larger first-generation threshold means fewer
+    collections under a steady stream of small messages. Measured in bench/ ("Where an
+    edit's time goes"): full collections of a server holding thousands of sockets stalled
+    every consult for 80-500 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
+
+
 def _serve(config: Config, *, demo: bool) -> int:
     async def run() -> None:
         app = create_app(config)
@@ -195,6 +210,7 @@ def _serve(config: Config, *, demo: bool) -> int:
         await runner.setup()
         site = web.TCPSite(runner, config.server.host, config.server.port)
         await site.start()
+        _settle_garbage_collector()
         print(f"MTM Consult listening on {_base_url(config)}", flush=True)
         if demo:
             lines = await _print_links(

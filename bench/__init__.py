@@ -1,0 +1,1 @@
+"""MTM Consult benchmarks: see bench/README.md."""

@@ -1,0 +1,418 @@
+"""Benchmark 2: join time, navigation -> first decoded remote video frame.
+
+Ours: three headless Chromium pages (one browser, a context each) open the pharmacist's,
+clinician's and patient's links of a fresh consult at the same moment; on each page's
+`load` event the driver clicks Join at once (no typing: the name on the link is used).
+The time counted is from the page's navigation start (its `performance.timeOrigin`) to
+the moment `window.mtm.stats()` first reports `framesDecoded > 0` for a remote peer,
+polled inside the page every 10 ms; "all" is the same for the second remote. So it
+includes page load, camera start, the Socket.IO join, ICE through coturn (relay only),
+DTLS and the first decode.
+
+The patient of each consult is admitted once beforehand through the protocol (consent
+accepted, admitted by the pharmacist) and rejoins within the rejoin grace, so all three
+pages go straight into the call: admission is a person's decision, not something to time.
+
+The limit, same run, same browser, same coturn: two pages of a blank local origin, each
+with the same camera constraints as our client, connected by a bare RTCPeerConnection
+(relay only) whose offer and answer (with all candidates, non-trickle) the driver carries
+between them by hand; no server at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import socketio
+from aiohttp import web
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from bench.common import (
+    ConsultLinks,
+    Cores,
+    Database,
+    create_consults,
+    free_port,
+    log,
+    percentile,
+    pin,
+    start_ours,
+)
+from tests.support.coturn import Coturn
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--autoplay-policy=no-user-gesture-required",
+]
+# The same camera constraints as web/static/local-media.js.
+CONSTRAINTS = {
+    "audio": True,
+    "video": {"width": {"ideal": 640}, "height": {"ideal": 360}, "frameRate": {"ideal": 24}},
+}
+
+
+@dataclass
+class JoinSettings:
+    runs: int = 12
+    timeout_s: float = 30.0
+    db: str = "sqlite"
+
+
+# In-page poller for our client: when each remote first has a decoded frame, when the
+# page got into the call, all as performance.now() (ms since navigation start).
+OUR_POLLER = """() => {
+  const bench = (window.__bench = { peers: {}, connected: {}, inCall: null, done: false });
+  const tick = async () => {
+    try {
+      if (bench.inCall === null && window.mtm && window.mtm.state === "in-call") {
+        bench.inCall = performance.now();
+      }
+      if (window.mtm) {
+        for (const entry of await window.mtm.stats()) {
+          if (entry.framesDecoded > 0 && !(entry.peer in bench.peers)) {
+            bench.peers[entry.peer] = performance.now();
+          }
+          if (entry.connectionState === "connected" && !(entry.peer in bench.connected)) {
+            bench.connected[entry.peer] = performance.now();
+          }
+        }
+      }
+    } catch (error) { bench.error = String(error); }
+    if (Object.keys(bench.peers).length >= 2) {
+      bench.framesAt ??= performance.now();
+      // Keep watching a little for both connections to report "connected".
+      if (Object.keys(bench.connected).length >= 2 || performance.now() - bench.framesAt > 1000) {
+        bench.done = true;
+        return;
+      }
+    }
+    setTimeout(tick, 10);
+  };
+  tick();
+}"""
+
+LIMIT_SETUP = """async ({ ice, constraints }) => {
+  const bench = (window.__bench = { peers: {}, done: false });
+  const stream = await navigator.mediaDevices.getUserMedia(constraints);
+  const pc = (window.__pc = new RTCPeerConnection(ice));
+  for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  const tick = async () => {
+    try {
+      const report = await pc.getStats();
+      for (const stat of report.values()) {
+        if (stat.type === "inbound-rtp" && stat.kind === "video" && stat.framesDecoded > 0) {
+          bench.peers.remote = performance.now();
+          bench.done = true;
+          return;
+        }
+      }
+    } catch (error) { bench.error = String(error); }
+    setTimeout(tick, 10);
+  };
+  tick();
+}"""
+
+GATHERED = """async () => {
+  const pc = window.__pc;
+  if (pc.iceGatheringState !== "complete") {
+    await new Promise((resolve) => {
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") resolve();
+      });
+    });
+  }
+  return { type: pc.localDescription.type, sdp: pc.localDescription.sdp };
+}"""
+
+OFFER = """async () => {
+  const pc = window.__pc;
+  await pc.setLocalDescription(await pc.createOffer());
+}"""
+
+ANSWER = """async (offer) => {
+  const pc = window.__pc;
+  await pc.setRemoteDescription(offer);
+  await pc.setLocalDescription(await pc.createAnswer());
+}"""
+
+ACCEPT = """async (answer) => { await window.__pc.setRemoteDescription(answer); }"""
+
+READ = """() => window.__bench"""
+
+NAVIGATION = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return nav ? nav.loadEventEnd : null;
+}"""
+
+
+async def _admit_patient(base_url: str, consult: ConsultLinks) -> None:
+    """Consent and admission once, through the protocol, so a later rejoin skips waiting."""
+    host = socketio.AsyncClient(reconnection=False)
+    patient = socketio.AsyncClient(reconnection=False)
+    admitted: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    patient.on("admitted", lambda data=None: admitted.done() or admitted.set_result(data))
+    try:
+        await host.connect(
+            base_url, auth={"token": consult.tokens["pharmacist"]}, transports=["websocket"]
+        )
+        ack = await host.call("join", {}, timeout=10)
+        if not ack.get("ok"):
+            raise RuntimeError(f"pharmacist join refused: {ack}")
+        await patient.connect(
+            base_url, auth={"token": consult.tokens["patient"]}, transports=["websocket"]
+        )
+        ack = await patient.call("join", {"consent": {"accepted": True}}, timeout=10)
+        if not ack.get("ok"):
+            raise RuntimeError(f"patient join refused: {ack}")
+        if ack.get("waiting"):
+            answer = await host.call("admit", {"participant_id": ack["self"]["id"]}, timeout=10)
+            if not answer.get("ok"):
+                raise RuntimeError(f"admit refused: {answer}")
+            await asyncio.wait_for(admitted, 10)
+    finally:
+        for client in (patient, host):
+            with contextlib.suppress(Exception):
+                await client.emit("leave", {})
+            await asyncio.sleep(0.05)
+            await client.disconnect()
+
+
+async def click_join(page: Page, problems: list[str]) -> None:
+    """Press Join as a person would (ticking the consent box if the page asks for it).
+
+    If something covers the button, the click is dispatched to it directly and the
+    overlap is reported: a layout fault should not stop the measurement.
+    """
+    consent = page.get_by_test_id("consent-checkbox")
+    if await consent.count() and await consent.is_visible():
+        await consent.check()
+    button = page.get_by_test_id("join-button")
+    try:
+        await button.click(timeout=5_000)
+    except PlaywrightTimeoutError as exc:
+        reason = next(
+            (line.strip() for line in str(exc).splitlines() if "intercepts pointer events" in line),
+            str(exc).splitlines()[0],
+        )
+        note = f"web: the Join button could not be clicked ({reason}); dispatched the click"
+        if note not in problems:
+            problems.append(note)
+        await button.dispatch_event("click")
+
+
+async def _poll(pages: list[Page], timeout: float) -> list[dict[str, Any] | None]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        states = [await page.evaluate(READ) for page in pages]
+        if all(s and s.get("done") for s in states):
+            return states
+        if asyncio.get_running_loop().time() > deadline:
+            return states
+        await asyncio.sleep(0.1)
+
+
+async def _contexts(browser: Browser, count: int) -> list[tuple[BrowserContext, Page]]:
+    pairs = []
+    for _ in range(count):
+        context = await browser.new_context(viewport={"width": 960, "height": 600})
+        page = await context.new_page()
+        pairs.append((context, page))
+    return pairs
+
+
+async def _our_run(
+    browser: Browser, base_url: str, consult: ConsultLinks, timeout: float, problems: list[str]
+) -> list[dict[str, Any]]:
+    pairs = await _contexts(browser, 3)
+    pages = [page for _, page in pairs]
+    errors: list[str] = []
+    for page in pages:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+
+        async def open_and_join(page: Page, role: str) -> None:
+            await page.goto(f"{base_url}/c/{consult.tokens[role]}")
+            await page.evaluate(OUR_POLLER)
+            await click_join(page, problems)
+
+        await asyncio.gather(
+            *(
+                open_and_join(page, role)
+                for page, role in zip(pages, ("pharmacist", "clinician", "patient"), strict=True)
+            )
+        )
+        states = await _poll(pages, timeout)
+        loads = [await page.evaluate(NAVIGATION) for page in pages]
+    finally:
+        for context, _ in pairs:
+            await context.close()
+    samples = []
+    for state, load in zip(states, loads, strict=True):
+        times = sorted((state or {}).get("peers", {}).values())
+        connected = sorted((state or {}).get("connected", {}).values())
+        samples.append(
+            {
+                "first_ms": times[0] if times else math.inf,
+                "all_ms": times[1] if len(times) >= 2 else math.inf,
+                "in_call_ms": (state or {}).get("inCall") or math.nan,
+                "connected_ms": connected[1] if len(connected) >= 2 else math.inf,
+                "load_ms": load or math.nan,
+                "error": (state or {}).get("error") or (errors[0] if errors else None),
+            }
+        )
+    return samples
+
+
+async def _limit_run(
+    browser: Browser, page_url: str, turn: Coturn, timeout: float
+) -> list[dict[str, Any]]:
+    pairs = await _contexts(browser, 2)
+    caller, callee = (page for _, page in pairs)
+    try:
+        ice = [
+            {"iceServers": [turn.ice_server(f"limit-{i}")], "iceTransportPolicy": "relay"}
+            for i in range(2)
+        ]
+
+        async def open_page(page: Page, config: dict[str, Any]) -> None:
+            await page.goto(page_url)
+            await page.evaluate(LIMIT_SETUP, {"ice": config, "constraints": CONSTRAINTS})
+
+        await asyncio.gather(open_page(caller, ice[0]), open_page(callee, ice[1]))
+        await caller.evaluate(OFFER)
+        offer = await caller.evaluate(GATHERED)
+        await callee.evaluate(ANSWER, offer)
+        answer = await callee.evaluate(GATHERED)
+        await caller.evaluate(ACCEPT, answer)
+        states = await _poll([caller, callee], timeout)
+        loads = [await page.evaluate(NAVIGATION) for page in (caller, callee)]
+    finally:
+        for context, _ in pairs:
+            await context.close()
+    return [
+        {
+            "first_ms": (state or {}).get("peers", {}).get("remote", math.inf),
+            "load_ms": load or math.nan,
+            "error": (state or {}).get("error"),
+        }
+        for state, load in zip(states, loads, strict=True)
+    ]
+
+
+async def _blank_site() -> tuple[web.AppRunner, str]:
+    async def blank(_request: web.Request) -> web.Response:
+        return web.Response(
+            text="<!doctype html><title>limit</title><p>limit</p>", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_get("/", blank)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/"
+
+
+def summarize(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
+    values = [s[key] for s in samples]
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": percentile(values, 100),
+        "failed": sum(1 for v in values if not math.isfinite(v)),
+    }
+
+
+async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, Any]:
+    problems: list[str] = []
+    turn = Coturn(verbose=False)
+    await turn.start()  # from the main thread: coturn dies with the thread that started it
+    assert turn.pid is not None
+    pin(turn.pid, cores.server)
+    db = await Database.create(settings.db, workdir)
+    server = None
+    runner = None
+    ours: list[dict[str, Any]] = []
+    limit: list[dict[str, Any]] = []
+    try:
+        server = await start_ours(
+            workdir,
+            db,
+            cores,
+            label="ours-join",
+            env={**turn.server_env(), "MTM_CONSULT__REJOIN_GRACE_SECONDS": "3600"},
+        )
+        consults = await create_consults(server.url, settings.runs, problems=problems)
+        for consult in consults:
+            await _admit_patient(server.url, consult)
+        runner, page_url = await _blank_site()
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                # One warm-up of each, not counted (first launch of the GPU/media processes).
+                await _limit_run(browser, page_url, turn, settings.timeout_s)
+                for index, consult in enumerate(consults):
+                    log(f"join: run {index + 1}/{len(consults)}")
+                    ours.extend(
+                        await _our_run(browser, server.url, consult, settings.timeout_s, problems)
+                    )
+                    limit.extend(await _limit_run(browser, page_url, turn, settings.timeout_s))
+            finally:
+                await browser.close()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if server is not None:
+            server.stop()
+            problems.extend(f"ours (join): {line}" for line in server.log_problems())
+        await turn.stop()
+        await db.drop()
+    for kind, samples in (("ours", ours), ("limit", limit)):
+        failed = [s for s in samples if not math.isfinite(s["first_ms"])]
+        if failed:
+            problems.append(
+                f"join ({kind}): {len(failed)} of {len(samples)} pages saw no remote frame "
+                f"within {settings.timeout_s:.0f} s (first error: {failed[0].get('error')})"
+            )
+    partial = [s for s in ours if math.isfinite(s["first_ms"]) and not math.isfinite(s["all_ms"])]
+    if partial:
+        problems.append(
+            f"join (ours): {len(partial)} of {len(ours)} pages decoded video from only one of "
+            f"their two remotes within {settings.timeout_s:.0f} s"
+        )
+    result = {
+        "settings": asdict(settings),
+        "ours": {
+            "first": summarize(ours, "first_ms"),
+            "all": summarize(ours, "all_ms"),
+            "in_call": summarize(ours, "in_call_ms"),
+            "connected": summarize(ours, "connected_ms"),
+            "load": summarize(ours, "load_ms"),
+        },
+        "limit": {"first": summarize(limit, "first_ms"), "load": summarize(limit, "load_ms")},
+        "samples": {"ours": ours, "limit": limit},
+        "problems": problems,
+    }
+    return result

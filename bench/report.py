@@ -1,0 +1,455 @@
+"""Tables for the terminal and docs/benchmarks.md, from the results of one run."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import ratio
+
+DRIVER_SATURATED_PCT = 85.0
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        widths = [len(h) for h in self.headers]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        line = "  ".join("-" * w for w in widths)
+        out = [self.title, line]
+        out.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths, strict=True)))
+        out.append(line)
+        out += [
+            "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in self.rows
+        ]
+        out += [f"  {note}" for note in self.notes]
+        return "\n".join(out)
+
+    def markdown(self) -> str:
+        out = [f"**{self.title}**", ""]
+        out.append("| " + " | ".join(self.headers) + " |")
+        out.append("|" + "|".join("---" for _ in self.headers) + "|")
+        out += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            out.append("")
+            out += [f"- {note}" for note in self.notes]
+        return "\n".join(out)
+
+
+def num(value: Any, digits: int | None = None) -> str:
+    if value is None or value == "inf":
+        return "∞" if value == "inf" else "—"
+    value = float(value)
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return "∞"
+    if digits is None:
+        digits = 1 if abs(value) < 10 else 0
+    return f"{value:,.{digits}f}"
+
+
+def times(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return "∞ (ours: over 1% late)"
+    return f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
+
+
+def _ms(summary: dict[str, Any] | None, key: str) -> float:
+    if not summary:
+        return math.nan
+    value = summary.get(key)
+    if value in (None,):
+        return math.nan
+    return math.inf if value == "inf" else float(value)
+
+
+def _driver(step: dict[str, Any]) -> str:
+    pct = step.get("driver_cpu_pct", math.nan)
+    flag = " (saturated)" if pct >= DRIVER_SATURATED_PCT else ""
+    return f"{num(pct, 0)}{flag}"
+
+
+# -- 1. fan-out ---------------------------------------------------------------------------
+
+NAMES = {
+    "ours": "ours",
+    "ours-sqlite": "ours (SQLite)",
+    "ours-postgres": "ours (Postgres)",
+    "yjs": "y-websocket",
+    "socketio": "socket.io relay",
+}
+
+
+def name(target: str) -> str:
+    return NAMES.get(target, target)
+
+
+def _targets(steps: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(ours variants, peers) in the order they were run."""
+    seen = list(dict.fromkeys(s["target"] for s in steps))
+    return [t for t in seen if t.startswith("ours")], [t for t in seen if not t.startswith("ours")]
+
+
+def fanout_tables(results: dict[str, Any]) -> list[Table]:
+    steps = results.get("steps", [])
+    settings = results["settings"]
+    main = Table(
+        "Edit fan-out: 3 participants per consult, 1 editor per consult at 2 edits/s "
+        f"({settings['duration_s']:.0f} s window after {settings['warmup_s']:.0f} s warm-up)",
+        [
+            "server",
+            "consults",
+            "edits/s sent",
+            "delivered/s",
+            "ack p50 ms",
+            "ack p99 ms",
+            "arrival p50 ms",
+            "arrival p99 ms",
+            "late",
+            "refused",
+            "server CPU %",
+            "CPU µs/edit",
+            "peak RSS MB",
+            "driver CPU %",
+            "load avg",
+        ],
+    )
+    for step in steps:
+        main.rows.append(
+            [
+                name(step["target"]),
+                str(step["rooms"]),
+                num(step["offered_rate"], 0),
+                num(step["delivered_rate"], 0),
+                num(_ms(step["ack_ms"], "p50")),
+                num(_ms(step["ack_ms"], "p99")),
+                num(_ms(step["arrival_ms"], "p50")),
+                num(_ms(step["arrival_ms"], "p99")),
+                str(step["missing_arrivals"]),
+                str(step.get("refused", 0)),
+                num(step["server_cpu_pct"], 0),
+                num(step["server_cpu_us_per_edit"], 0),
+                num(step["server_peak_rss_mb"], 0),
+                _driver(step),
+                num(step.get("load_average")),
+            ]
+        )
+    main.notes += [
+        f"late = arrivals (2 per edit) not seen within {settings['drain_s']:.0f} s after the "
+        "window (still queued in a saturated server, or lost); they count as infinite "
+        "latency in the percentiles (∞ = more than 1% were late). refused = edits answered "
+        "with an error (nothing is broadcast for them, so their arrivals are late too).",
+        "CPU µs/edit = server CPU over the window / edits delivered in it (so a saturated "
+        "server's figure includes work on edits still queued). load avg = the machine's "
+        "1-minute load average at the end of the window: the machine is shared, and a figure "
+        "well above 2 means other work competed for the cores.",
+        "y-websocket has no acknowledgement: its ack columns are empty.",
+    ]
+    tables = [main]
+    by_key = {(s["target"], s["rooms"]): s for s in steps}
+    ours_targets, peers = _targets(steps)
+    if ours_targets and peers:
+        ratios = Table(
+            "Fan-out ratios, ours / peer (same run; below 1 is better for ours)",
+            ["ours", "peer", "consults", "arrival p50", "arrival p99", "CPU per edit", "peak RSS"],
+        )
+        for rooms in settings["sizes"]:
+            for ours_name in ours_targets:
+                ours = by_key.get((ours_name, rooms))
+                for peer_name in peers:
+                    peer = by_key.get((peer_name, rooms))
+                    if ours is None or peer is None:
+                        continue
+                    ratios.rows.append(
+                        [
+                            name(ours_name),
+                            name(peer_name),
+                            str(rooms),
+                            times(
+                                ratio(
+                                    _ms(ours["arrival_ms"], "p50"), _ms(peer["arrival_ms"], "p50")
+                                )
+                            ),
+                            times(
+                                ratio(
+                                    _ms(ours["arrival_ms"], "p99"), _ms(peer["arrival_ms"], "p99")
+                                )
+                            ),
+                            times(
+                                ratio(
+                                    ours["server_cpu_us_per_edit"], peer["server_cpu_us_per_edit"]
+                                )
+                            ),
+                            times(ratio(ours["server_peak_rss_mb"], peer["server_peak_rss_mb"])),
+                        ]
+                    )
+        tables.append(ratios)
+    return tables
+
+
+def ramp_tables(results: dict[str, Any]) -> list[Table]:
+    ramp = results.get("ramp", {})
+    if not ramp:
+        return []
+    settings = results["settings"]
+    limit = settings["p99_limit_ms"]
+    table = Table(
+        f"Sustained edits/s before arrival p99 passes {limit:.0f} ms "
+        f"({next(iter(ramp.values()))['rooms']} consults connected, rate raised step by step, "
+        f"{settings['ramp_step_s']:.0f} s a step; a failed step is repeated once unless it "
+        "had late messages)",
+        [
+            "server",
+            "sustained edits/s",
+            "steps: offered edits/s → arrival p99 ms (server CPU %, driver CPU %)",
+        ],
+    )
+    for target, entry in ramp.items():
+        trail = ", ".join(
+            f"{s['rate']}→{num(_ms(s['arrival_ms'], 'p99'))}"
+            + (f" [{s['missing_arrivals']} late]" if s["missing_arrivals"] else "")
+            + f" ({num(s['server_cpu_pct'], 0)}%, {num(s['driver_cpu_pct'], 0)}%)"
+            for s in entry["steps"]
+        )
+        last = entry["steps"][-1] if entry["steps"] else {}
+        bound = ""
+        if last and _ms(last["arrival_ms"], "p99") <= limit and not last["missing_arrivals"]:
+            bound = " (≥: never passed the limit)"
+        if any(s.get("driver_cpu_pct", 0) >= DRIVER_SATURATED_PCT for s in entry["steps"]):
+            bound += " (driver saturated at some step)"
+        sustained = num(entry["sustained_edits_per_s"], 0)
+        if not entry["sustained_edits_per_s"] and entry["steps"]:
+            sustained = f"< {entry['steps'][0]['rate']} (failed the first step)"
+        table.rows.append([name(target), sustained + bound, trail])
+    for ours_name, ours in ramp.items():
+        if not ours_name.startswith("ours"):
+            continue
+        for peer_name, entry in ramp.items():
+            if peer_name.startswith("ours"):
+                continue
+            table.notes.append(
+                f"{name(ours_name)} / {name(peer_name)}, sustained edits/s: "
+                f"{times(ratio(ours['sustained_edits_per_s'], entry['sustained_edits_per_s']))}"
+                " (above 1 is better for ours here)"
+            )
+    return [table]
+
+
+# -- 2. join ------------------------------------------------------------------------------
+
+
+def join_tables(results: dict[str, Any]) -> list[Table]:
+    table = Table(
+        "Join time, navigation → first decoded remote video frame "
+        f"({results['settings']['runs']} runs; coturn relay on loopback)",
+        ["what", "pages", "p50 ms", "p95 ms", "max ms", "failed"],
+    )
+    rows = [
+        ("ours: first remote frame", results["ours"]["first"]),
+        ("ours: frames from both remotes", results["ours"]["all"]),
+        ("ours: window.mtm.state = in-call", results["ours"]["in_call"]),
+        ("ours: both peer connections 'connected'", results["ours"]["connected"]),
+        ("ours: page load event", results["ours"]["load"]),
+        ("limit: first remote frame (bare RTCPeerConnection)", results["limit"]["first"]),
+        ("limit: page load event (blank page)", results["limit"]["load"]),
+    ]
+    for label, summary in rows:
+        table.rows.append(
+            [
+                label,
+                str(summary["n"]),
+                num(summary["p50"], 0),
+                num(summary["p95"], 0),
+                num(summary["max"], 0),
+                str(summary["failed"]),
+            ]
+        )
+    ours, limit = results["ours"]["first"], results["limit"]["first"]
+    table.notes.append(
+        f"ours / limit, first remote frame: p50 {times(ratio(ours['p50'], limit['p50']))}, "
+        f"p95 {times(ratio(ours['p95'], limit['p95']))}"
+    )
+    table.notes.append("Join is clicked by the driver as soon as the page's load event fired.")
+    return [table]
+
+
+# -- 3. capacity --------------------------------------------------------------------------
+
+
+def capacity_tables(results: dict[str, Any]) -> list[Table]:
+    settings = results["settings"]
+    table = Table(
+        "Idle connected participants per server process (rooms of 3; Engine.IO ping every "
+        f"{settings['ping_interval_s']:.0f} s; CPU over {settings['idle_s']:.0f} s idle)",
+        [
+            "server",
+            "participants",
+            "RSS MB",
+            "KB / participant",
+            "idle CPU %",
+            "CPU µs / ping",
+            "connect s",
+            "driver CPU % (connect)",
+            "dropped",
+            "load avg",
+        ],
+    )
+    targets = [t for t in settings["targets"] if t in results]
+    for target in targets:
+        for row in results[target]["levels"]:
+            table.rows.append(
+                [
+                    name(target),
+                    str(row["connected"]),
+                    num(row["rss_mb"], 0),
+                    num(row["kb_per_participant"], 0),
+                    num(row["idle_cpu_pct"]),
+                    num(row["cpu_us_per_ping"]),
+                    num(row["connect_s"]),
+                    num(row["connect_driver_cpu_pct"], 0),
+                    str(row["disconnects"]),
+                    num(row.get("load_average")),
+                ]
+            )
+    table.notes.append(
+        "KB / participant = (RSS now − RSS of the idle server before any "
+        "connection) / participants connected. CPU µs / ping = idle CPU "
+        "time / (participants × pings each in the window)."
+    )
+    if "ours" in results and "socketio" in results:
+        for ours, peer in zip(
+            results["ours"]["levels"], results["socketio"]["levels"], strict=False
+        ):
+            table.notes.append(
+                f"ours / socket.io at {ours['level']}: memory per participant "
+                f"{times(ratio(ours['kb_per_participant'], peer['kb_per_participant']))}, "
+                f"idle CPU {times(ratio(ours['idle_cpu_pct'], peer['idle_cpu_pct']))}, "
+                f"time to connect {times(ratio(ours['connect_s'], peer['connect_s']))}"
+            )
+    return [table]
+
+
+# -- 4. synthetic participants ------------------------------------------------------------
+
+
+def synthetic_tables(results: dict[str, Any]) -> list[Table]:
+    table = Table(
+        "Synthetic participant (aiortc) cost: each bot sends 640x480 at 15 fps + audio and "
+        "decodes a Chromium page's 640x360 camera",
+        [
+            "bots",
+            "bots' process CPU %",
+            "CPU % per bot",
+            "decoded fps per bot",
+            "sent fps per bot",
+            "Chromium CPU %",
+            "coturn CPU %",
+        ],
+    )
+    for row in results["rows"]:
+        table.rows.append(
+            [
+                str(row["bots"]),
+                num(row["cpu_pct"], 0),
+                num(row["cpu_pct_per_bot"]),
+                num(row["received_fps_per_bot"]),
+                num(row["sent_fps_per_bot"]),
+                num(row["chromium_cpu_pct"], 0),
+                num(row["coturn_cpu_pct"]),
+            ]
+        )
+    table.notes.append("CPU % is of one core; the bots' process had a core to itself.")
+    return [table]
+
+
+# -- profile ------------------------------------------------------------------------------
+
+
+def profile_tables(results: dict[str, Any]) -> list[Table]:
+    tables = []
+    for kind, entry in results.get("by_db", {}).items():
+        tables += _profile_tables(kind, entry)
+    return tables
+
+
+def _profile_tables(kind: str, results: dict[str, Any]) -> list[Table]:
+    tables = []
+    trips = results["round_trips"]
+    per_edit = trips["per_edit"]
+    table = Table(
+        f"{kind}: database work per `mutate` ({trips['edits']} sequential edits, in-process)",
+        ["SQL statements", "transactions (BEGIN/COMMIT)", "pool checkouts (+1 pre-ping each)"],
+        [
+            [
+                num(per_edit.get("statements", 0)),
+                num(per_edit.get("commit", 0)),
+                num(per_edit.get("pool_checkouts", 0)),
+            ]
+        ],
+    )
+    table.notes += [f"{i + 1}. `{sql}`" for i, sql in enumerate(trips["one_edit"])]
+    tables.append(table)
+    spy = results["spy"]
+    if "skipped" in spy:
+        tables.append(Table(f"{kind}: py-spy skipped ({spy['skipped']})", ["-"]))
+        return tables
+    header = (
+        f"{kind}: py-spy, server offered {spy['rate']} edits/s ({spy['rooms']} consults): "
+        f"delivered {num(spy['delivered_rate'], 0)}/s, arrival p50 "
+        f"{num(_ms(spy['arrival_ms'], 'p50'))} ms, p99 {num(_ms(spy['arrival_ms'], 'p99'))} ms; "
+        f"server CPU {num(spy['server_cpu_pct'], 0)}%; event-loop thread in Python code in "
+        f"{num(spy['main_busy_pct'], 0)}% of sample ticks, in the loop itself (epoll wait, or "
+        f"uvloop's C code) in {num(spy.get('main_epoll_pct'), 0)}%; on average "
+        f"{num(spy['worker_threads_busy'])} other threads (aiosqlite's) busy or blocked "
+        "inside a call — event-loop self time by library"
+    )
+    tables.append(
+        Table(
+            header,
+            ["where", "% of event-loop samples"],
+            [[label, num(share)] for label, share in spy["buckets"]],
+        )
+    )
+    tables.append(
+        Table(
+            f"{kind}: event-loop thread, inclusive (functions on the stack)",
+            ["function", "%"],
+            [[f"`{fn}`", num(share)] for fn, share in spy["inclusive"] if not _boring(fn)][:20],
+        )
+    )
+    tables.append(
+        Table(
+            f"{kind}: event-loop thread, self (the leaf frame)",
+            ["function", "%"],
+            [[f"`{fn}`", num(share)] for fn, share in spy["self"][:20]],
+        )
+    )
+    return tables
+
+
+BORING = re.compile(r"\((asyncio/(runners|base_events)|uvloop/|server/cli|mtm-consult)")
+
+
+def _boring(name: str) -> bool:
+    return bool(BORING.search(name))
+
+
+RENDERERS = {
+    "fanout": fanout_tables,
+    "ramp": ramp_tables,
+    "join": join_tables,
+    "capacity": capacity_tables,
+    "synthetic": synthetic_tables,
+    "profile": profile_tables,
+}
