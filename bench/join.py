@@ -44,24 +44,9 @@ from bench.common import (
     pin,
     start_ours,
 )
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.coturn import Coturn
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--autoplay-policy=no-user-gesture-required",
-]
 # The same camera constraints as web/static/local-media.js.
 CONSTRAINTS = {
     "audio": True,

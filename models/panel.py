@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
@@ -247,6 +247,7 @@ def defaults(entity_type: EntityType) -> dict[str, Any]:
     return {name: spec.default for name, spec in FIELDS[entity_type].items()}
 
 
+@cache
 def schema() -> dict[str, Any]:
     """Every entity's fields, who may change them, and the status transitions, as JSON.
 

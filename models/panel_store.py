@@ -24,7 +24,7 @@ from models.mutations import (
     PanelState,
     apply,
 )
-from models.tables import Base, ChangeEvent, Consult, MutationReceipt, PanelEntity
+from models.tables import Base, ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
 
 
 class StaleState(Exception):
@@ -174,7 +174,9 @@ async def persist(
     changed = [state.consult_id for state, _, changes in items if changes.events]
     if changed:
         ended = await connection.execute(
-            select(Consult.id).where(Consult.id.in_(changed), Consult.status == "ended")
+            select(Consult.id).where(
+                Consult.id.in_(changed), Consult.status == ConsultStatus.ENDED.value
+            )
         )
         if ended.first() is not None:
             raise StaleState("a consult ended while its mutations were being applied")

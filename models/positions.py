@@ -38,13 +38,3 @@ def key_between(before: str | None, after: str | None) -> str:
             # From here on only the lower bound constrains us.
             after = None
         index += 1
-
-
-def initial_keys(count: int) -> list[str]:
-    """`count` increasing keys spread out for a fresh list."""
-    keys: list[str] = []
-    previous: str | None = None
-    for _ in range(count):
-        previous = key_between(previous, None)
-        keys.append(previous)
-    return keys

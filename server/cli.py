@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from models import consults, panel_store
+from models.database import make_engine
 from models.migrations import upgrade_to_head
 from server import links
 from server.app import create_app
@@ -109,9 +110,9 @@ def _base_url(config: Config) -> str:
 
 
 async def _upgrade(config: Config) -> None:
-    app = create_app(config)
-    await upgrade_to_head(app[STATE].engine)
-    await app[STATE].engine.dispose()
+    engine = make_engine(config.database.url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
 
 
 async def _create_consult(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable
 
@@ -86,6 +85,3 @@ class RedactingAccessLogger(AbstractAccessLogger):
             response.body_length,
             time * 1000,
         )
-
-
-access_logger = logging.getLogger("mtm.access")

@@ -168,10 +168,9 @@ class DatabaseSignalingBackend:
             except consults.ConsultAlreadyEnded:
                 raise JoinRefused("consult_ended", "This consult has already ended.") from None
         self._panel_writer.forget(host.consult_id)
-        self.consult_ended(host.consult_id, reason, by=host.role)
-
-    def consult_ended(self, consult_id: str, reason: str, *, by: str) -> None:
-        self._webhooks.emit("consult.ended", consult_id, {"reason": reason, "ended_by": by})
+        self._webhooks.emit(
+            "consult.ended", host.consult_id, {"reason": reason, "ended_by": host.role}
+        )
 
     def ice_configuration(self, participant_id: str) -> dict[str, Any]:
         return ice_configuration(self._config.ice, participant_id, now=self._clock())

@@ -6,12 +6,12 @@ The server package wires this to the HTTP app and supplies a `SignalingBackend`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import orjson
 import socketio
 
 from models.errors import Refused
@@ -428,6 +428,6 @@ def _encoded_size(data: Any) -> int:
     if data is None:
         return 0
     try:
-        return len(json.dumps(data, separators=(",", ":")))
-    except (TypeError, ValueError):
+        return len(orjson.dumps(data))
+    except TypeError:
         return 0

@@ -4,7 +4,6 @@ and headless Debian Chromium driven by Playwright (never Playwright's own browse
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,28 +11,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import relay_through
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.coturn import Coturn
-
-CHROMIUM = os.environ.get("MTM_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    # Three fake cameras (and three microphones, three speakers) to switch between. Chromium
-    # 156's fake_device_1 delivers Y16 (depth) frames that a peer connection never encodes;
-    # fake_device_0 (I420) and fake_device_2 (MJPEG) both send video.
-    "--use-fake-device-for-media-stream=device-count=3",
-    "--use-fake-ui-for-media-stream",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    # Headless tabs must keep decoding and sending even when not focused.
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture

@@ -220,15 +220,6 @@ async def test_second_connection_replaces_the_first(server: RunningServer) -> No
                 assert (await second_tab.wait_for("signal"))["candidate"] is None
 
 
-async def test_ice_configuration_carries_turn_credentials(
-    server: RunningServer, config_overrides: dict[str, Any]
-) -> None:
-    assert config_overrides == {}  # the default server: no ICE servers at all
-    t = tokens(await server.create_consult())
-    async with joined(server.base_url, t["patient"]) as (_, ack):
-        assert ack["ice"]["iceServers"] == []
-
-
 @pytest.fixture
 def turn_config(config_overrides: dict[str, Any]) -> None:
     config_overrides["ice"] = {

@@ -29,11 +29,8 @@ server send a packet anywhere else.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ctypes
-import hashlib
-import hmac
 import os
 import random
 import secrets
@@ -47,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from server.ice import turn_credentials as server_turn_credentials
+
 TURNSERVER = "/usr/bin/turnserver"
 LOOPBACK = "127.0.0.1"
 
@@ -56,10 +55,8 @@ class CoturnError(RuntimeError):
 
 
 def turn_credentials(secret: str, name: str, ttl_seconds: int = 3600) -> tuple[str, str]:
-    """Return ``(username, password)`` for coturn's ``use-auth-secret`` scheme."""
-    username = f"{int(time.time()) + ttl_seconds}:{name}"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
+    """Return ``(username, password)`` for coturn's ``use-auth-secret`` scheme, valid now."""
+    return server_turn_credentials(secret, name, now=time.time(), ttl_seconds=ttl_seconds)
 
 
 def _udp_port_free(port: int) -> bool:

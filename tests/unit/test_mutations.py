@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from models.mutations import MutationError
 from tests.conftest import PanelDb
 from tests.support.cells import CELL_PARAMS, SETUP_RECOMMENDATION, mutation_for
 
@@ -224,11 +225,8 @@ async def test_bad_mutation_is_refused_and_changes_nothing(
     mutation.setdefault("entity", "medication")
     try:
         result = await panel_db.mutate(panel_db.actor("pharmacist"), mutation_id="bad", **mutation)
-    except Exception as exc:  # parse errors are raised before any state is touched
-        from models.mutations import MutationError
-
-        assert isinstance(exc, MutationError)
-        result = exc.result()
+    except MutationError as refused:  # parse errors are raised before any state is touched
+        result = refused.result()
     assert result["ok"] is False
     assert result["error"]["code"] == code, result
     assert result["error"]["message"]
