@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Annotated, Any, Literal
@@ -40,6 +41,21 @@ PROBLEM_CATEGORIES = (
     "nonadherence",
 )
 RECOMMENDATION_STATUSES = ("proposed", "accepted", "declined", "no-response")
+# Recommendations still waiting for the prescriber's (clinician's) decision.
+UNDECIDED = frozenset({"proposed", "no-response"})
+# Who may see a problem, recommendation, plan item or note.
+AUDIENCES = ("care-team", "patient")
+CARE_TEAM = "care-team"
+# Where a reconciled fact about what the patient really takes comes from.
+SOURCES = ("patient", "fill-history", "chart", "other")
+CONFIRMATIONS = ("confirmed", "corrected", "needs-confirming")
+# A patient's confirmation is bound to the values they saw: a change of any of these
+# makes it "needs-confirming" again.
+CONFIRMATION_BOUND = ("strength", "form", "how_taken", "status")
+# The kinds of therapy change a recommendation may propose, and the medication fields a
+# proposal may set (applied only when the clinician accepts it).
+CHANGE_KINDS = ("start", "stop", "dose-change", "frequency-change", "switch", "other")
+PROPOSABLE = ("name", "strength", "form", "how_taken", "why", "status", "stop_date", "why_stopped")
 
 # Which status may follow which; anything else "makes no sense" and is refused.
 MEDICATION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -62,7 +78,7 @@ class ValueKind:
     """A field's value type, both as a pydantic annotation and as a client can read it."""
 
     annotation: Any
-    name: Literal["text", "choice", "date", "rxnorm", "ids"]
+    name: Literal["text", "choice", "date", "rxnorm", "ids", "id", "proposal"]
     max_length: int | None = None
     choices: tuple[str, ...] | None = None
 
@@ -85,10 +101,13 @@ def _choice(values: tuple[str, ...], *, required: bool = False) -> ValueKind:
 RXNORM = ValueKind(
     Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None, "rxnorm", max_length=12
 )
-DATE = ValueKind(dt.date | None, "date")
-IDS = ValueKind(
-    Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=40)], "ids"
-)
+DATE = ValueKind(str | None, "date")
+_ID = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+IDS = ValueKind(Annotated[list[_ID], Field(max_length=40)], "ids")
+ENTITY_ID = ValueKind(_ID | None, "id", max_length=64)
+# Field name -> proposed value; each value is validated as that medication field.
+PROPOSAL = ValueKind(dict[str, Any], "proposal", choices=PROPOSABLE)
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True)
@@ -106,18 +125,22 @@ class FieldSpec:
         return TypeAdapter(self.kind.annotation)
 
     def validate(self, value: Any) -> Any:
-        """The value in its stored (JSON) form; raises ValueError with a readable message."""
-        if self.kind.name == "date" and value is not None and not isinstance(value, str):
-            raise ValueError("must be a date written as YYYY-MM-DD")
+        """The value in its stored (JSON) form; raises ValueError with a readable message.
+
+        Strict: a JSON value of the wrong type is refused, never converted (no `true` for a
+        number, no date-time where a date is asked).
+        """
+        if self.kind.name == "date":
+            return _date(value)
         try:
-            parsed = self.adapter.validate_python(value, strict=False)
+            parsed = self.adapter.validate_python(value, strict=True)
         except ValidationError as exc:
             message = exc.errors()[0]["msg"]
             raise ValueError(message) from None
+        if self.kind.name == "proposal":
+            return _proposal(parsed)
         if isinstance(parsed, str) and parsed == "" and not self.required:
             return None
-        if isinstance(parsed, dt.date):
-            return parsed.isoformat()
         return parsed
 
     def describe(self) -> dict[str, Any]:
@@ -132,6 +155,33 @@ class FieldSpec:
             "compare_and_set": self.compare_and_set,
             "action": self.action.value,
         }
+
+
+def _date(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be a date written as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError("is not a real calendar date (YYYY-MM-DD)") from None
+
+
+def _proposal(value: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for name, proposed in value.items():
+        if name not in PROPOSABLE:
+            allowed = ", ".join(PROPOSABLE)
+            raise ValueError(f"cannot propose '{name}'; a proposal may set: {allowed}")
+        spec = MEDICATION_FIELDS[name]
+        try:
+            clean[name] = spec.validate(proposed)
+        except ValueError as exc:
+            raise ValueError(f"proposed {spec.label.lower()} {exc}") from None
+        if clean[name] is None and spec.required:
+            raise ValueError(f"proposed {spec.label.lower()} cannot be empty")
+    return {name: clean[name] for name in PROPOSABLE if name in clean}
 
 
 def _spec(
@@ -173,13 +223,17 @@ MEDICATION_FIELDS: dict[str, FieldSpec] = {
         _choice(MEDICATION_STATUSES, required=True), EDIT, "Status", cas=True, default="active"
     ),
     "kind": _spec(_choice(MEDICATION_KINDS, required=True), EDIT, "Kind", default="prescription"),
+    "source": _spec(_choice(SOURCES), EDIT, "Source"),
     "adherence": _spec(_choice(ADHERENCE), CONFIRM, "How often taken as directed"),
     "patient_confirmation": _spec(
-        _choice(("confirmed", "corrected")), CONFIRM, "Patient confirmed how taken"
+        _choice(CONFIRMATIONS), CONFIRM, "Patient confirmation", cas=True
     ),
     "patient_how_taken": _spec(_text(500), CONFIRM, "How the patient says they take it"),
     "patient_note": _spec(_text(1000), CONFIRM, "Patient note"),
-    "notes": _spec(_text(2000), ANNOTATE, "Notes"),
+    "notes": _spec(_text(2000), ANNOTATE, "Care team notes"),
+    "notes_audience": _spec(
+        _choice(AUDIENCES, required=True), ANNOTATE, "Notes visible to", default=CARE_TEAM
+    ),
 }
 
 PROBLEM_FIELDS: dict[str, FieldSpec] = {
@@ -197,6 +251,7 @@ PROBLEM_FIELDS: dict[str, FieldSpec] = {
     "status": _spec(
         _choice(("open", "resolved"), required=True), ANNOTATE, "Status", default="open"
     ),
+    "audience": _spec(_choice(AUDIENCES, required=True), ANNOTATE, "Visible to", default=CARE_TEAM),
 }
 
 RECOMMENDATION_FIELDS: dict[str, FieldSpec] = {
@@ -204,7 +259,11 @@ RECOMMENDATION_FIELDS: dict[str, FieldSpec] = {
     "to": _spec(
         _choice(("prescriber", "patient"), required=True), ANNOTATE, "To", default="prescriber"
     ),
-    "problem_id": _spec(_text(64), ANNOTATE, "Problem"),
+    "problem_id": _spec(ENTITY_ID, ANNOTATE, "Problem"),
+    "medication_id": _spec(ENTITY_ID, ANNOTATE, "Medication"),
+    "change": _spec(_choice(CHANGE_KINDS), ANNOTATE, "Therapy change"),
+    "proposed": _spec(PROPOSAL, ANNOTATE, "Proposed values", default={}),
+    "audience": _spec(_choice(AUDIENCES, required=True), ANNOTATE, "Visible to", default=CARE_TEAM),
     "status": _spec(
         _choice(RECOMMENDATION_STATUSES, required=True),
         DECIDE,
@@ -220,6 +279,7 @@ PLAN_ITEM_FIELDS: dict[str, FieldSpec] = {
     ),
     "to_do": _spec(_text(1000), ANNOTATE, "What I need to do"),
     "what_i_did": _spec(_text(1000), ANNOTATE, "What I did and when"),
+    "audience": _spec(_choice(AUDIENCES, required=True), ANNOTATE, "Visible to", default="patient"),
 }
 
 FIELDS: dict[EntityType, dict[str, FieldSpec]] = {
@@ -244,7 +304,17 @@ TRANSITIONS: dict[tuple[EntityType, str], dict[str, frozenset[str]]] = {
 
 
 def defaults(entity_type: EntityType) -> dict[str, Any]:
-    return {name: spec.default for name, spec in FIELDS[entity_type].items()}
+    return {name: _copy(spec.default) for name, spec in FIELDS[entity_type].items()}
+
+
+def _copy(value: Any) -> Any:
+    return (
+        dict(value)
+        if isinstance(value, dict)
+        else list(value)
+        if isinstance(value, list)
+        else value
+    )
 
 
 @cache

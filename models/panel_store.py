@@ -46,6 +46,7 @@ def _record(row: PanelEntity) -> EntityRecord:
         updated_at=row.updated_at,
         updated_by_name=row.updated_by_name,
         updated_by_role=row.updated_by_role,
+        authors=dict(row.authors or {}),
     )
 
 
@@ -64,6 +65,8 @@ def _event(row: ChangeEvent) -> EventRecord:
         new=row.new,
         mutation_id=row.mutation_id,
         outcome=row.outcome,
+        source=row.source,
+        detail=row.detail,
     )
 
 
@@ -253,6 +256,8 @@ def _event_row(event: EventRecord) -> dict[str, Any]:
         "new": event.new,
         "mutation_id": event.mutation_id,
         "outcome": event.outcome,
+        "source": event.source,
+        "detail": event.detail,
     }
 
 
@@ -267,6 +272,7 @@ def _entity_row(record: EntityRecord) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "updated_by_name": record.updated_by_name,
         "updated_by_role": record.updated_by_role,
+        "authors": record.authors,
     }
 
 

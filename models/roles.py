@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     DECIDE_RECOMMENDATION = "decide_recommendation"  # accept or decline
     CONFIRM_HOW_TAKEN = "confirm_how_taken"  # confirm "how I take it", add a patient note
     READ_AUDIT = "read_audit"
+    READ_CARE_TEAM = "read_care_team"  # problems, recommendations, notes kept to the care team
     SHARE_SCREEN = "share_screen"
 
 
@@ -41,6 +42,7 @@ _MATRIX: dict[Action, frozenset[Role]] = {
     Action.DECIDE_RECOMMENDATION: frozenset({Role.CLINICIAN}),
     Action.CONFIRM_HOW_TAKEN: frozenset({Role.PHARMACIST, Role.CLINICIAN, Role.PATIENT}),
     Action.READ_AUDIT: frozenset({Role.PHARMACIST, Role.CLINICIAN}),
+    Action.READ_CARE_TEAM: frozenset({Role.PHARMACIST, Role.CLINICIAN}),
     Action.SHARE_SCREEN: frozenset({Role.PHARMACIST, Role.CLINICIAN}),
 }
 

@@ -104,6 +104,8 @@ class PanelEntity(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_by_name: Mapped[str] = mapped_column(String(200))
     updated_by_role: Mapped[str] = mapped_column(String(20))
+    # Per field, who set its current value: {"id", "name", "role"}.
+    authors: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class ChangeEvent(Base):
@@ -127,6 +129,10 @@ class ChangeEvent(Base):
     new: Mapped[Any] = mapped_column(JSON, nullable=True)
     mutation_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20))
+    # Where a reconciled fact comes from (patient, fill-history, chart, other).
+    source: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Why a derived change happened, or whose value an override replaced.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_change_event_entity", "consult_id", "entity_id"),)
 

@@ -45,7 +45,8 @@ def mutation_for(action: str, med: dict[str, Any], rec: dict[str, Any]) -> dict[
                                   "entity_id": rec["id"], "field": "status",
                                   "value": "accepted",
                                   "base_version": rec["versions"]["status"]},
-        "confirm how taken": {**base, "field": "patient_confirmation", "value": "corrected"},
+        "confirm how taken": {**base, "field": "patient_confirmation", "value": "corrected",
+                              "base_version": med["versions"]["patient_confirmation"]},
         "patient note": {**base, "field": "patient_note", "value": "I take it with dinner"},
         "reorder": {**base, "op": "move", "after": None},
     }[action]  # fmt: skip

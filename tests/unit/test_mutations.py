@@ -347,7 +347,7 @@ def test_schema_describes_every_rule_clients_must_follow() -> None:
     medication = described["medication"]
     assert medication["create_action"] == "edit_medication"
     cas = {name for name, field in medication["fields"].items() if field["compare_and_set"]}
-    assert cas == {"strength", "how_taken", "stop_date", "status"}
+    assert cas == {"strength", "how_taken", "stop_date", "status", "patient_confirmation"}
     patient_fields = {
         name
         for name, field in medication["fields"].items()

@@ -11,6 +11,7 @@ MATRIX = {
     Action.DECIDE_RECOMMENDATION: {"pharmacist": False, "clinician": True, "patient": False},
     Action.CONFIRM_HOW_TAKEN: {"pharmacist": True, "clinician": True, "patient": True},
     Action.READ_AUDIT: {"pharmacist": True, "clinician": True, "patient": False},
+    Action.READ_CARE_TEAM: {"pharmacist": True, "clinician": True, "patient": False},
     Action.SHARE_SCREEN: {"pharmacist": True, "clinician": True, "patient": False},
 }
 
