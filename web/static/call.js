@@ -63,6 +63,7 @@ const ui = {
   audioOnlyToggle: byId("audio-only-toggle"),
   endDialog: byId("end-dialog"),
   endReason: byId("end-reason"),
+  endOpen: byId("end-open"),
   removeDialog: byId("remove-dialog"),
   removeTitle: byId("remove-title"),
   noticeTitle: byId("notice-title"),
@@ -794,7 +795,25 @@ async function endConsult(reason = "") {
 
 async function confirmEnd() {
   ui.endReason.value = "";
+  showOpenItems();
   if (await ask(ui.endDialog)) await endConsult(ui.endReason.value);
+}
+
+/** The end dialog lists what is still open on the medication panel (issue: nothing ends unseen). */
+function showOpenItems() {
+  const counts = panel?.openCounts?.();
+  ui.endOpen.hidden = !counts;
+  if (!counts) return;
+  const { toDecide, toConfirm } = counts;
+  ui.endOpen.dataset.toDecide = String(toDecide);
+  ui.endOpen.dataset.toConfirm = String(toConfirm);
+  const parts = [];
+  if (toDecide) parts.push(`${toDecide} ${toDecide === 1 ? "recommendation is" : "recommendations are"} still waiting for a decision`);
+  if (toConfirm) parts.push(`${toConfirm} ${toConfirm === 1 ? "medication has" : "medications have"} not been confirmed by the patient`);
+  ui.endOpen.textContent = parts.length
+    ? `Still open: ${parts.join("; ")}.`
+    : "Nothing is left open: every recommendation is decided and every medication confirmed.";
+  ui.endOpen.dataset.open = parts.length ? "true" : "false";
 }
 
 // ---- leaving and being sent away ----------------------------------------------------------

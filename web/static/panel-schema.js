@@ -157,6 +157,8 @@ export const FIELD_WORDS = {
     patient_how_taken: "how the patient takes it",
     patient_note: "patient note",
     notes: "notes",
+    notes_audience: "who sees the notes",
+    source: "source",
     position: "position",
   },
   problem: {
@@ -165,6 +167,7 @@ export const FIELD_WORDS = {
     medication_ids: "linked medications",
     severity: "severity",
     status: "status",
+    audience: "who sees it",
     position: "position",
   },
   recommendation: {
@@ -172,12 +175,17 @@ export const FIELD_WORDS = {
     to: "recipient",
     problem_id: "linked problem",
     status: "decision",
+    audience: "who sees it",
+    medication_id: "medication",
+    change: "change",
+    proposed: "proposed values",
     position: "position",
   },
   plan_item: {
     talked_about: "what we talked about",
     to_do: "what I need to do",
     what_i_did: "what I did",
+    audience: "who sees it",
     position: "position",
   },
 };
@@ -206,6 +214,13 @@ export const TYPE_WORDS = {
   plan_item: "action plan item",
 };
 
+/** "a problem", "an action plan item": the indefinite article a word takes. */
+export function withArticle(word) {
+  const text = String(word ?? "").trim();
+  if (!text) return "an item";
+  return `${/^[aeiou]/i.test(text) ? "an" : "a"} ${text}`;
+}
+
 export const VALUE_LABELS = {
   status: {
     active: "Active",
@@ -231,6 +246,25 @@ export const VALUE_LABELS = {
   patient_confirmation: {
     confirmed: "Confirmed by patient",
     corrected: "Corrected by patient",
+    "needs-confirming": "Needs confirming again",
+  },
+  audience: {
+    "care-team": "Care team only",
+    patient: "Shared with patient",
+  },
+  source: {
+    patient: "Patient",
+    "fill-history": "Fill history",
+    chart: "Chart",
+    other: "Other",
+  },
+  change: {
+    start: "Start",
+    stop: "Stop",
+    "dose-change": "Dose change",
+    "frequency-change": "Frequency change",
+    switch: "Switch",
+    other: "Other change",
   },
   category: {
     "unnecessary-therapy": "Unnecessary drug therapy",
@@ -281,6 +315,7 @@ export const PATIENT_VALUE_LABELS = {
 function labelTable(type, field) {
   if (type === "problem" && field === "status") return "problem_status";
   if (type === "recommendation" && field === "status") return "rec_status";
+  if (field === "notes_audience") return "audience";
   return field;
 }
 
@@ -288,7 +323,10 @@ function labelTable(type, field) {
 export function formatValue(type, field, value, { role = "", empty = "—" } = {}) {
   if (value === null || value === undefined || value === "") return empty;
   if (Array.isArray(value)) return value.length ? value.join(", ") : empty;
-  if (typeof value === "object") return JSON.stringify(value);
+  if (typeof value === "object") {
+    if (type === "recommendation" && field === "proposed") return describeProposed(value, { role }) || empty;
+    return JSON.stringify(value);
+  }
   const table = labelTable(type, field);
   const label =
     (role === "patient" && type === "medication" && PATIENT_VALUE_LABELS[table]?.[value]) ||
@@ -339,16 +377,120 @@ export function shorten(text, max = 48) {
 
 const DECISION_VERBS = { accepted: "accepted", declined: "declined", "no-response": "marked no response on" };
 
+// ---- proposed changes ----------------------------------------------------------------------
+
+/** The medication fields a recommendation may propose, in the order they are read out. */
+export const PROPOSED_ORDER = ["name", "strength", "form", "how_taken", "why", "status", "stop_date", "why_stopped"];
+// Free text is quoted inside a sentence; short values are not.
+const QUOTED_FIELDS = new Set(["how_taken", "why", "why_stopped"]);
+// A proposed status as a patient reads it: never "Taking now" for something not decided.
+const PATIENT_PROPOSED_STATUS = {
+  active: "start taking it again",
+  stopped: "stop taking it",
+  "on-hold": "pause it for now",
+  "not-taken": "not take it",
+  "entered-in-error": "remove it from the list",
+};
+
+/**
+ * "strength 1000 mg · how taken “1 tablet twice daily”": what a recommendation proposes,
+ * as a reader of `role` reads it ("" when nothing is proposed).
+ */
+export function describeProposed(proposed, { role = "" } = {}) {
+  if (!proposed || typeof proposed !== "object") return "";
+  const keys = [...PROPOSED_ORDER.filter((k) => k in proposed), ...Object.keys(proposed).filter((k) => !PROPOSED_ORDER.includes(k))];
+  const parts = [];
+  for (const key of keys) {
+    const value = proposed[key];
+    if (value === null || value === undefined || value === "") continue;
+    if (key === "status") {
+      parts.push(
+        role === "patient"
+          ? PATIENT_PROPOSED_STATUS[value] ?? formatValue("medication", key, value)
+          : `status ${formatValue("medication", key, value)}`,
+      );
+      continue;
+    }
+    const shown = formatValue("medication", key, value, { role });
+    parts.push(`${fieldWord("medication", key, role)} ${QUOTED_FIELDS.has(key) ? `“${shown}”` : shown}`);
+  }
+  return parts.join(" · ");
+}
+
+// ---- open items ("waiting for you") ---------------------------------------------------------
+
+// The same rule as the server's models/open_items (docs/protocol.md, "Open items").
+const UNDECIDED = new Set(["proposed", "no-response"]);
+const CONFIRMABLE_STATUSES = new Set(["active", "on-hold"]);
+const UNCONFIRMED = new Set([null, undefined, "needs-confirming"]);
+
+/**
+ * What is still open on the panel: `toDecide` (recommendations waiting for the clinician's
+ * decision) and `toConfirm` (medications the patient has not confirmed, or must confirm
+ * again), each in list order. `role` keeps what that reader acts on: a clinician decides,
+ * a patient confirms, a pharmacist (or no role given) sees both.
+ */
+export function openItems(entities, role = "") {
+  const toDecide = [];
+  const toConfirm = [];
+  for (const entity of entities ?? []) {
+    const data = entity?.data ?? {};
+    if (entity?.type === "recommendation" && UNDECIDED.has(data.status)) toDecide.push(entity);
+    else if (
+      entity?.type === "medication" &&
+      CONFIRMABLE_STATUSES.has(data.status) &&
+      UNCONFIRMED.has(data.patient_confirmation)
+    ) {
+      toConfirm.push(entity);
+    }
+  }
+  toDecide.sort(compareEntities);
+  toConfirm.sort(compareEntities);
+  return {
+    toDecide: role === "patient" ? [] : toDecide,
+    toConfirm: role === "clinician" ? [] : toConfirm,
+  };
+}
+
+// ---- sentences ------------------------------------------------------------------------------
+
+/**
+ * Why a derived event happened, for a sentence: "because strength changed", "from an accepted
+ * recommendation". `cause` is the event with seq `detail.cause_seq`, when known.
+ */
+export function derivedReason(event, cause, role = "") {
+  const reason = event?.detail?.reason;
+  if (reason === "confirmation-reset") {
+    const field = cause?.field ? fieldWord(cause.entity_type ?? "medication", cause.field, role) : "";
+    return field ? `because ${field} changed` : "because what was confirmed changed";
+  }
+  if (reason === "recommendation-accepted") return "from an accepted recommendation";
+  return "";
+}
+
 /**
  * The sentence announced when someone else's change arrives, or null for nothing to say.
- * `entity` is the entity after the change; `role` is the reader's role.
+ * `entity` is the entity after the change; `role` is the reader's role; `cause` (for a
+ * derived event) is the event that caused it, when known.
  */
-export function describeEvent(event, entity, role = "") {
+export function describeEvent(event, entity, role = "", cause = null) {
   if (!event || event.outcome !== "applied") return null;
+  if (event.op === "hidden" || event.op === "remove") return null;
   const who = event.actor?.name || "Someone";
   const type = event.entity_type;
+  if (event.op === "derived") {
+    const why = derivedReason(event, cause, role);
+    if (event.detail?.reason === "confirmation-reset") {
+      return role === "patient"
+        ? `${entityName(entity)} changed: please check it and confirm again.`
+        : `${entityName(entity)} needs confirming again by the patient ${why}.`;
+    }
+    if (event.field === null || event.field === undefined) return `${entityName(entity)} was added ${why}.`;
+    const value = formatValue(type, event.field, event.new, { role, empty: "(empty)" });
+    return `${entityName(entity)} ${fieldWord(type, event.field, role)} is now ${value} ${why}.`.replace(/\s+\./, ".");
+  }
   if (event.op === "add") {
-    return `${who} added ${type === "medication" ? entityName(entity) : `a ${TYPE_WORDS[type] ?? "item"}`}`;
+    return `${who} added ${type === "medication" ? entityName(entity) : withArticle(TYPE_WORDS[type] ?? "item")}`;
   }
   if (event.op === "move") return `${who} moved ${entityName(entity)}`;
   if (type === "recommendation" && event.field === "status") {
@@ -356,10 +498,11 @@ export function describeEvent(event, entity, role = "") {
   }
   const name = type === "medication" && event.field === "name" ? event.old || "a medication" : entityName(entity);
   const field = fieldWord(type, event.field, role);
+  const replaced = event.detail?.overrode?.actor?.name ? `, replacing ${event.detail.overrode.actor.name}’s value` : "";
   if (event.new === null || event.new === undefined || event.new === "") {
-    return `${who} cleared ${name} ${field}`;
+    return `${who} cleared ${name} ${field}${replaced}`;
   }
-  return `${who} changed ${name} ${field} to ${formatValue(type, event.field, event.new, { role })}`;
+  return `${who} changed ${name} ${field} to ${formatValue(type, event.field, event.new, { role })}${replaced}`;
 }
 
 /** "Metformin strength → 1000 mg": what a queued mutation does, for notices. */
@@ -368,7 +511,7 @@ export function describeMutation(mutation, entity, role = "") {
   if (mutation.op === "add") {
     const value = mutation.value ?? {};
     const what = value.name || value.text || value.talked_about || formatValue(type, "category", value.category, { empty: "" });
-    return `Add ${TYPE_WORDS[type] ?? "item"}${what ? ` “${shorten(what)}”` : ""}`;
+    return `Add ${withArticle(TYPE_WORDS[type] ?? "item")}${what ? ` “${shorten(what)}”` : ""}`;
   }
   if (mutation.op === "move") return `Move ${entityName(entity)}`;
   const name = entityName(entity);

@@ -8,7 +8,13 @@
 //   each waiting for its acknowledgement, and removed only when one arrives. While the
 //   socket is down (or connected but not joined again) the queue just waits.
 // - Acknowledgements: applied → done; conflict → a prompt entry (theirs / mine);
-//   anything else refused → a rejected-notice entry for the author.
+//   anything else refused → a rejected-notice entry for the author. An applied mutation's
+//   acknowledgement carries `effects` (derived changes the server made because of it, with
+//   the next seqs): applied after it, in order.
+// - Events a patient connection receives may be "hidden" (a seq that carries nothing for
+//   this reader: only the seq advances) or "remove" (the entity is no longer shared).
+// - Overrides: when someone replaces my value with "use mine", a notice is kept (like the
+//   conflicts) until I dismiss it.
 
 import { OfflineQueue, StoredList, defaultStorage, storageKey } from "./panel-queue.js";
 import {
@@ -18,6 +24,7 @@ import {
   entityName,
   fieldWord,
   isCompareAndSet,
+  openItems,
   permissions,
   readSettings,
 } from "./panel-schema.js";
@@ -29,6 +36,8 @@ const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 const ID_PREFIX = { medication: "m", problem: "dtp", recommendation: "r", plan_item: "a" };
 // Refusals that say "not now" rather than "no": the mutation stays queued for the next join.
 const RETRY_LATER = new Set(["not_joined"]);
+// Recent events kept to explain a derived change ("because strength changed").
+const RECENT_EVENTS = 200;
 
 export class PanelStore {
   /**
@@ -75,6 +84,9 @@ export class PanelStore {
     this.queue = new OfflineQueue(storage, this.consultId, self.id);
     this.rejectedList = new StoredList(storage, storageKey("rejected", this.consultId, self.id));
     this.conflictList = new StoredList(storage, storageKey("conflicts", this.consultId, self.id));
+    // "<name> replaced your <field>": notices for me, kept until dismissed.
+    this.overrideList = new StoredList(storage, storageKey("overrides", this.consultId, self.id));
+    this.recentEvents = new Map(); // seq → event, the last RECENT_EVENTS applied
     // Own mutations whose panel-event arrived before the acknowledgement: no longer "sending".
     this.seenByEvent = new Set();
 
@@ -111,6 +123,25 @@ export class PanelStore {
 
   get conflicts() {
     return this.conflictList.items;
+  }
+
+  get overrides() {
+    return this.overrideList.items;
+  }
+
+  /** Notices that someone replaced my value of this field with theirs, oldest first. */
+  overridesFor(entityId, field) {
+    return this.overrideList.items.filter((o) => o.entity_id === entityId && o.field === field);
+  }
+
+  /** What is still open ("waiting for you") for this participant's role (panel-schema.js). */
+  openItems() {
+    return openItems(this.entities.values(), this.role);
+  }
+
+  /** The event with this seq, if it arrived recently (to explain a derived change). */
+  eventAt(seq) {
+    return this.recentEvents.get(seq) ?? null;
   }
 
   /** Entities of one type in list order (position, then id, plain string comparison). */
@@ -197,13 +228,86 @@ export class PanelStore {
   }
 
   applyOne(event, entity) {
-    if (event.outcome === "applied" && entity?.id) this.entities.set(entity.id, entity);
-    // A conflict changes nothing, but its seq is used: advance past it.
+    // A conflict changes nothing, and a "hidden" seq carries nothing for this reader: both
+    // only advance the seq.
     this.seq = event.seq;
+    if (event.op === "hidden") return;
+    if (event.op === "remove") {
+      // No longer shared with this reader.
+      if (event.entity_id) this.entities.delete(event.entity_id);
+      this.conflictList.removeWhere((c) => c.entity_id === event.entity_id);
+      this.emit({ kind: "event", event });
+      return;
+    }
+    if (event.outcome === "applied" && entity?.id) this.entities.set(entity.id, entity);
+    this.remember(event);
     const mine = event.actor?.id != null && event.actor.id === this.self.id;
     if (mine && this.queue.has(event.mutation_id)) this.seenByEvent.add(event.mutation_id);
-    if (!mine) this.announce(describeEvent(event, entity, this.role));
+    // The notice about my replaced value says more than the plain change would.
+    const overridden = this.noteOverride(event, entity);
+    // A derived change is news even to the author of its cause (a reset confirmation).
+    if (!overridden && (!mine || event.op === "derived")) {
+      this.announce(describeEvent(event, entity, this.role, this.eventAt(event.detail?.cause_seq)));
+    }
     this.emit({ kind: "event", event });
+  }
+
+  remember(event) {
+    this.recentEvents.set(event.seq, event);
+    if (this.recentEvents.size > RECENT_EVENTS) this.recentEvents.delete(this.recentEvents.keys().next().value);
+  }
+
+  /**
+   * Someone else's "use mine" replaced a value I had set: keep a notice for that field.
+   * Returns true when this event is such an override.
+   */
+  noteOverride(event, entity) {
+    const overrode = event.detail?.overrode;
+    if (event.outcome !== "applied" || !overrode?.actor || overrode.actor.id !== this.self.id) return false;
+    if (event.actor?.id === this.self.id) return false; // I replaced my own value (another tab)
+    const id = `override-${event.seq}`;
+    if (this.overrideList.items.some((o) => o.id === id)) return true;
+    const notice = {
+      id,
+      seq: event.seq,
+      type: event.entity_type,
+      entity_id: event.entity_id,
+      field: event.field,
+      by: { name: event.actor?.name ?? "", role: event.actor?.role ?? "" },
+      mine: overrode.value ?? null,
+      theirs: event.new ?? null,
+      at: event.at ?? null,
+    };
+    this.overrideList.push(notice);
+    const target = entity ?? this.entities.get(event.entity_id) ?? null;
+    const field = fieldWord(notice.type, notice.field, this.role);
+    this.announce(`${notice.by.name || "Someone"} replaced your ${field} of ${entityName(target)} with theirs.`);
+    return true;
+  }
+
+  /** Dismiss one override notice (by id), or all of them. */
+  dismissOverride(id) {
+    if (id === undefined) this.overrideList.clear();
+    else this.overrideList.removeWhere((entry) => entry.id === id);
+    this.changed();
+  }
+
+  /**
+   * Apply acknowledged payloads (`{event, entity}`: the primary, then its effects) in seq
+   * order. One past a gap waits in `held` for the broadcast events that fill the gap.
+   */
+  applyAcknowledged(payloads) {
+    for (const payload of payloads) {
+      const seq = payload?.event?.seq;
+      if (!Number.isInteger(seq) || seq <= this.seq) continue;
+      // An applied change without its entity cannot be shown: its broadcast brings both.
+      if (payload.event.outcome === "applied" && !payload.entity && !["hidden", "remove"].includes(payload.event.op)) {
+        continue;
+      }
+      if (seq === this.seq + 1) this.applyOne(payload.event, payload.entity ?? null);
+      else this.held.set(seq, payload);
+      this.drainHeld();
+    }
   }
 
   drainHeld() {
@@ -249,8 +353,13 @@ export class PanelStore {
   }
 
   announceMissed(events, before) {
-    const theirs = (Array.isArray(events) ? events : []).filter(
-      (e) => e.seq > before && e.outcome === "applied" && e.actor?.id !== this.self.id,
+    const missed = (Array.isArray(events) ? events : []).filter((e) => e.seq > before);
+    for (const event of missed) {
+      this.remember(event);
+      this.noteOverride(event, null);
+    }
+    const theirs = missed.filter(
+      (e) => e.outcome === "applied" && e.actor?.id !== this.self.id && e.op !== "hidden" && e.op !== "remove",
     );
     if (theirs.length === 1) {
       this.announce(describeEvent(theirs[0], this.entities.get(theirs[0].entity_id), this.role));
@@ -321,7 +430,7 @@ export class PanelStore {
    * person saw it when they started editing (defaults to the version shown now).
    * Returns the mutation_id, or null when the panel is read-only.
    */
-  setField(type, entityId, field, value, { baseVersion } = {}) {
+  setField(type, entityId, field, value, { baseVersion, override = false, source } = {}) {
     if (this.readOnly || this.destroyed) return null;
     const entity = this.entities.get(entityId);
     const mutation = {
@@ -332,6 +441,10 @@ export class PanelStore {
       field,
       value: value === undefined ? null : value,
     };
+    // "Use mine" after a conflict: the server records whose value this replaces.
+    if (override) mutation.override = true;
+    // Where a reconciled fact comes from (patient, fill history, chart, other).
+    if (source) mutation.source = source;
     const compareAndSet = isCompareAndSet(this.schema, type, field);
     if (compareAndSet) {
       mutation.base_version = Number.isInteger(baseVersion)
@@ -350,7 +463,7 @@ export class PanelStore {
   }
 
   /** Create an entity; its id is chosen here so it can be edited before the ack. */
-  add(type, value, { after } = {}) {
+  add(type, value, { after, source } = {}) {
     if (this.readOnly || this.destroyed) return null;
     const mutation = {
       mutation_id: this.newMutationId(),
@@ -360,6 +473,7 @@ export class PanelStore {
       value,
     };
     if (after !== undefined) mutation.after = after;
+    if (source) mutation.source = source;
     this.enqueue(mutation, describeMutation(mutation, null, this.role));
     return mutation.entity_id;
   }
@@ -423,10 +537,8 @@ export class PanelStore {
       this.reject(item, "no_answer", "The server's answer could not be read; the change may not be saved.");
     } else if (result.ok) {
       this.rebaseAfter(item.mutation, result.entity);
-      if (result.event && result.entity && result.seq === this.seq + 1) {
-        this.applyOne(result.event, result.entity);
-        this.drainHeld();
-      }
+      const effects = Array.isArray(result.effects) ? result.effects : [];
+      this.applyAcknowledged([{ event: result.event, entity: result.entity }, ...effects]);
     } else if (result.error?.code === "conflict") {
       if (result.event && result.seq === this.seq + 1) {
         this.applyOne(result.event, null);
@@ -499,6 +611,7 @@ export class PanelStore {
     if (!conflict) return null;
     return this.setField(conflict.type, entityId, field, conflict.mine, {
       baseVersion: conflict.version ?? undefined,
+      override: true,
     });
   }
 

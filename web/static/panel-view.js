@@ -1,20 +1,27 @@
-// The medication panel's DOM: medication cards with inline editing, conflict prompts,
-// history drawers, the patient's plain-language view, and the problem / recommendation /
-// action plan sections. Everything it shows comes from a PanelStore (panel-store.js);
+// The medication panel's DOM: the "waiting for you" section, medication cards with inline
+// editing, conflict prompts, override notices, history drawers, the patient's
+// plain-language view, and the problem / recommendation / action plan sections. Everything it shows comes from a PanelStore (panel-store.js);
 // everything a person does becomes a store call. Rows are kept by entity id and updated in
 // place, so an open editor, its typed text and the keyboard focus survive incoming changes.
 
 import { formatTime, h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import {
+  actionFor,
   choiceOptions,
+  choicesFor,
   defaultFor,
+  derivedReason,
+  describeProposed,
+  fieldSpec,
   formatValue,
   hasTransitions,
   isCompareAndSet,
   maxLength,
   nextStatuses,
   nextValues,
+  PROPOSED_ORDER,
   required,
+  shorten,
   valueKind,
   VALUE_LABELS,
   fieldWord,
@@ -25,25 +32,50 @@ import {
  * textarea. Everything else (choices, transitions, lengths, required, who may change it)
  * comes from the server's schema (store.schema).
  */
+// `named(name)` / `patientNamed(name)`: the label with the medication's name in it, as it
+// reads in an editor's label ("How often I take Atorvastatin as directed"); without one,
+// "<label> of <name>".
 const MED_FIELD_UI = {
   name: { label: "Name" },
   strength: { label: "Strength" },
   form: { label: "Form" },
-  how_taken: { label: "How taken", patientLabel: "How I use it", multiline: true },
-  why: { label: "Why", patientLabel: "Why I use it" },
+  how_taken: {
+    label: "How taken",
+    patientLabel: "How I use it",
+    multiline: true,
+    named: (n) => `How ${n} is taken`,
+    patientNamed: (n) => `How I use ${n}`,
+  },
+  why: { label: "Why", patientLabel: "Why I use it", named: (n) => `Why ${n} is taken`, patientNamed: (n) => `Why I use ${n}` },
   prescriber: { label: "Prescriber" },
   start_date: { label: "Start date" },
   stop_date: { label: "Stop date" },
-  why_stopped: { label: "Why stopped" },
+  why_stopped: { label: "Why stopped", named: (n) => `Why ${n} was stopped` },
   rxnorm_code: { label: "RxNorm code" },
   status: { label: "Status" },
   kind: { label: "Kind" },
-  adherence: { label: "Adherence", patientLabel: "How often I take it as directed" },
+  adherence: {
+    label: "Adherence",
+    patientLabel: "How often I take it as directed",
+    named: (n) => `Adherence to ${n}`,
+    patientNamed: (n) => `How often I take ${n} as directed`,
+  },
   patient_confirmation: { label: "Patient confirmation", empty: "Not confirmed yet" },
-  patient_how_taken: { label: "Patient says", multiline: true },
-  patient_note: { label: "Patient note", patientLabel: "My note", multiline: true },
-  notes: { label: "Notes", multiline: true },
+  patient_how_taken: { label: "Patient says", multiline: true, named: (n) => `How the patient says they take ${n}` },
+  patient_note: {
+    label: "Patient note",
+    patientLabel: "My note",
+    multiline: true,
+    named: (n) => `Patient note on ${n}`,
+    patientNamed: (n) => `My note on ${n}`,
+  },
+  notes: { label: "Notes", multiline: true, named: (n) => `Care team notes on ${n}` },
+  notes_audience: { label: "Notes seen by", named: (n) => `Who sees the notes on ${n}` },
+  source: { label: "Source", named: (n) => `Where the details of ${n} come from` },
 };
+
+// Medication fields a mutation may say the source of (the reconciled facts).
+const EDIT_MEDICATION = "edit_medication";
 
 // The wire formats of the `date` and `rxnorm` value kinds (docs/protocol.md).
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
@@ -67,6 +99,119 @@ function changedByText(entity) {
 
 function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The medication fields a recommendation may propose: the schema's list when it gives one
+ * (`proposed.keys`), else the protocol's.
+ */
+function proposedKeys(schema) {
+  const spec = fieldSpec(schema, "recommendation", "proposed");
+  const keys = spec?.keys ?? spec?.fields ?? spec?.allowed;
+  return Array.isArray(keys) && keys.length ? keys : PROPOSED_ORDER;
+}
+
+/** The audience tag of a problem, recommendation, plan item or medication note. */
+function audienceText(value) {
+  return formatValue("problem", "audience", value, { empty: "" });
+}
+
+/** "10 mg · tablet · “1 tablet every morning”": the values a patient confirmed. */
+function confirmedValuesText(values, role) {
+  if (!values || typeof values !== "object") return "";
+  const parts = [];
+  if (values.strength) parts.push(values.strength);
+  if (values.form) parts.push(values.form);
+  if (values.how_taken) parts.push(`“${values.how_taken}”`);
+  if (values.status && values.status !== "active") parts.push(formatValue("medication", "status", values.status, { role }));
+  return parts.join(" · ");
+}
+
+/** A patient's line about a proposed change of one of their medications. */
+function patientProposalText(status, values) {
+  if (status === "accepted") return `Your doctor agreed${values ? `: ${values}` : "."}`;
+  if (status === "declined") return `Not changed${values ? ` (proposed: ${values})` : "."}`;
+  return `Proposed — waiting for your doctor${values ? `: ${values}` : "."}`;
+}
+
+/** The care team's line about a recommendation linked to a medication. */
+function staffProposalText(data, values) {
+  const change = data.change ? `${formatValue("recommendation", "change", data.change)}: ` : "";
+  const state = {
+    proposed: "Proposed, waiting for a decision",
+    "no-response": "Proposed, no response yet",
+    accepted: `Accepted${data.decided_by ? ` by ${data.decided_by}` : ""}`,
+    declined: `Declined${data.decided_by ? ` by ${data.decided_by}` : ""}, not changed`,
+  }[data.status] ?? formatValue("recommendation", "status", data.status);
+  return `${state} — ${change}${values}`;
+}
+
+/** A decision on a recommendation: compare-and-set on the status version shown now. */
+function decide(store, entity, status) {
+  return store.setField("recommendation", entity.id, "status", status, {
+    baseVersion: entity.versions?.status ?? entity.created_seq,
+  });
+}
+
+// ---- override notice -------------------------------------------------------------------
+
+/**
+ * "<name> replaced your <field> “<mine>” with “<theirs>”", next to the field, until
+ * dismissed (the author of the replaced value sees it; both values stay in the history).
+ */
+class OverrideSlot {
+  constructor(view, type, field, focusAfter) {
+    this.view = view;
+    this.type = type;
+    this.field = field;
+    this.focusAfter = focusAfter;
+    this.el = h("div", { class: "mp-override-slot" });
+    this.key = "";
+  }
+
+  update(entityId) {
+    const notices = this.view.store.overridesFor(entityId, this.field);
+    const key = notices.map((n) => n.id).join(" ");
+    if (key === this.key) return;
+    this.key = key;
+    const hadFocus = this.el.contains(document.activeElement);
+    const role = this.view.role;
+    const word = fieldWord(this.type, this.field, role);
+    const fmt = (value) => formatValue(this.type, this.field, value, { role, empty: "(empty)" });
+    this.el.replaceChildren(
+      ...notices.map((notice) => {
+        const who = notice.by?.name || "Someone";
+        const text = h("p", {
+          class: "mp-override__text",
+          id: uid("mp-override"),
+          text: `${who}${notice.by?.role ? ` (${notice.by.role})` : ""} replaced your ${word} “${fmt(notice.mine)}” with “${fmt(notice.theirs)}”.`,
+        });
+        const when = notice.at ? formatTime(notice.at) : null;
+        return h(
+          "div",
+          { class: "mp-override", role: "group", "aria-labelledby": text.id, "data-testid": "override-notice", "data-field": this.field },
+          text,
+          h("p", {
+            class: "mp-override__meta",
+            text: `${when ? `${when.short} · ` : ""}They chose their value after a conflict. Both values are kept in the history.`,
+          }),
+          h(
+            "div",
+            { class: "mp-actions" },
+            h("button", {
+              type: "button",
+              class: "mp-btn mp-btn--small",
+              "data-testid": "override-dismiss",
+              "aria-label": `Dismiss: ${who} replaced your ${word}`,
+              text: "Dismiss",
+              onclick: () => this.view.store.dismissOverride(notice.id),
+            }),
+          ),
+        );
+      }),
+    );
+    if (hadFocus && !this.el.contains(document.activeElement)) this.focusAfter();
+  }
 }
 
 // ---- conflict prompt -------------------------------------------------------------------
@@ -207,13 +352,24 @@ class FieldCell {
     this.body = h("div", { class: "mp-field__body" }, shown, this.pendingEl, this.editButton);
     // (h() skips a null child: a read-only field has no button.)
     this.conflict = new ConflictSlot(this.view, () => this.focusAfter());
+    this.override = new OverrideSlot(this.view, "medication", field, () => this.focusAfter());
     this.el = h(
       "div",
       { class: `mp-field mp-field--${variant}`, "data-field": field },
       this.labelEl,
       this.body,
       this.conflict.el,
+      this.override.el,
     );
+  }
+
+  /** The label with the medication's name: "Strength of Metformin", "How I use Metformin". */
+  namedLabel() {
+    const name = this.row.name();
+    const named = (this.view.patient && this.ui.patientNamed) || (!this.view.patient && this.ui.named) || null;
+    if (named) return named(name);
+    if (this.view.patient && this.ui.patientLabel) return `${this.ui.patientLabel} (${name})`;
+    return `${this.labelText} of ${name}`;
   }
 
   display(value) {
@@ -240,7 +396,7 @@ class FieldCell {
     if (this.editButton) {
       show(this.editButton, editable && !this.editing);
       setText(this.editButton, this.editText(entity));
-      setAttr(this.editButton, "aria-label", `${this.editText(entity)}: ${this.labelText} of ${this.row.name()}`);
+      setAttr(this.editButton, "aria-label", `${this.editText(entity)}: ${this.namedLabel()}`);
     }
 
     const pending = this.store.pendingFor(entity.id, this.field);
@@ -251,6 +407,7 @@ class FieldCell {
     }
 
     this.conflict.update(this.store.conflictFor(entity.id, this.field));
+    this.override.update(entity.id);
 
     if (this.editing) {
       const seen = entity.versions?.[this.field];
@@ -301,7 +458,16 @@ class FieldCell {
     const control = this.makeControl(start, entity);
     control.id = uid("mp-input");
     control.setAttribute("data-testid", `input-${field}`);
-    const label = h("label", { class: "mp-label", for: control.id, text: `${this.labelText} of ${this.row.name()}` });
+    const label = h("label", { class: "mp-label", for: control.id, text: this.namedLabel() });
+    // A reconciled fact says where it comes from (patient, fill history, chart, other).
+    const sourceChoices =
+      actionFor(this.schema, "medication", field) === EDIT_MEDICATION && field !== "source"
+        ? choiceOptions(this.schema, "medication", "source")
+        : null;
+    const sourceSelect = sourceChoices
+      ? selectOf(sourceChoices, entity.data?.source ?? null, { "data-testid": `source-${field}` })
+      : null;
+    const sourceControl = sourceSelect ? labelled("Where this comes from", sourceSelect).wrap : null;
     const note = h("p", { class: "mp-editor__note", "aria-live": "polite", hidden: true });
     const error = h("p", { class: "mp-error", hidden: true });
     const errorId = uid("mp-error");
@@ -311,6 +477,7 @@ class FieldCell {
       { class: "mp-editor", novalidate: true, "data-testid": `editor-${field}` },
       label,
       control,
+      sourceControl,
       note,
       error,
       h(
@@ -339,7 +506,7 @@ class FieldCell {
     });
     // The version the person sees now is the base of a compare-and-set change.
     const seenVersion = entity.versions?.[field] ?? entity.created_seq;
-    this.editing = { form, control, note, error, start, confirmed, seenVersion };
+    this.editing = { form, control, note, error, start, confirmed, seenVersion, sourceSelect };
     this.body.after(form);
     show(this.editButton, false);
     control.focus();
@@ -356,7 +523,7 @@ class FieldCell {
 
   save() {
     if (!this.editing) return;
-    const { control, start, confirmed, seenVersion } = this.editing;
+    const { control, start, confirmed, seenVersion, sourceSelect } = this.editing;
     let value = typeof control.value === "string" ? control.value.trim() : control.value;
     if (value === "") value = null;
     const label = this.labelText;
@@ -374,7 +541,10 @@ class FieldCell {
       this.close(true); // nothing changed
       return;
     }
-    this.store.setField("medication", this.entity.id, this.field, value, { baseVersion: seenVersion });
+    this.store.setField("medication", this.entity.id, this.field, value, {
+      baseVersion: seenVersion,
+      source: sourceSelect?.value || undefined,
+    });
     this.close(true);
   }
 
@@ -404,6 +574,9 @@ class MedRow {
     this.cells = [];
     this.el = h("li", { class: "mp-med", "data-testid": "med-row", "data-entity-id": entity.id, tabindex: "-1" });
     this.changedBy = h("p", { class: "mp-changed", "data-testid": "med-field-updated_by" });
+    // Recommendations about this medication: proposed values are never shown as current.
+    this.proposals = h("ul", { class: "mp-proposals", "data-testid": "med-proposals", hidden: true });
+    this.proposalItems = new Map();
     if (view.patient) this.buildPatient();
     else this.buildStaff();
     this.update(entity);
@@ -434,11 +607,13 @@ class MedRow {
       this.cell("form"),
       this.cell("how_taken"),
       this.cell("why"),
-      this.cell("patient_confirmation"),
+      this.cell("patient_confirmation", { variant: "badge" }),
+      (this.confirmedValues = h("p", { class: "mp-item__meta mp-confirmed", "data-testid": "med-confirmed-values", hidden: true })),
       this.cell("patient_how_taken"),
       this.cell("adherence"),
       this.cell("patient_note"),
       this.cell("notes"),
+      this.cell("notes_audience", { variant: "tag" }),
     );
     this.moreRegion = h(
       "div",
@@ -448,6 +623,7 @@ class MedRow {
       this.cell("stop_date"),
       this.cell("why_stopped"),
       this.cell("rxnorm_code"),
+      this.cell("source"),
     );
     this.moreButton = h("button", {
       type: "button",
@@ -468,7 +644,7 @@ class MedRow {
       this.history = new HistoryDrawer(this);
       actions.append(this.history.button);
     }
-    this.el.append(head, main, this.moreRegion, this.changedBy, actions);
+    this.el.append(head, main, this.proposals, this.moreRegion, this.changedBy, actions);
     if (this.history) this.el.append(this.history.el);
   }
 
@@ -484,6 +660,8 @@ class MedRow {
       this.cell("why", { editable: false }),
     );
     this.confirmText = h("p", { class: "mp-confirm__text", "data-testid": "med-field-patient_confirmation" });
+    this.confirmedValues = h("p", { class: "mp-confirm__how", "data-testid": "med-confirmed-values", hidden: true });
+    this.confirmConflict = h("p", { class: "mp-confirm__changed", "data-testid": "confirm-conflict", hidden: true });
     this.patientHow = h("p", { class: "mp-confirm__how", "data-testid": "med-field-patient_how_taken", hidden: true });
     this.confirmPending = h("p", { class: "mp-pending", "data-testid": "pending-patient_confirmation", hidden: true });
     const nameId = uid("mp-med-name");
@@ -494,6 +672,8 @@ class MedRow {
       "data-testid": "confirm-how-taken",
       text: "Yes, that's how I take it",
       onclick: () => {
+        // Compare-and-set: the store sends the confirmation's version as shown now, so a
+        // confirmation of values that changed meanwhile is refused, not recorded.
         this.store.setField("medication", this.id, "patient_confirmation", "confirmed");
         this.view.announce(`Thank you. Sending your confirmation for ${this.name()}.`);
       },
@@ -511,8 +691,10 @@ class MedRow {
     this.confirmActions = h("div", { class: "mp-actions" }, this.confirmButton, this.differentButton);
     const confirm = h(
       "div",
-      { class: "mp-confirm", role: "group", "aria-label": "Is this how you take it?" },
+      { class: "mp-confirm", role: "group", "aria-label": "Is this how you take it?", "data-testid": "med-confirm" },
       this.confirmText,
+      this.confirmedValues,
+      this.confirmConflict,
       this.patientHow,
       this.confirmPending,
       this.confirmActions,
@@ -524,7 +706,14 @@ class MedRow {
       this.cell("adherence", { editText: (e) => (e.data?.adherence ? "Change" : "Tell us") }),
       this.cell("patient_note", { editText: (e) => (e.data?.patient_note ? "Change my note" : "Add a note") }),
     );
-    this.el.append(head, main, confirm, own, this.changedBy);
+    this.el.append(head, main, this.proposals, confirm, own, this.changedBy);
+  }
+
+  /** The confirm button, for the "waiting for you" section's "Check" link. */
+  focusConfirm() {
+    this.el.scrollIntoView({ block: "nearest" });
+    if (!this.confirmActions?.hidden && this.confirmButton) this.confirmButton.focus();
+    else this.el.focus();
   }
 
   buildDifferentForm() {
@@ -602,18 +791,64 @@ class MedRow {
     setAttr(this.el, "data-status", data.status ?? "");
     for (const cell of this.cells) cell.update(entity);
     setText(this.changedBy, changedByText(entity));
+    this.updateProposals();
     if (this.view.patient) this.updatePatient(entity);
+    else this.updateConfirmedValues(data);
     this.history?.update(entity);
+  }
+
+  /** Staff card: what the patient confirmed, beside "Confirmed by patient" / "Needs confirming again". */
+  updateConfirmedValues(data) {
+    const values = confirmedValuesText(data.confirmed_values, this.view.role);
+    const state = data.patient_confirmation;
+    const shown = Boolean(values) && (state === "confirmed" || state === "corrected" || state === "needs-confirming");
+    show(this.confirmedValues, shown);
+    if (shown) setText(this.confirmedValues, `${state === "needs-confirming" ? "Patient had confirmed" : "Patient confirmed"}: ${values}`);
+  }
+
+  /** One line per recommendation linked to this medication, kept by recommendation id. */
+  updateProposals() {
+    const patient = this.view.patient;
+    const recs = this.store.list("recommendation").filter((rec) => rec.data?.medication_id === this.id);
+    const nodes = [];
+    const seen = new Set();
+    for (const rec of recs) {
+      let item = this.proposalItems.get(rec.id);
+      if (!item) {
+        item = h("li", { class: "mp-proposal", "data-testid": "med-proposal", "data-entity-id": rec.id });
+        this.proposalItems.set(rec.id, item);
+      }
+      const data = rec.data ?? {};
+      const values = describeProposed(data.proposed, { role: this.view.role }) || shorten(data.text ?? "", 120);
+      setAttr(item, "data-status", data.status ?? "");
+      setText(item, patient ? patientProposalText(data.status, values) : staffProposalText(data, values));
+      seen.add(rec.id);
+      nodes.push(item);
+    }
+    for (const id of [...this.proposalItems.keys()]) if (!seen.has(id)) this.proposalItems.delete(id);
+    syncChildren(this.proposals, nodes);
+    show(this.proposals, nodes.length > 0);
   }
 
   updatePatient(entity) {
     const data = entity.data ?? {};
+    const state = data.patient_confirmation ?? null;
     const text = {
-      confirmed: "You confirmed this is how you take it.",
+      confirmed: "You confirmed this is how you take it:",
       corrected: "You told us you take it differently:",
-    }[data.patient_confirmation] ?? "Is this how you take it?";
+      "needs-confirming": "Needs confirming again: this changed since you confirmed it.",
+    }[state] ?? "Not confirmed yet. Is this how you take it?";
     setText(this.confirmText, text);
-    setAttr(this.confirmText, "data-value", data.patient_confirmation ?? "");
+    setAttr(this.confirmText, "data-value", state ?? "");
+    const values = confirmedValuesText(data.confirmed_values, this.view.role);
+    const showValues = Boolean(values) && (state === "confirmed" || state === "needs-confirming");
+    show(this.confirmedValues, showValues);
+    if (showValues) setText(this.confirmedValues, state === "needs-confirming" ? `You had confirmed: ${values}` : values);
+    // My confirmation arrived after the details changed: the server refused it.
+    const conflict = this.store.conflictFor(entity.id, "patient_confirmation");
+    show(this.confirmConflict, Boolean(conflict));
+    if (conflict) setText(this.confirmConflict, "This medicine changed while you were confirming. Please check it and confirm again.");
+    setText(this.confirmButton, state === "needs-confirming" ? "Yes, that's how I take it now" : "Yes, that's how I take it");
     show(this.patientHow, Boolean(data.patient_how_taken) && data.patient_confirmation === "corrected");
     setText(this.patientHow, data.patient_how_taken ?? "");
     const pending =
@@ -700,20 +935,28 @@ class HistoryDrawer {
     }
     if (ticket !== this.loading) return;
     setText(this.status, events.length ? "" : "No changes recorded yet.");
-    this.list.replaceChildren(...events.map((event) => this.entry(event)));
+    const bySeq = new Map(events.map((event) => [event.seq, event]));
+    this.list.replaceChildren(...events.map((event) => this.entry(event, bySeq)));
   }
 
-  entry(event) {
+  entry(event, bySeq) {
     const time = formatTime(event.at);
     const who = `${event.actor?.name ?? "Someone"}${event.actor?.role ? ` (${event.actor.role})` : ""}`;
     const type = event.entity_type ?? "medication";
     const li = h(
       "li",
-      { class: "mp-history__entry", "data-testid": "history-entry", "data-outcome": event.outcome, "data-seq": event.seq },
+      {
+        class: "mp-history__entry",
+        "data-testid": "history-entry",
+        "data-outcome": event.outcome,
+        "data-op": event.op,
+        "data-seq": event.seq,
+      },
       h("p", { class: "mp-history__meta" }, h("time", { datetime: event.at, title: time.full, text: time.short }), " · ", who),
     );
     const change = h("p", { class: "mp-history__change" });
-    if (event.op === "add") {
+    const creation = event.op === "add" || (event.op === "derived" && !event.field);
+    if (creation) {
       change.append(h("span", { class: "mp-history__field", text: "added" }));
       if (event.new?.name) change.append(" ", h("span", { class: "mp-history__new", text: event.new.name }));
     } else if (event.op === "move") {
@@ -729,6 +972,34 @@ class HistoryDrawer {
       );
     }
     li.append(change);
+    if (event.op === "derived") {
+      // A change the server made because of another one: say which.
+      const cause = bySeq.get(event.detail?.cause_seq) ?? this.store.eventAt(event.detail?.cause_seq);
+      const text =
+        event.detail?.reason === "confirmation-reset"
+          ? `reset ${derivedReason(event, cause)}`
+          : event.detail?.reason === "recommendation-accepted"
+            ? "applied from accepted recommendation"
+            : "changed by the server";
+      li.append(h("p", { class: "mp-history__derived", "data-testid": "history-derived", text }));
+    }
+    const overrode = event.detail?.overrode;
+    if (overrode) {
+      const value = formatValue(type, event.field, overrode.value, { empty: "(empty)" });
+      const whose = overrode.actor?.name ? `${overrode.actor.name}${overrode.actor.role ? ` (${overrode.actor.role})` : ""}` : "someone";
+      li.append(
+        h("p", {
+          class: "mp-history__overrode",
+          "data-testid": "history-overrode",
+          text: `“Use mine” after a conflict: replaced ${whose}’s value “${value}”`,
+        }),
+      );
+    }
+    if (event.source) {
+      li.append(
+        h("p", { class: "mp-history__source", text: `Source: ${formatValue("medication", "source", event.source)}` }),
+      );
+    }
     if (event.outcome === "conflict") {
       li.append(h("p", { class: "mp-history__conflict", "data-testid": "history-conflict", text: "conflict (not applied)" }));
     }
@@ -737,6 +1008,53 @@ class HistoryDrawer {
 }
 
 // ---- problems, recommendations, action plan --------------------------------------------
+
+/**
+ * Who sees an item: a tag ("Care team only" / "Shared with patient") and, for those who may
+ * change it, a button that switches it. Patients are never sent care-team-only items, so
+ * they see neither.
+ */
+class AudienceControl {
+  constructor(view, type, entityId, describe) {
+    this.view = view;
+    this.store = view.store;
+    this.type = type;
+    this.entityId = entityId;
+    this.describe = describe;
+    this.known = Boolean(fieldSpec(view.schema, type, "audience"));
+    this.tag = h("span", { class: "mp-tag mp-audience", "data-testid": "audience", hidden: true });
+    this.button = h("button", {
+      type: "button",
+      class: "mp-btn mp-btn--small mp-btn--quiet",
+      "data-testid": "audience-toggle",
+      hidden: true,
+      onclick: () => {
+        const now = this.value();
+        const next = now === "patient" ? "care-team" : "patient";
+        this.store.setField(type, entityId, "audience", next);
+      },
+    });
+  }
+
+  value() {
+    const entity = this.store.entities.get(this.entityId);
+    return entity?.data?.audience ?? defaultFor(this.view.schema, this.type, "audience");
+  }
+
+  update(entity) {
+    const show_ = this.known && !this.view.patient;
+    const value = entity.data?.audience ?? defaultFor(this.view.schema, this.type, "audience");
+    show(this.tag, show_ && Boolean(value));
+    setText(this.tag, audienceText(value));
+    setAttr(this.tag, "data-value", value ?? "");
+    const pending = this.store.pendingFor(entity.id, "audience");
+    const editable = show_ && !this.store.readOnly && this.view.may.edit(this.type, "audience") && !pending;
+    show(this.button, editable);
+    const text = value === "patient" ? "Make care team only" : "Share with patient";
+    setText(this.button, text);
+    setAttr(this.button, "aria-label", `${text}: ${this.describe(entity)}`);
+  }
+}
 
 class ProblemRow {
   constructor(view, entity) {
@@ -750,6 +1068,8 @@ class ProblemRow {
     this.meds = h("p", { class: "mp-item__meta", "data-testid": "problem-medications" });
     this.pending = h("p", { class: "mp-pending", hidden: true });
     this.changedBy = h("p", { class: "mp-changed" });
+    this.audience = new AudienceControl(view, "problem", entity.id, (e) =>
+      `problem ${formatValue("problem", "category", e.data?.category)}`);
     this.toggle = h("button", {
       type: "button",
       class: "mp-btn mp-btn--small",
@@ -763,12 +1083,12 @@ class ProblemRow {
     this.el = h(
       "li",
       { class: "mp-item", "data-testid": "problem-row", "data-entity-id": entity.id },
-      h("p", { class: "mp-item__head" }, this.category, " ", this.severity, " ", this.status),
+      h("p", { class: "mp-item__head" }, this.category, " ", this.severity, " ", this.status, " ", this.audience.tag),
       this.description,
       this.meds,
       this.pending,
       this.changedBy,
-      h("div", { class: "mp-actions" }, this.toggle),
+      h("div", { class: "mp-actions" }, this.toggle, this.audience.button),
     );
     this.update(entity);
   }
@@ -794,6 +1114,7 @@ class ProblemRow {
     const editable = !this.store.readOnly && this.view.may.edit("problem", "status") && !pending;
     show(this.toggle, editable);
     setText(this.toggle, data.status === "resolved" ? "Reopen" : "Mark resolved");
+    this.audience.update(entity);
   }
 }
 
@@ -821,27 +1142,30 @@ class RecRow {
         text,
         hidden: true,
         onclick: () => {
-          // The decision is compare-and-set on the status version shown now.
-          this.store.setField("recommendation", this.id, "status", status, {
-            baseVersion: this.entity.versions?.status ?? this.entity.created_seq,
-          });
+          decide(this.store, this.entity, status);
           this.status.focus();
         },
       }),
     );
     this.conflict = new ConflictSlot(view, () => this.status.focus());
+    this.override = new OverrideSlot(view, "recommendation", "status", () => this.status.focus());
     this.changedBy = h("p", { class: "mp-changed" });
+    this.proposal = h("p", { class: "mp-item__meta mp-rec__proposal", "data-testid": "rec-proposal", hidden: true });
+    this.audience = new AudienceControl(view, "recommendation", entity.id, (e) => `recommendation ${shorten(e.data?.text ?? "")}`);
     this.actions = h("div", { class: "mp-actions", role: "group", "aria-label": "Decision" }, ...this.buttons);
     this.el = h(
       "li",
       { class: "mp-item", "data-testid": "rec-row", "data-entity-id": entity.id },
       this.text,
+      this.proposal,
       this.meta,
-      h("p", { class: "mp-item__head" }, this.status, " ", this.decided),
+      h("p", { class: "mp-item__head" }, this.status, " ", this.decided, " ", this.audience.tag),
       this.pending,
       this.actions,
       this.conflict.el,
+      this.override.el,
       this.changedBy,
+      h("div", { class: "mp-actions" }, this.audience.button),
     );
     this.update(entity);
   }
@@ -854,7 +1178,16 @@ class RecRow {
     const problem = data.problem_id ? this.store.entities.get(data.problem_id) : null;
     const about = problem ? ` · About: ${formatValue("problem", "category", problem.data?.category)}` : "";
     setText(this.meta, `${formatValue("recommendation", "to", data.to)}${about}`);
-    setText(this.status, formatValue("recommendation", "status", data.status));
+    const proposal = recProposalText(this.store, data, this.view.role);
+    show(this.proposal, Boolean(proposal));
+    setText(this.proposal, proposal);
+    const therapyChange = Boolean(data.change || data.medication_id || Object.keys(data.proposed ?? {}).length);
+    setText(
+      this.status,
+      this.view.patient && therapyChange
+        ? PATIENT_DECISION_WORDS[data.status] ?? formatValue("recommendation", "status", data.status)
+        : formatValue("recommendation", "status", data.status),
+    );
     setAttr(this.status, "data-value", data.status ?? "");
     const decided = data.decided_by
       ? `by ${data.decided_by}${data.decided_by_role ? ` (${data.decided_by_role})` : ""}${
@@ -875,8 +1208,28 @@ class RecRow {
     show(this.actions, allowed.length > 0);
     for (const button of this.buttons) setAttr(button, "aria-description", data.text ?? "");
     this.conflict.update(this.store.conflictFor(entity.id, "status"));
+    this.override.update(entity.id);
+    this.audience.update(entity);
     setText(this.changedBy, changedByText(entity));
   }
+}
+
+// A therapy change as the patient reads its decision.
+const PATIENT_DECISION_WORDS = {
+  proposed: "Proposed — waiting for your doctor",
+  "no-response": "Proposed — waiting for your doctor",
+  accepted: "Your doctor agreed",
+  declined: "Not changed",
+};
+
+/** "Metformin · Dose change · strength 1000 mg": what a recommendation would change. */
+function recProposalText(store, data, role) {
+  const parts = [];
+  if (data.medication_id) parts.push(store.entities.get(data.medication_id)?.data?.name ?? "a medication");
+  if (data.change) parts.push(formatValue("recommendation", "change", data.change));
+  const values = describeProposed(data.proposed, { role });
+  if (values) parts.push(values);
+  return parts.join(" · ");
 }
 
 class PlanRow {
@@ -892,13 +1245,16 @@ class PlanRow {
     this.todoLine = h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[1]}: ` }), this.todo);
     this.didLine = h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[2]}: ` }), this.did);
     this.changedBy = h("p", { class: "mp-changed" });
+    this.audience = new AudienceControl(view, "plan_item", entity.id, (e) => `action plan item ${shorten(e.data?.talked_about ?? "")}`);
     this.el = h(
       "li",
       { class: "mp-item", "data-testid": "plan-row", "data-entity-id": entity.id },
       h("p", { class: "mp-item__text" }, h("span", { class: "mp-field__label", text: `${labels[0]}: ` }), this.talked),
       this.todoLine,
       this.didLine,
+      h("p", { class: "mp-item__head" }, this.audience.tag),
       this.changedBy,
+      h("div", { class: "mp-actions" }, this.audience.button),
     );
     this.update(entity);
   }
@@ -910,6 +1266,7 @@ class PlanRow {
     show(this.todoLine, Boolean(data.to_do));
     setText(this.did, data.what_i_did ?? "");
     show(this.didLine, Boolean(data.what_i_did));
+    this.audience.update(entity);
     setText(this.changedBy, changedByText(entity));
   }
 }
@@ -926,6 +1283,164 @@ function pendingRow(testid, text) {
       setText(state, waiting ? "(waiting to be sent)" : "(sending…)");
     },
   };
+}
+
+// ---- "waiting for you" ---------------------------------------------------------------------
+
+/**
+ * The top of the panel: what is still open for this reader (panel-schema.js `openItems`,
+ * the server's rule). A clinician decides recommendations right here; a patient is led to
+ * each medication to confirm; a pharmacist sees both counts.
+ */
+class WaitingSection {
+  constructor(view) {
+    this.view = view;
+    this.store = view.store;
+    this.role = view.role;
+    this.decides = this.role !== "patient";
+    this.confirms = this.role !== "clinician";
+    const title = this.role === "pharmacist" ? "Still open" : "Waiting for you";
+    this.count = h("span", { class: "mp-count", "data-testid": "waiting-count" });
+    this.heading = h("h2", { class: "mp__title mp__title--section", id: uid("mp-waiting"), tabindex: "-1", text: title }, " ", this.count);
+    // Read out when the counts change (not on every render).
+    this.summary = h("p", { class: "mp-waiting__summary", "data-testid": "waiting-summary", role: "status", "aria-live": "polite" });
+    this.decideList = h("ul", { class: "mp-list", "data-testid": "waiting-decide-list", "aria-label": "Recommendations to decide" });
+    this.confirmList = h("ul", { class: "mp-list", "data-testid": "waiting-confirm-list", "aria-label": "Medications to confirm" });
+    this.rows = new Map();
+    this.el = h(
+      "section",
+      { class: "mp-section mp-waiting", "aria-labelledby": this.heading.id, "data-testid": "waiting-section" },
+      this.heading,
+      this.summary,
+      this.decideList,
+      this.confirmList,
+    );
+  }
+
+  render() {
+    const { toDecide, toConfirm } = this.store.openItems();
+    const total = toDecide.length + toConfirm.length;
+    setText(this.count, `(${total})`);
+    setAttr(this.el, "data-count", String(total));
+    setAttr(this.el, "data-to-decide", String(toDecide.length));
+    setAttr(this.el, "data-to-confirm", String(toConfirm.length));
+    setAttr(this.el, "data-open", total ? "true" : null);
+    setText(this.summary, this.summaryText(toDecide.length, toConfirm.length));
+
+    const seen = new Set();
+    const decideNodes = this.decides ? toDecide.map((rec) => this.row(rec, seen).el) : [];
+    const confirmNodes = this.confirms ? toConfirm.map((med) => this.row(med, seen).el) : [];
+    for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.rows.delete(id);
+    syncChildren(this.decideList, decideNodes);
+    syncChildren(this.confirmList, confirmNodes);
+    show(this.decideList, decideNodes.length > 0);
+    show(this.confirmList, confirmNodes.length > 0);
+  }
+
+  summaryText(decide, confirm) {
+    if (this.role === "clinician") {
+      return decide ? `${plural(decide, "recommendation needs", "recommendations need")} your decision.` : "Nothing is waiting for your decision.";
+    }
+    if (this.role === "patient") {
+      return confirm ? `Please check ${plural(confirm, "medicine", "medicines")}: is this how you take ${confirm === 1 ? "it" : "them"}?` : "Nothing is waiting for you.";
+    }
+    if (!decide && !confirm) return "Nothing is open: every recommendation is decided and every medication confirmed.";
+    return `${plural(decide, "recommendation", "recommendations")} waiting for a decision · ${plural(confirm, "medication", "medications")} not confirmed by the patient.`;
+  }
+
+  row(entity, seen) {
+    seen.add(entity.id);
+    let row = this.rows.get(entity.id);
+    if (!row) this.rows.set(entity.id, (row = entity.type === "recommendation" ? this.decideRow(entity) : this.confirmRow(entity)));
+    row.update(entity);
+    return row;
+  }
+
+  /** A recommendation to decide: what it proposes, and (for the clinician) Accept / Decline. */
+  decideRow(entity) {
+    const text = h("p", { class: "mp-item__text", "data-testid": "waiting-rec-text" });
+    const proposal = h("p", { class: "mp-item__meta", "data-testid": "waiting-rec-proposal" });
+    const pending = h("p", { class: "mp-pending", hidden: true });
+    const canDecide = this.view.may.decide();
+    let current = entity;
+    const button = (status, label, testid, primary) =>
+      h("button", {
+        type: "button",
+        class: `mp-btn mp-btn--small${primary ? " mp-btn--primary" : ""}`,
+        "data-testid": testid,
+        text: label,
+        onclick: () => {
+          decide(this.store, current, status);
+          this.view.announce(`Sending your decision: ${label.toLowerCase()}.`);
+          this.heading.focus();
+        },
+      });
+    const buttons = canDecide
+      ? [button("accepted", "Accept", "waiting-accept", true), button("declined", "Decline", "waiting-decline", false)]
+      : [];
+    const actions = h("div", { class: "mp-actions", role: "group", "aria-label": "Decision" }, ...buttons);
+    const el = h(
+      "li",
+      { class: "mp-item mp-waiting__item", "data-testid": "waiting-item", "data-kind": "decide", "data-entity-id": entity.id },
+      text,
+      proposal,
+      pending,
+      canDecide ? actions : null,
+    );
+    return {
+      el,
+      update: (rec) => {
+        current = rec;
+        const data = rec.data ?? {};
+        setText(text, data.text ?? "");
+        const what = recProposalText(this.store, data, this.role);
+        setText(proposal, what);
+        show(proposal, Boolean(what));
+        const sending = this.store.pendingFor(rec.id, "status");
+        show(pending, Boolean(sending));
+        if (sending) setText(pending, `${formatValue("recommendation", "status", sending.value)} (${sending.waiting ? "waiting to be sent" : "sending…"})`);
+        const allowed = canDecide && !this.store.readOnly && !sending ? nextStatuses(this.view.schema, "recommendation", data.status) : [];
+        for (const b of buttons) {
+          const status = b.dataset.testid === "waiting-accept" ? "accepted" : "declined";
+          show(b, allowed.includes(status));
+          setAttr(b, "aria-description", data.text ?? "");
+        }
+        show(actions, allowed.length > 0);
+      },
+    };
+  }
+
+  /** A medication the patient has not confirmed (or must confirm again). */
+  confirmRow(entity) {
+    const name = h("span", { class: "mp-item__title", "data-testid": "waiting-med-name" });
+    const state = h("span", { class: "mp-badge", "data-testid": "waiting-med-state" });
+    const go = this.view.patient
+      ? h("button", {
+          type: "button",
+          class: "mp-btn mp-btn--small",
+          "data-testid": "waiting-check",
+          text: "Check",
+          onclick: () => this.view.rows.medication.get(entity.id)?.focusConfirm(),
+        })
+      : null;
+    const el = h(
+      "li",
+      { class: "mp-item mp-waiting__item", "data-testid": "waiting-item", "data-kind": "confirm", "data-entity-id": entity.id },
+      h("p", { class: "mp-item__head" }, name, " ", state),
+      go ? h("div", { class: "mp-actions" }, go) : null,
+    );
+    return {
+      el,
+      update: (med) => {
+        const data = med.data ?? {};
+        setText(name, data.name ?? "a medication");
+        const again = data.patient_confirmation === "needs-confirming";
+        setText(state, again ? "Needs confirming again" : "Not confirmed yet");
+        setAttr(state, "data-value", again ? "needs-confirming" : "unconfirmed");
+        if (go) setAttr(go, "aria-label", `Check ${data.name ?? "this medicine"}`);
+      },
+    };
+  }
 }
 
 // ---- the panel ---------------------------------------------------------------------------
@@ -987,6 +1502,7 @@ export class PanelView {
     this.live = h("p", { class: "mp-live", "data-testid": "panel-live", role: "status", "aria-live": "polite" });
     this.buildRejected();
 
+    this.waiting = new WaitingSection(this);
     this.medList = h("ul", { class: "mp-list mp-meds", "aria-labelledby": this.heading.id, "data-testid": "med-list" });
     this.medEmpty = h("p", { class: "mp-empty", text: "No medications on the list yet.", hidden: true });
     const addMed = this.buildAddMed();
@@ -1004,6 +1520,7 @@ export class PanelView {
         this.rejectedBox,
         this.live,
       ),
+      this.waiting.el,
       h("section", { class: "mp-section", "aria-labelledby": this.heading.id }, this.medList, this.medEmpty, addMed),
     );
 
@@ -1136,6 +1653,8 @@ export class PanelView {
     const kind = selectOf(choiceOptions(schema, "medication", "kind"), defaultFor(schema, "medication", "kind"), {
       "data-testid": "add-med-kind",
     });
+    const sourceOptions = choiceOptions(schema, "medication", "source");
+    const source = sourceOptions ? selectOf(sourceOptions, defaultFor(schema, "medication", "source"), { "data-testid": "add-med-source" }) : null;
     const mark = (field) => requiredMark(schema, "medication", field);
     const el = h(
       "form",
@@ -1146,6 +1665,7 @@ export class PanelView {
       labelled(`How taken${mark("how_taken")}`, how).wrap,
       labelled(`Why${mark("why")}`, why).wrap,
       labelled(`Kind${mark("kind")}`, kind).wrap,
+      source ? labelled(`Where this comes from${mark("source")}`, source, { hint: "Patient, fill history, chart or other" }).wrap : null,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true, "data-testid": "add-med-error" }),
     );
     const { button, toggle } = this.formToggle(el, "Add medication", "add-med-button");
@@ -1160,7 +1680,8 @@ export class PanelView {
         const text = control.value.trim();
         if (text) value[key] = text;
       }
-      this.store.add("medication", value);
+      if (source?.value) value.source = source.value;
+      this.store.add("medication", value, { source: source?.value || undefined });
       this.announce(`Adding ${value.name}.`);
       this.clearForm(el);
       toggle(false);
@@ -1168,6 +1689,18 @@ export class PanelView {
     this.addMedButton = button;
     this.addMedForm = el;
     return h("div", { class: "mp-add" }, button, el);
+  }
+
+  /** An audience <select> for a new item of `type` (null when the schema has no audience). */
+  audienceSelect(type, testid) {
+    const options = choiceOptions(this.schema, type, "audience");
+    if (!options) return null;
+    const select = selectOf(
+      options.filter(([value]) => value !== null),
+      defaultFor(this.schema, type, "audience"),
+      { "data-testid": testid },
+    );
+    return { select, wrap: labelled("Who sees it", select).wrap };
   }
 
   buildProblemForm() {
@@ -1190,6 +1723,7 @@ export class PanelView {
     const mark = (field) => requiredMark(schema, "problem", field);
     this.problemMeds = h("div", { class: "mp-checks" });
     this.problemMedInputs = new Map();
+    const audience = this.audienceSelect("problem", "add-problem-audience");
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-problem-form", "aria-label": "Add a drug therapy problem" },
@@ -1197,6 +1731,7 @@ export class PanelView {
       labelled(`Severity${mark("severity")}`, severity).wrap,
       labelled(`Description${mark("description")}`, description).wrap,
       h("fieldset", { class: "mp-fieldset" }, h("legend", { text: "Linked medications" }), this.problemMeds),
+      audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
@@ -1211,6 +1746,7 @@ export class PanelView {
       value.medication_ids = [...this.problemMedInputs]
         .filter(([, entry]) => entry.box.checked)
         .map(([id]) => id);
+      if (audience) value.audience = audience.select.value;
       this.store.add("problem", value);
       this.announce(`Adding problem: ${formatValue("problem", "category", value.category)}.`);
       this.clearForm(el);
@@ -1232,12 +1768,80 @@ export class PanelView {
     });
     const mark = (field) => requiredMark(schema, "recommendation", field);
     this.recProblem = h("select", { "data-testid": "add-rec-problem" });
+    const audience = this.audienceSelect("recommendation", "add-rec-audience");
+
+    // A change of therapy: which medication, what kind of change, the proposed values.
+    const changeOptions = choiceOptions(schema, "recommendation", "change");
+    const therapy = Boolean(changeOptions && fieldSpec(schema, "recommendation", "proposed"));
+    let change = null;
+    const proposedInputs = new Map();
+    let proposedBox = null;
+    if (therapy) {
+      this.recMedication = h("select", { "data-testid": "add-rec-medication" });
+      change = selectOf(
+        changeOptions.map(([value, label]) => [value, value === null ? "Not a change of therapy" : label]),
+        null,
+        { "data-testid": "add-rec-change" },
+      );
+      const allowed = proposedKeys(schema);
+      const inputs = h("div", { class: "mp-proposed-fields" });
+      for (const key of allowed) {
+        if (key === "status") continue; // a stop proposes status "stopped" by itself
+        const multiline = MED_FIELD_UI[key]?.multiline;
+        const kind = valueKind(schema, "medication", key);
+        const control = multiline
+          ? h("textarea", { rows: 2, maxlength: maxLength(schema, "medication", key) })
+          : h("input", {
+              type: kind === "date" ? "date" : "text",
+              maxlength: maxLength(schema, "medication", key),
+              autocomplete: "off",
+            });
+        control.setAttribute("data-testid", `add-rec-proposed-${key}`);
+        const label = key === "name" ? "New medication's name" : `New ${fieldWord("medication", key)}`;
+        const { wrap } = labelled(label, control);
+        proposedInputs.set(key, { control, wrap });
+        inputs.append(wrap);
+      }
+      proposedBox = h(
+        "fieldset",
+        { class: "mp-fieldset", "data-testid": "add-rec-proposed", hidden: true },
+        h("legend", { text: "Proposed values (the list changes only if the prescriber accepts)" }),
+        inputs,
+      );
+      const sync = () => {
+        const kind = change.value;
+        show(proposedBox, Boolean(kind));
+        // Which inputs make sense for this kind of change; the server checks the rest.
+        for (const [key, { wrap, control }] of proposedInputs) {
+          const visible =
+            kind === "start"
+              ? key !== "why_stopped" && key !== "stop_date"
+              : kind === "stop"
+                ? key === "why_stopped" || key === "stop_date"
+                : key !== "name" && key !== "why_stopped" && key !== "stop_date";
+          show(wrap, visible);
+          if (!visible) control.value = "";
+        }
+        this.recMedication.disabled = kind === "start";
+        if (kind === "start") this.recMedication.value = "";
+        this.renderRecMedicationHints(proposedInputs);
+      };
+      change.addEventListener("change", sync);
+      this.recMedication.addEventListener("change", () => this.renderRecMedicationHints(proposedInputs));
+      this.recSync = sync;
+      this.recProposedInputs = proposedInputs;
+    }
+
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-rec-form", "aria-label": "Add a recommendation" },
       labelled(`Recommendation${mark("text")}`, text).wrap,
       labelled(`To${mark("to")}`, to).wrap,
       labelled(`About problem${mark("problem_id")}`, this.recProblem).wrap,
+      therapy ? labelled("Medication", this.recMedication).wrap : null,
+      therapy ? labelled("Change of therapy", change).wrap : null,
+      proposedBox,
+      audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
@@ -1247,12 +1851,45 @@ export class PanelView {
         return this.formError(el, "Please write the recommendation.", text);
       }
       if (this.recProblem.value) value.problem_id = this.recProblem.value;
+      if (audience) value.audience = audience.select.value;
+      if (therapy) {
+        const kind = change.value || null;
+        const proposed = {};
+        for (const [key, { control, wrap }] of proposedInputs) {
+          const entered = control.value.trim();
+          if (entered && !wrap.hidden) proposed[key] = entered;
+        }
+        if (kind === "stop") proposed.status = "stopped";
+        const medicationId = this.recMedication.value || null;
+        if (kind === "start" && !proposed.name) {
+          return this.formError(el, "Please enter the name of the medication to start.", proposedInputs.get("name")?.control);
+        }
+        if (kind && kind !== "start" && !medicationId) {
+          return this.formError(el, "Please choose the medication this change is about.", this.recMedication);
+        }
+        if (kind && kind !== "start" && kind !== "stop" && kind !== "other" && !Object.keys(proposed).length) {
+          return this.formError(el, "Please enter the proposed new values.", [...proposedInputs.values()].find((i) => !i.wrap.hidden)?.control);
+        }
+        if (medicationId) value.medication_id = medicationId;
+        if (kind) value.change = kind;
+        if (Object.keys(proposed).length) value.proposed = proposed;
+      }
       this.store.add("recommendation", value);
       this.announce("Adding the recommendation.");
       this.clearForm(el);
+      this.recSync?.();
       this.sections.recommendation.toggle(false);
     });
     return el;
+  }
+
+  /** The current values of the chosen medication as placeholders of the proposed inputs. */
+  renderRecMedicationHints(inputs) {
+    const med = this.store.entities.get(this.recMedication?.value ?? "");
+    for (const [key, { control }] of inputs) {
+      const now = med?.data?.[key];
+      setAttr(control, "placeholder", now ? `Now: ${now}` : null);
+    }
   }
 
   buildPlanForm() {
@@ -1270,11 +1907,13 @@ export class PanelView {
       "data-testid": "add-plan-to-do",
     });
     const mark = (field) => requiredMark(schema, "plan_item", field);
+    const audience = this.audienceSelect("plan_item", "add-plan-audience");
     const el = h(
       "form",
       { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-plan-form", "aria-label": "Add an action plan item" },
       labelled(`What we talked about${mark("talked_about")}`, talked).wrap,
       labelled(`What I need to do${mark("to_do")}`, todo).wrap,
+      audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
@@ -1285,6 +1924,7 @@ export class PanelView {
       }
       const text = todo.value.trim();
       if (text) value.to_do = text;
+      if (audience) value.audience = audience.select.value;
       this.store.add("plan_item", value);
       this.announce("Adding the action plan item.");
       this.clearForm(el);
@@ -1322,6 +1962,9 @@ export class PanelView {
 
     show(this.readOnlyBanner, readOnly);
     setText(this.readOnlyBanner, store.readOnlyReason);
+    // "Adding Amlodipine." and the like are about edits: stale once nothing can be edited.
+    if (readOnly && !this.wasReadOnly) setText(this.live, "");
+    this.wasReadOnly = readOnly;
     setAttr(this.el, "data-readonly", readOnly ? "true" : null);
     setAttr(this.el, "data-online", online ? "true" : "false");
 
@@ -1363,6 +2006,8 @@ export class PanelView {
     }
     if (this.problemMeds) this.renderProblemMedChoices();
     if (this.recProblem) this.renderRecProblemChoices();
+    if (this.recMedication) this.renderRecMedicationChoices();
+    this.waiting.render();
   }
 
   /** Keyed, in-place list rendering; returns the number of rows shown. */
@@ -1451,6 +2096,21 @@ export class PanelView {
     for (const id of [...this.problemMedInputs.keys()]) if (!seen.has(id)) this.problemMedInputs.delete(id);
     if (!nodes.length) nodes.push(this.noMedsNote ??= h("p", { class: "mp-hint", text: "No medications yet." }));
     syncChildren(this.problemMeds, nodes);
+  }
+
+  renderRecMedicationChoices() {
+    const select = this.recMedication;
+    const options = [["", "No medication"]];
+    for (const med of this.store.list("medication")) {
+      const data = med.data ?? {};
+      options.push([med.id, [data.name, data.strength].filter(Boolean).join(" ") || med.id]);
+    }
+    const key = JSON.stringify(options);
+    if (key === this.recMedicationKey) return;
+    this.recMedicationKey = key;
+    const current = select.value;
+    select.replaceChildren(...options.map(([value, label]) => h("option", { value, text: label })));
+    select.value = options.some(([value]) => value === current) ? current : "";
   }
 
   renderRecProblemChoices() {

@@ -8,6 +8,7 @@
 //   });
 //   panel.onReconnected(joinAck);  // after each reconnect + successful join
 //   panel.setReadOnly(reason);     // the consult ended
+//   panel.openCounts();            // {toDecide, toConfirm}: what is still open
 //   panel.destroy();
 //
 // panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
@@ -71,6 +72,14 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, settin
     get rejected() {
       return store.rejected;
     },
+    get overrides() {
+      return store.overrides;
+    },
+    /** {toDecide: [ids], toConfirm: [ids]}: what is still open for this role. */
+    get openItems() {
+      const { toDecide, toConfirm } = store.openItems();
+      return { toDecide: toDecide.map((e) => e.id), toConfirm: toConfirm.map((e) => e.id) };
+    },
     get destroyed() {
       return destroyed;
     },
@@ -81,6 +90,11 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, settin
     /** call.js: after a reconnect, once `join` succeeded again; `joinAck.panel` is fresh. */
     onReconnected(joinAck) {
       store.onReconnected(joinAck);
+    },
+    /** What is still open on the panel: `{toDecide, toConfirm}` counts (the pharmacist's "End consult"). */
+    openCounts() {
+      const { toDecide, toConfirm } = store.openItems();
+      return { toDecide: toDecide.length, toConfirm: toConfirm.length };
     },
     /** The consult ended: no more editing; unsent edits are listed for their author. */
     setReadOnly(reason) {
