@@ -461,7 +461,9 @@ export function openItems(entities, role = "") {
 export function derivedReason(event, cause, role = "") {
   const reason = event?.detail?.reason;
   if (reason === "confirmation-reset") {
-    const field = cause?.field ? fieldWord(cause.entity_type ?? "medication", cause.field, role) : "";
+    // The server names the changed field (`detail.changed`); the cause event says it too.
+    const changed = event.detail?.changed ?? cause?.field;
+    const field = changed ? fieldWord("medication", changed, role) : "";
     return field ? `because ${field} changed` : "because what was confirmed changed";
   }
   if (reason === "recommendation-accepted") return "from an accepted recommendation";

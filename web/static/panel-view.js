@@ -103,11 +103,11 @@ function plural(n, one, many) {
 
 /**
  * The medication fields a recommendation may propose: the schema's list when it gives one
- * (`proposed.keys`), else the protocol's.
+ * (`proposed.choices`: the fields a proposal may set), else the protocol's.
  */
 function proposedKeys(schema) {
   const spec = fieldSpec(schema, "recommendation", "proposed");
-  const keys = spec?.keys ?? spec?.fields ?? spec?.allowed;
+  const keys = spec?.choices ?? spec?.keys;
   return Array.isArray(keys) && keys.length ? keys : PROPOSED_ORDER;
 }
 
