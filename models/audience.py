@@ -31,7 +31,7 @@ def _notes_shared(data: dict[str, Any]) -> bool:
 def _shared(entity: dict[str, Any]) -> bool:
     if entity["type"] == EntityType.MEDICATION.value:
         return True
-    return entity["data"].get("audience", CARE_TEAM) == "patient"
+    return bool(entity["data"].get("audience", CARE_TEAM) == "patient")
 
 
 def _patient_data(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,15 @@ def entity_for(role: str, entity: dict[str, Any] | None) -> dict[str, Any] | Non
         return entity
     if not _shared(entity):
         return None
-    return {**entity, "data": _patient_data(entity["type"], entity["data"])}
+    data = _patient_data(entity["type"], entity["data"])
+    if len(data) == len(entity["data"]):
+        return {**entity, "data": data}
+    return {
+        **entity,
+        "data": data,
+        "versions": {k: v for k, v in entity["versions"].items() if k in data},
+        "authors": {k: v for k, v in entity.get("authors", {}).items() if k in data},
+    }
 
 
 def panel_for(role: str, snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +90,8 @@ def event_for(role: str, event: dict[str, Any], entity: dict[str, Any] | None) -
 
     Kept from a patient: an event of a care-team-only entity becomes a "hidden" stub (only
     its seq), one that made an entity care-team-only a "remove" of it, and one of a
-    medication's unshared notes a "hidden" stub.
+    medication's unshared notes a "hidden" stub with the medication as the patient sees it
+    (so every copy of it agrees on `updated_seq`).
     """
     if sees_care_team(role):
         return {"event": event, "entity": entity}
@@ -91,7 +100,7 @@ def event_for(role: str, event: dict[str, Any], entity: dict[str, Any] | None) -
         was_shared = event.get("field") == "audience" and event.get("old") == "patient"
         return {"event": _stub(event, "remove" if was_shared else "hidden"), "entity": None}
     if event.get("field") == "notes" and not _notes_shared(visible["data"]):
-        return {"event": _stub(event, "hidden"), "entity": None}
+        return {"event": _stub(event, "hidden"), "entity": visible}
     if event.get("field") is None and isinstance(event.get("new"), dict):
         event = {**event, "new": _patient_data(visible["type"], event["new"])}
     return {"event": event, "entity": visible}
@@ -139,3 +148,22 @@ def open_items(entities: list[dict[str, Any]]) -> dict[str, list[str]]:
             and e["data"].get("patient_confirmation") in _UNCONFIRMED
         ],
     }
+
+
+_GROUPS = {
+    EntityType.MEDICATION.value: "medications",
+    EntityType.PROBLEM.value: "problems",
+    EntityType.RECOMMENDATION.value: "recommendations",
+    EntityType.PLAN_ITEM.value: "plan_items",
+}
+
+
+def record_for(role: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The whole panel as `role` may see it, grouped by kind, with what is still open: the
+    record a clinic reads after the call and the patient's read-only page shows."""
+    visible = panel_for(role, snapshot)["entities"]
+    record: dict[str, Any] = {"seq": snapshot["seq"]}
+    for entity_type, group in _GROUPS.items():
+        record[group] = [entity for entity in visible if entity["type"] == entity_type]
+    record["open"] = open_items(visible)
+    return record

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import consults, panel_store
+from models import audience, consults, mutations, panel_store
 from models.tables import Consult
 from server import links
 from server.errors import ApiError
@@ -53,6 +53,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/consults", create_consult)
     app.router.add_get(f"{PREFIX}/consults/{{consult_id}}", read_consult)
     app.router.add_post(f"{PREFIX}/consults/{{consult_id}}/end", end_consult)
+    app.router.add_get(f"{PREFIX}/consults/{{consult_id}}/panel", read_panel)
+    app.router.add_get(f"{PREFIX}/consults/{{consult_id}}/events", read_events)
 
 
 @web.middleware
@@ -233,6 +235,45 @@ async def end_consult(request: web.Request) -> web.Response:
     await state.signaling.end_consult(consult.id, data.reason)
     state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
     return web.json_response(body)
+
+
+async def read_panel(request: web.Request) -> web.Response:
+    """The whole panel (medications, problems, recommendations with their decisions, plan
+    items) and what is still open; readable during and after the consult."""
+    state = _state(request)
+    clinic = _clinic(request, state)
+    async with state.sessions() as session:
+        consult = await _owned_consult(session, request, clinic)
+        snapshot = await panel_store.snapshot(session, consult.id)
+    return web.json_response(audience.record_for("clinic", snapshot))
+
+
+EVENTS_PAGE = 500
+
+
+async def read_events(request: web.Request) -> web.Response:
+    """The change log in seq order, a page at a time (`since`, `limit`)."""
+    state = _state(request)
+    clinic = _clinic(request, state)
+    since = _query_int(request, "since", default=0, low=0, high=mutations.MAX_SEQ)
+    limit = _query_int(request, "limit", default=EVENTS_PAGE, low=1, high=EVENTS_PAGE)
+    async with state.sessions() as session:
+        consult = await _owned_consult(session, request, clinic)
+        events = await panel_store.events_since(session, consult.id, since, limit=limit)
+        last_seq = consult.last_seq
+    last = events[-1]["seq"] if events else since
+    return web.json_response(
+        {"seq": last_seq, "events": events, "next_since": last if last < last_seq else None}
+    )
+
+
+def _query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
+        raise ApiError(400, "invalid_query", f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
 
 
 async def _owned_consult(session: AsyncSession, request: web.Request, clinic: str) -> Consult:

@@ -129,6 +129,7 @@ class SignalingSettings(_Section):
 class ConsultSettings(_Section):
     rejoin_grace_seconds: float = Field(120, ge=0, le=3600)
     patient_may_share_screen: bool = False
+    patient_access_days: int = Field(30, ge=0, le=3650)
 
 
 DEFAULT_CONSENT_TEXT = (

@@ -38,7 +38,32 @@ async def resolve(
     session: AsyncSession, signer: LinkSigner, token: str, *, now: float
 ) -> tuple[Consult, Participant]:
     """The consult and participant a usable token belongs to; TokenError otherwise."""
-    claims = signer.verify(token, now=now)
+    consult, participant = await _resolve(session, signer.verify(token, now=now))
+    if consult.status == ConsultStatus.ENDED.value:
+        raise TokenError("consult_ended", "This consult has ended.")
+    return consult, participant
+
+
+async def resolve_record(
+    session: AsyncSession, signer: LinkSigner, token: str, *, now: float, access_days: int
+) -> tuple[Consult, Participant] | None:
+    """A patient's link to their ended consult within its read-only window, else None."""
+    try:
+        claims = signer.verify(token, now=now, allow_expired=True)
+        consult, participant = await _resolve(session, claims)
+    except TokenError:
+        return None
+    if (
+        claims.role is not Role.PATIENT
+        or consult.status != ConsultStatus.ENDED.value
+        or consult.ended_at is None
+        or now > consult.ended_at.timestamp() + access_days * 86_400
+    ):
+        return None
+    return consult, participant
+
+
+async def _resolve(session: AsyncSession, claims: LinkClaims) -> tuple[Consult, Participant]:
     participant = await consults.get_participant(session, claims.participant_id)
     if (
         participant is None
@@ -47,7 +72,4 @@ async def resolve(
         or participant.role != claims.role.value
     ):
         raise TokenError("unknown_participant", "This link is no longer valid.")
-    consult = participant.consult
-    if consult.status == ConsultStatus.ENDED.value:
-        raise TokenError("consult_ended", "This consult has ended.")
-    return consult, participant
+    return participant.consult, participant

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from models import consults
+from models import audience, consults, panel_store
 from models.roles import Role
 from server import links
 from server.security import Handler
@@ -89,6 +90,9 @@ async def join_page(request: web.Request) -> web.Response:
             )
             given = await consults.has_consented(session, participant.id)
     except TokenError as problem:
+        record = await _patient_record(request, token)
+        if record is not None:
+            return record
         status, title, message = _LINK_PROBLEMS[problem.code]
         return _render(request, "error.html", status=status, title=title, message=message)
     role = Role(participant.role)
@@ -113,6 +117,53 @@ async def join_page(request: web.Request) -> web.Response:
         boot=boot,
         participant=participant,
         role_label=role.label,
+    )
+
+
+STATUS_WORDS = {
+    "active": "Taking",
+    "stopped": "Stopped",
+    "on-hold": "On hold",
+    "not-taken": "Not taking",
+    "entered-in-error": "Listed by mistake",
+}
+CONFIRMATION_WORDS = {
+    "confirmed": "Yes, this is how I take it",
+    "corrected": "I corrected how I take it",
+    "needs-confirming": "Changed after you confirmed it",
+}
+DECISION_WORDS = {
+    "proposed": "Proposed — waiting for your doctor",
+    "no-response": "Proposed — waiting for your doctor",
+    "accepted": "Your doctor agreed",
+    "declined": "Not changed",
+}
+
+
+async def _patient_record(request: web.Request, token: str) -> web.Response | None:
+    """After the consult ends, the patient's link shows their list and plan, read-only."""
+    state = request.app[STATE]
+    access_days = state.config.consult.patient_access_days
+    async with state.sessions() as session:
+        found = await links.resolve_record(
+            session, state.signer(), token, now=state.clock(), access_days=access_days
+        )
+        if found is None:
+            return None
+        consult, _ = found
+        snapshot = await panel_store.snapshot(session, consult.id)
+    assert consult.ended_at is not None
+    until = consult.ended_at + dt.timedelta(days=access_days)
+    return _render(
+        request,
+        "record.html",
+        status=200,
+        record=audience.record_for("patient", snapshot),
+        ended_on=consult.ended_at.strftime("%B %-d, %Y"),
+        available_until=until.strftime("%B %-d, %Y"),
+        status_words=STATUS_WORDS,
+        confirmation_words=CONFIRMATION_WORDS,
+        decision_words=DECISION_WORDS,
     )
 
 

@@ -62,8 +62,12 @@ class LinkSigner:
         payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
         return f"{payload}.{self._signature(payload)}"
 
-    def verify(self, token: str, *, now: float) -> LinkClaims:
-        """The claims of a genuine, unexpired token; TokenError otherwise."""
+    def verify(self, token: str, *, now: float, allow_expired: bool = False) -> LinkClaims:
+        """The claims of a genuine, unexpired token; TokenError otherwise.
+
+        `allow_expired` accepts a genuine token past its expiry (the patient's read-only
+        record after the consult, whose own window the caller checks).
+        """
         if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
             raise TokenError("invalid_token", "This link is not valid.")
         payload, signature = token.split(".")
@@ -82,6 +86,6 @@ class LinkSigner:
             raise TokenError("invalid_token", "This link is not valid.") from None
         if body.get("v") != _VERSION:
             raise TokenError("invalid_token", "This link is not valid.")
-        if claims.expires_at <= now:
+        if claims.expires_at <= now and not allow_expired:
             raise TokenError("expired_token", "This link has expired.")
         return claims

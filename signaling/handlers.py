@@ -14,10 +14,11 @@ from typing import Any, Literal
 import orjson
 import socketio
 
+from models import audience
 from models.errors import Refused
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SignalingBackend
-from signaling.panel import PanelEvents
+from signaling.panel import PanelEvents, panel_room
 from signaling.payloads import (
     EndPayload,
     EventRefused,
@@ -217,6 +218,7 @@ class ConsultSignaling:
         entry = self._entry(sid, session, state="in-call")
         await self.presence.add(identity.consult_id, entry)
         await self.sio.enter_room(sid, identity.consult_id)
+        await self.sio.enter_room(sid, panel_room(identity.consult_id, identity.role))
         if _is_host(identity):
             await self.sio.enter_room(sid, hosts_room(identity.consult_id))
         session.state = "in-call"
@@ -248,7 +250,9 @@ class ConsultSignaling:
             ],
             "ice": self.backend.ice_configuration(identity.participant_id),
             "settings": self.backend.client_settings(identity.role),
-            "panel": await self.backend.panel_snapshot(identity.consult_id),
+            "panel": audience.panel_for(
+                identity.role, await self.backend.panel_snapshot(identity.consult_id)
+            ),
         }
         if _is_host(identity):
             payload["waiting_room"] = [m.public() for m in everyone if m.state == "waiting"]
@@ -269,8 +273,10 @@ class ConsultSignaling:
         old_session = self._sessions.get(old_sid)
         if old_session is not None:
             old_session.state = "gone"  # its disconnect must not announce a departure
-            await self.sio.leave_room(old_sid, old_session.identity.consult_id)
-            await self.sio.leave_room(old_sid, hosts_room(old_session.identity.consult_id))
+            old = old_session.identity
+            await self.sio.leave_room(old_sid, old.consult_id)
+            await self.sio.leave_room(old_sid, hosts_room(old.consult_id))
+            await self.sio.leave_room(old_sid, panel_room(old.consult_id, old.role))
         await self.sio.disconnect(old_sid)
 
     async def _waiting_target(self, host: _Session, data: Any) -> tuple[str, _Session]:

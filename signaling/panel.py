@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from models import audience
 from signaling.payloads import EventRefused, PanelHistoryPayload, PanelSyncPayload, parse
 
 if TYPE_CHECKING:
     from signaling.handlers import ConsultSignaling, _Session
+
+
+def panel_room(consult_id: str, role: str) -> str:
+    """Panel events go to two rooms per consult: the care team's gets every event whole,
+    the patients' gets each one as `models.audience` lets a patient see it."""
+    return f"{consult_id}/panel/{'team' if audience.sees_care_team(role) else 'patient'}"
 
 
 class PanelEvents:
@@ -27,26 +34,41 @@ class PanelEvents:
         async with lock:
             result = await self.core.backend.apply_mutation(session.identity, data)
             if result.get("seq") is not None and not result.get("replayed"):
-                await self.core.sio.emit(
-                    "panel-event",
-                    {"event": result["event"], "entity": result.get("entity")},
-                    room=consult_id,
-                )
+                await self._broadcast(consult_id, result)
         if not result["ok"] and result["error"]["code"] != "conflict":
             error = result["error"]
             await self.core.emit_error(sid, "mutate", error["code"], error["message"])
-        return result
+        return audience.result_for(session.identity.role, result)
+
+    async def _broadcast(self, consult_id: str, result: dict[str, Any]) -> None:
+        """The mutation's event, then each derived one, in seq order, to each audience."""
+        payloads = [{"event": result["event"], "entity": result.get("entity")}]
+        payloads += result.get("effects") or []
+        for role in ("pharmacist", "patient"):
+            room = panel_room(consult_id, role)
+            for payload in payloads:
+                await self.core.sio.emit(
+                    "panel-event",
+                    audience.event_for(role, payload["event"], payload["entity"]),
+                    room=room,
+                )
 
     async def _on_panel_sync(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         payload = parse(PanelSyncPayload, {} if data is None else data)
         consult_id = session.identity.consult_id
+        role = session.identity.role
         panel = await self.core.backend.panel_snapshot(consult_id)
         events = (
             await self.core.backend.panel_events_since(consult_id, payload.since)
             if payload.since is not None
             else []
         )
-        return {"ok": True, "panel": panel, "events": events}
+        entities = {entity["id"]: entity for entity in panel["entities"]}
+        return {
+            "ok": True,
+            "panel": audience.panel_for(role, panel),
+            "events": audience.events_for(role, events, entities),
+        }
 
     async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         payload = parse(PanelHistoryPayload, data)

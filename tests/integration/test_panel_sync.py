@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import panel_store
+from models import audience, panel_store
 from tests.conftest import RunningServer, token_of
 from tests.support.cells import (
     CELL_PARAMS,
@@ -34,6 +34,12 @@ async def database_view(server: RunningServer, consult_id: str) -> dict[str, Any
     async with server.state.sessions() as session:
         panel = await panel_store.snapshot(session, consult_id)
     return {"seq": panel["seq"], "entities": {e["id"]: e for e in panel["entities"]}}
+
+
+def seen_by(role: str, view: dict[str, Any]) -> dict[str, Any]:
+    snapshot = {"seq": view["seq"], "entities": list(view["entities"].values())}
+    visible = audience.panel_for(role, snapshot)["entities"]
+    return {"seq": view["seq"], "entities": {e["id"]: e for e in visible}}
 
 
 async def all_events(server: RunningServer, consult_id: str) -> list[dict[str, Any]]:
@@ -193,7 +199,7 @@ async def test_bad_mutations_through_the_socket(server: RunningServer) -> None:
 
 ROLES = ("pharmacist", "clinician", "patient")
 FIELDS_BY_ROLE = {
-    "pharmacist": ["strength", "how_taken", "notes", "why", "status"],
+    "pharmacist": ["strength", "how_taken", "notes", "why", "status", "notes_audience"],
     "clinician": ["strength", "how_taken", "notes", "prescriber"],
     "patient": ["patient_how_taken", "patient_note", "patient_confirmation"],
 }
@@ -211,10 +217,30 @@ def random_mutation(client: PanelClient, role: str, rng: random.Random, n: int) 
         return {"mutation_id": mutation_id, "op": "add", "entity": "medication",
                 "value": {"name": f"Med {n}"}}  # fmt: skip
     med = rng.choice(medications)
+    recommendations = [e for e in client.entities.values() if e["type"] == "recommendation"]
+    if role == "pharmacist" and rng.random() < 0.25:
+        # A proposed dose change, shared with the patient or kept to the care team.
+        return {"mutation_id": mutation_id, "op": "add", "entity": "recommendation",
+                "value": {"text": f"Change {n}", "medication_id": med["id"],
+                          "change": "dose-change", "proposed": {"strength": f"{n} mg"},
+                          "audience": rng.choice(["patient", "care-team"])}}  # fmt: skip
+    if role == "pharmacist" and recommendations and rng.random() < 0.2:
+        rec = rng.choice(recommendations)
+        return {"mutation_id": mutation_id, "op": "set", "entity": "recommendation",
+                "entity_id": rec["id"], "field": "audience",
+                "value": rng.choice(["patient", "care-team"])}  # fmt: skip
+    if role == "clinician" and recommendations and rng.random() < 0.4:
+        rec = rng.choice(recommendations)
+        return {"mutation_id": mutation_id, "op": "set", "entity": "recommendation",
+                "entity_id": rec["id"], "field": "status",
+                "value": rng.choice(["accepted", "declined"]),
+                "base_version": rec["versions"]["status"]}  # fmt: skip
     field = rng.choice(FIELDS_BY_ROLE[role])
     value: Any = f"{field} {n}"
     if field == "status":
         value = rng.choice(["active", "on-hold", "stopped"])
+    if field == "notes_audience":
+        value = rng.choice(["patient", "care-team"])
     if field == "patient_confirmation":
         value = rng.choice(["confirmed", "corrected"])
     return {
@@ -257,9 +283,10 @@ async def test_clients_converge_on_the_database(
             if not client.connected:
                 await client.connect()
         database = await database_view(server, consult["id"])
-        for client in clients:
+        for client, role in zip(clients, ROLES, strict=True):
             await client.wait_for_seq(database["seq"])
-            assert client.view() == database
+            # Each sees the panel as their role may: the patient nothing care-team-only.
+            assert client.view() == seen_by(role, database)
         events = await all_events(server, consult["id"])
         assert [e["seq"] for e in events] == list(range(1, database["seq"] + 1))
         for client in clients:
@@ -270,7 +297,8 @@ async def test_clients_converge_on_the_database(
                     if e["mutation_id"] == mutation_id and e["actor"]["id"] == client.self_id
                 ]
                 if "seq" in result:
-                    assert [e["seq"] for e in logged] == [result["seq"]]
+                    derived = [effect["event"]["seq"] for effect in result.get("effects", [])]
+                    assert [e["seq"] for e in logged] == [result["seq"], *derived]
                 else:
                     assert logged == []
     finally:

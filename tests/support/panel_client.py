@@ -61,7 +61,10 @@ class PanelClient:
             self.sent.append(mutation)
             self.results.setdefault(mutation["mutation_id"], result)
             if result.get("entity") and result.get("seq", 0) == self.seq + 1:
-                self._apply(result["seq"], result["entity"])
+                self._apply(result["event"], result["entity"])
+                for effect in result.get("effects") or []:
+                    if effect["event"]["seq"] == self.seq + 1:
+                        self._apply(effect["event"], effect["entity"])
 
     async def resync(self) -> None:
         async with self._resync_lock:
@@ -76,14 +79,18 @@ class PanelClient:
         if seq <= self.seq:
             return
         if seq == self.seq + 1:
-            self._apply(seq, data["entity"])
+            self._apply(data["event"], data["entity"])
         else:
             await self.resync()
 
-    def _apply(self, seq: int, entity: dict[str, Any] | None) -> None:
+    def _apply(self, event: dict[str, Any], entity: dict[str, Any] | None) -> None:
+        """One event in seq order: an entity replaces ours, a "remove" (the entity was made
+        care-team-only) deletes it, a "hidden" one only moves the seq."""
         if entity is not None:
             self.entities[entity["id"]] = entity
-        self.seq = seq
+        elif event["op"] == "remove":
+            self.entities.pop(event["entity_id"], None)
+        self.seq = event["seq"]
         self._advanced.set()
 
     async def wait_for_seq(self, seq: int, timeout: float = 10.0) -> None:

@@ -407,7 +407,7 @@ def test_events_for_the_patient_carry_nothing_kept_to_the_care_team() -> None:
         assert "SECRET" not in repr(event)
     ops = [op for op, _, _ in seen]
     assert ops == ["hidden", "hidden", "set", "set", "remove", "hidden"]
-    assert seen[4][2] is None
+    assert seen[4][2] is None and seen[0][2] is not None and "notes" not in seen[0][2]["data"]
 
 
 # -- what is still open -------------------------------------------------------------------------
