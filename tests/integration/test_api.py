@@ -65,9 +65,13 @@ async def test_end_marks_ended_and_links_stop_working(server: RunningServer) -> 
     assert ended["status"] == "ended"
     assert ended["end_reason"] == "review complete"
     assert ended["ended_at"] is not None
-    async with server.http.get(created["links"]["patient"]) as page:
+    async with server.http.get(created["links"]["pharmacist"]) as page:
         assert page.status == 410
         assert "This consult has ended" in await page.text()
+    # The patient's link becomes their read-only record (tests/integration/test_panel_record).
+    async with server.http.get(created["links"]["patient"]) as page:
+        assert page.status == 200
+        assert "Your medication list" in await page.text()
     status, again = await call(server, "POST", f"/consults/{created['id']}/end")
     assert status == 409
     assert again["error"]["code"] == "consult_ended"
