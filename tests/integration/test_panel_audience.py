@@ -43,8 +43,8 @@ async def build_private_work(
                        value={"text": f"{SECRET}-REC stop NSAIDs",
                               "problem_id": ids["problem"]})  # fmt: skip
     ids["private_rec"] = ack["entity"]["id"]
-    ack = await mutate(pharmacist, op="add", entity="plan_item",
-                       value={"talked_about": f"{SECRET}-PLAN", "audience": "care-team"})  # fmt: skip
+    private_plan = {"talked_about": f"{SECRET}-PLAN", "audience": "care-team"}
+    ack = await mutate(pharmacist, op="add", entity="plan_item", value=private_plan)
     ack = await mutate(pharmacist, op="add", entity="plan_item",
                        value={"talked_about": "Take it in the morning"})  # fmt: skip
     ack = await mutate(pharmacist, op="add", entity="recommendation",
