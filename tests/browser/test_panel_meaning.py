@@ -122,9 +122,7 @@ async def test_the_patient_sees_a_proposed_dose_as_proposed_until_the_clinician_
     pharmacist_line = row(pharmacist, "Metformin").get_by_test_id("med-proposal")
     assert "waiting for a decision" in await pharmacist_line.inner_text()
     # The phone layout holds the proposal without sideways scrolling.
-    assert await patient.evaluate(
-        "document.scrollingElement.scrollWidth <= window.innerWidth + 1"
-    )
+    assert await patient.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth + 1")
 
     # The clinician decides from the top of the panel.
     decide = waiting(clinician).get_by_test_id("waiting-item").filter(has_text="Increase metformin")
@@ -248,7 +246,8 @@ async def test_a_strength_change_resets_the_confirmation_visibly_for_patient_and
     patient_state = row(patient, "Lisinopril").get_by_test_id("med-field-patient_confirmation")
     await patient_state.filter(has_text="Needs confirming again").wait_for(timeout=10_000)
     assert "You confirmed" not in await row(patient, "Lisinopril").inner_text()
-    assert "10 mg" in await row(patient, "Lisinopril").get_by_test_id("med-confirmed-values").inner_text()
+    had_confirmed = row(patient, "Lisinopril").get_by_test_id("med-confirmed-values")
+    assert "You had confirmed: 10 mg" in await had_confirmed.inner_text()
     await wait_for_attr(waiting(patient), "data-count", "2")
     item = waiting(patient).get_by_test_id("waiting-item").filter(has_text="Lisinopril")
     assert "Needs confirming again" in await item.inner_text()
@@ -259,6 +258,24 @@ async def test_a_strength_change_resets_the_confirmation_visibly_for_patient_and
     derived = row(pharmacist, "Lisinopril").get_by_test_id("history-derived")
     await derived.filter(has_text="reset because strength changed").wait_for()
 
+    # A confirmation of values that changed after the patient saw them is refused, and the
+    # patient is asked to look again (compare-and-set), not recorded as confirmed.
+    await patient.context.set_offline(True)
+    await patient.wait_for_function("() => window.mtmPanel.online === false", timeout=15_000)
+    await row(patient, "Lisinopril").get_by_test_id("confirm-how-taken").click()
+    await edit(pharmacist, "Lisinopril", "how_taken", "1 tablet every evening")
+    await patient.context.set_offline(False)
+    conflict = row(patient, "Lisinopril").get_by_test_id("confirm-conflict")
+    await conflict.filter(has_text="changed while you were confirming").wait_for(timeout=20_000)
+    await patient_state.filter(has_text="Needs confirming again").wait_for()
+    await (
+        row(patient, "Lisinopril")
+        .get_by_test_id("med-field-how_taken")
+        .filter(has_text="every evening")
+        .wait_for()
+    )
+    assert "Needs confirming again" in await badge.inner_text()
+
     # Confirming again, from the "waiting for you" link, settles it.
     await item.get_by_test_id("waiting-check").click()
     focused = await patient.evaluate("document.activeElement.dataset.testid")
@@ -266,6 +283,7 @@ async def test_a_strength_change_resets_the_confirmation_visibly_for_patient_and
     await patient.keyboard.press("Enter")
     await badge.filter(has_text="Confirmed by patient").wait_for(timeout=10_000)
     await wait_for_attr(waiting(patient), "data-count", "1")
+    assert await conflict.is_hidden()
 
 
 async def test_wording_reads_naturally_and_notices_end_with_the_consult(

@@ -594,6 +594,11 @@ export class PanelStore {
     this.conflictList.removeWhere((c) => c.entity_id === entry.entity_id && c.field === entry.field);
     this.conflictList.push(entry);
     const who = entry.by?.name || "someone else";
+    if (this.role === "patient" && entry.field === "patient_confirmation") {
+      // What the patient confirmed changed meanwhile: nothing to choose, just look again.
+      this.announce(`${entityName(entity)} changed while you were confirming. Please check it and confirm again.`);
+      return;
+    }
     this.announce(
       `Not saved: ${entityName(entity)} ${fieldWord(entry.type, entry.field, this.role)} was changed by ${who} while you were editing. Choose which value to keep.`,
     );

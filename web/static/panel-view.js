@@ -69,9 +69,20 @@ const MED_FIELD_UI = {
     named: (n) => `Patient note on ${n}`,
     patientNamed: (n) => `My note on ${n}`,
   },
-  notes: { label: "Notes", multiline: true, named: (n) => `Care team notes on ${n}` },
+  notes: { label: "Notes", patientLabel: "From your care team", multiline: true, named: (n) => `Care team notes on ${n}` },
   notes_audience: { label: "Notes seen by", named: (n) => `Who sees the notes on ${n}` },
   source: { label: "Source", named: (n) => `Where the details of ${n} come from` },
+};
+
+// The proposed-value inputs of the recommendation form.
+const PROPOSED_LABELS = {
+  name: "Medication to start",
+  strength: "New strength",
+  form: "New form",
+  how_taken: "New directions (how taken)",
+  why: "Why (indication)",
+  stop_date: "Stop on",
+  why_stopped: "Why stop",
 };
 
 // Medication fields a mutation may say the source of (the reconciled facts).
@@ -311,8 +322,9 @@ class FieldCell {
    * @param {"field"|"title"|"badge"|"tag"} [options.variant]
    * @param {boolean} [options.editable]  false: never offer editing here
    * @param {(entity: object) => string} [options.editText]  the edit button's text
+   * @param {boolean} [options.hideEmpty]  hide the whole field while it has no value
    */
-  constructor(row, field, { variant = "field", editable = true, editText } = {}) {
+  constructor(row, field, { variant = "field", editable = true, editText, hideEmpty = false } = {}) {
     this.row = row;
     this.view = row.view;
     this.store = row.view.store;
@@ -322,6 +334,7 @@ class FieldCell {
     this.kind = valueKind(this.schema, "medication", field);
     this.max = maxLength(this.schema, "medication", field);
     this.variant = variant;
+    this.hideEmpty = hideEmpty;
     this.editText = editText ?? (() => "Edit");
     this.labelText = (this.view.patient && this.ui.patientLabel) || this.ui.label;
     this.editing = null;
@@ -389,6 +402,7 @@ class FieldCell {
     const value = entity.data?.[this.field] ?? null;
     setText(this.valueEl, this.display(value));
     setAttr(this.valueEl, "data-empty", value === null || value === "" ? "true" : null);
+    if (this.hideEmpty) show(this.el, value !== null && value !== "");
     if (this.variant === "badge" || this.variant === "tag") setAttr(this.valueEl, "data-value", value ?? "");
 
     const editable = this.isEditable(entity);
@@ -658,6 +672,8 @@ class MedRow {
       this.cell("form", { editable: false }),
       this.cell("how_taken", { editable: false }),
       this.cell("why", { editable: false }),
+      // Only sent to a patient when the care team shared it (notes_audience "patient").
+      this.cell("notes", { editable: false, hideEmpty: true }),
     );
     this.confirmText = h("p", { class: "mp-confirm__text", "data-testid": "med-field-patient_confirmation" });
     this.confirmedValues = h("p", { class: "mp-confirm__how", "data-testid": "med-confirmed-values", hidden: true });
@@ -1297,8 +1313,10 @@ class WaitingSection {
     this.view = view;
     this.store = view.store;
     this.role = view.role;
-    this.decides = this.role !== "patient";
-    this.confirms = this.role !== "clinician";
+    // Items are listed for whoever acts on them; the pharmacist, who acts on neither, gets
+    // the counts (a long list above the medications would bury them again).
+    this.decides = this.role === "clinician";
+    this.confirms = this.role === "patient";
     const title = this.role === "pharmacist" ? "Still open" : "Waiting for you";
     this.count = h("span", { class: "mp-count", "data-testid": "waiting-count" });
     this.heading = h("h2", { class: "mp__title mp__title--section", id: uid("mp-waiting"), tabindex: "-1", text: title }, " ", this.count);
@@ -1797,7 +1815,7 @@ export class PanelView {
               autocomplete: "off",
             });
         control.setAttribute("data-testid", `add-rec-proposed-${key}`);
-        const label = key === "name" ? "New medication's name" : `New ${fieldWord("medication", key)}`;
+        const label = PROPOSED_LABELS[key] ?? `New ${fieldWord("medication", key)}`;
         const { wrap } = labelled(label, control);
         proposedInputs.set(key, { control, wrap });
         inputs.append(wrap);
