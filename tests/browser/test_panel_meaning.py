@@ -307,3 +307,54 @@ async def test_wording_reads_naturally_and_notices_end_with_the_consult(
     await server.end_consult(consult["id"])
     await pharmacist.wait_for_function("() => window.mtmPanel.readOnly === true", timeout=10_000)
     assert "Adding" not in await pharmacist.get_by_test_id("panel-live").inner_text()
+
+
+async def test_the_patient_sees_only_what_is_shared_and_loses_what_is_unshared(
+    server: RunningServer, browser: Browser
+) -> None:
+    _, (pharmacist, clinician, patient) = await three_pages(server, browser)
+    await pharmacist.get_by_test_id("add-problem-button").click()
+    await pharmacist.get_by_test_id("add-problem-category").select_option("nonadherence")
+    await pharmacist.get_by_test_id("add-problem-description").fill("Misses evening doses")
+    await pharmacist.get_by_test_id("add-problem-audience").select_option("patient")
+    await pharmacist.get_by_test_id("add-problem-submit").click()
+    shared = patient.get_by_test_id("problem-row").filter(has_text="Misses evening doses")
+    await shared.wait_for(timeout=10_000)
+    # The care team sees who may read it, and may take it back.
+    problem = clinician.get_by_test_id("problem-row").filter(has_text="Misses evening doses")
+    await problem.get_by_test_id("audience").filter(has_text="Shared with patient").wait_for()
+    await problem.get_by_test_id("audience-toggle").click()
+    await problem.get_by_test_id("audience").filter(has_text="Care team only").wait_for()
+    await shared.wait_for(state="detached", timeout=10_000)
+
+    # A care-team note reaches the patient only once it is shared.
+    await edit(pharmacist, "Metformin", "notes", "Check vitamin B12 yearly")
+    await pharmacist.wait_for_function(
+        "() => [...window.mtmPanel.entities.values()].some("
+        "(e) => e.data.notes === 'Check vitamin B12 yearly')"
+    )
+    patient_notes = row(patient, "Metformin").get_by_test_id("med-field-notes")
+    await wait_for_same_seq(pharmacist, patient)
+    assert await patient_notes.is_hidden()
+    target = row(pharmacist, "Metformin")
+    await target.get_by_test_id("edit-notes_audience").click()
+    await target.get_by_test_id("input-notes_audience").select_option("patient")
+    await target.get_by_test_id("save-notes_audience").click()
+    await patient_notes.filter(has_text="Check vitamin B12 yearly").wait_for(timeout=10_000)
+    await target.get_by_test_id("edit-notes_audience").click()
+    await target.get_by_test_id("input-notes_audience").select_option("care-team")
+    await target.get_by_test_id("save-notes_audience").click()
+    await wait_for_same_seq(pharmacist, patient)
+    assert await patient_notes.is_hidden()
+    assert "B12" not in await patient.get_by_test_id("panel").inner_text()
+
+
+async def wait_for_same_seq(first: Page, second: Page) -> None:
+    """Until both pages applied the same last seq (hidden events included, in order)."""
+    await first.wait_for_function("() => window.mtmPanel.queueLength === 0", timeout=10_000)
+    seq = await first.evaluate("window.mtmPanel.seq")
+    await second.wait_for_function(
+        "seq => window.mtmPanel.seq === seq && window.mtmPanel.queueLength === 0",
+        arg=seq,
+        timeout=10_000,
+    )

@@ -12,7 +12,8 @@
 //   acknowledgement carries `effects` (derived changes the server made because of it, with
 //   the next seqs): applied after it, in order.
 // - Events a patient connection receives may be "hidden" (a seq that carries nothing for
-//   this reader: only the seq advances) or "remove" (the entity is no longer shared).
+//   this reader: only the seq advances, and its entity, if any, is stored) or "remove" (the
+//   entity is no longer shared).
 // - Overrides: when someone replaces my value with "use mine", a notice is kept (like the
 //   conflicts) until I dismiss it.
 
@@ -229,9 +230,13 @@ export class PanelStore {
 
   applyOne(event, entity) {
     // A conflict changes nothing, and a "hidden" seq carries nothing for this reader: both
-    // only advance the seq.
+    // only advance the seq. (A hidden change of a medication's unshared notes still brings
+    // the medication as this reader sees it: keep that.)
     this.seq = event.seq;
-    if (event.op === "hidden") return;
+    if (event.op === "hidden") {
+      if (entity?.id) this.entities.set(entity.id, entity);
+      return;
+    }
     if (event.op === "remove") {
       // No longer shared with this reader.
       if (event.entity_id) this.entities.delete(event.entity_id);
