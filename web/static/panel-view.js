@@ -8,7 +8,6 @@ import { formatTime, h, labelled, selectOf, setAttr, setText, show, syncChildren
 import {
   actionFor,
   choiceOptions,
-  choicesFor,
   defaultFor,
   derivedReason,
   describeProposed,
@@ -1058,13 +1057,13 @@ class AudienceControl {
   }
 
   update(entity) {
-    const show_ = this.known && !this.view.patient;
+    const visible = this.known && !this.view.patient;
     const value = entity.data?.audience ?? defaultFor(this.view.schema, this.type, "audience");
-    show(this.tag, show_ && Boolean(value));
+    show(this.tag, visible && Boolean(value));
     setText(this.tag, audienceText(value));
     setAttr(this.tag, "data-value", value ?? "");
     const pending = this.store.pendingFor(entity.id, "audience");
-    const editable = show_ && !this.store.readOnly && this.view.may.edit(this.type, "audience") && !pending;
+    const editable = visible && !this.store.readOnly && this.view.may.edit(this.type, "audience") && !pending;
     show(this.button, editable);
     const text = value === "patient" ? "Make care team only" : "Share with patient";
     setText(this.button, text);
