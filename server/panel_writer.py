@@ -104,6 +104,17 @@ class PanelWriter:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
     async def _process(self, batch: list[_Pending]) -> None:
+        try:
+            await self._apply_and_commit(batch)
+        except BaseException:
+            # Whatever failed (a database error while loading another consult of the batch,
+            # a crash in persist), the cache may hold mutations that were never committed:
+            # drop every consult of the batch so the next edit reads the database again.
+            for pending in batch:
+                self.forget(pending.consult_id)
+            raise
+
+    async def _apply_and_commit(self, batch: list[_Pending]) -> None:
         now = self._now()
         results: list[tuple[_Pending, dict[str, Any]]] = []
         touched: dict[str, tuple[PanelState, int, Changes]] = {}

@@ -2,9 +2,15 @@
 on one consult never fork its history."""
 
 import asyncio
+import datetime as dt
 import time
 from typing import Any
 
+import asyncpg
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from models.consults import create_consult
 from models.mutations import Actor
 from server.panel_writer import PanelWriter
 from tests.conftest import PanelDb
@@ -89,3 +95,65 @@ async def test_two_writers_on_one_consult_never_fork_the_history(panel_db: Panel
     events = await panel_db.events()
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert (await panel_db.snapshot())["entities"][0]["data"]["strength"] == "850 mg"
+
+
+async def test_a_failed_batch_leaves_no_uncommitted_edit_in_the_cache(
+    panel_db: PanelDb, database_url: tuple[str, str | None]
+) -> None:
+    """Regression: a connection reset while the batch loads a *second* consult used to leave
+    the first consult's refused edit in the cache; the next edit then committed it without
+    its audit event (seqs [.., 3, 5])."""
+    url, schema = database_url
+    if schema is None:
+        pytest.skip("needs Postgres (MTM_TEST_DATABASE_URL): the fault is a killed backend")
+    med = await add_med(panel_db)
+    async with panel_db.sessions() as session, session.begin():
+        other = await create_consult(
+            session, clinic="north", patient_name="Other Patient",
+            scheduled_at=dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC), notes=None,
+            now=dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
+        )  # fmt: skip
+    writer = PanelWriter(panel_db.engine, panel_db.sessions, time.time)
+    writer.start()
+    locker = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        actor = panel_db.actor("pharmacist")
+        assert (await writer.submit(panel_db.consult_id, actor, notes("a1", med["id"], "ok")))["ok"]
+        # Loading the other consult will block on this lock; then its backend is killed.
+        transaction = locker.transaction()
+        await transaction.start()
+        await locker.execute(f'LOCK TABLE "{schema}".mutation_receipt IN ACCESS EXCLUSIVE MODE')
+        refused = asyncio.ensure_future(
+            writer.submit(panel_db.consult_id, actor, notes("a2", med["id"], "NOT SAVED"))
+        )
+        loading = asyncio.ensure_future(
+            writer.submit(other.id, actor, {**notes("b1", "m_x", "x"), "op": "add",
+                                            "entity_id": None, "field": None,
+                                            "value": {"name": "Aspirin"}})
+        )  # fmt: skip
+        async with asyncio.timeout(10):
+            while True:
+                killed = await locker.fetchval(
+                    # Only the backends our lock blocks (a blocked parse shows the
+                    # previous statement's text, so the query column cannot tell).
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
+                if killed:
+                    break
+                await asyncio.sleep(0.05)
+        for task in (refused, loading):
+            with pytest.raises(DBAPIError):
+                await task
+        await transaction.rollback()
+        later = await writer.submit(
+            panel_db.consult_id, actor, {**notes("a3", med["id"], "x"), "field": "why"}
+        )
+        assert later["ok"], later
+    finally:
+        await writer.stop()
+        await locker.close()
+    events = await panel_db.events()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert "NOT SAVED" not in repr(events)
+    assert (await panel_db.snapshot())["entities"][0]["data"]["notes"] == "ok"
