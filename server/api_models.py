@@ -9,12 +9,14 @@ date-time for a date), unknown fields are refused.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -42,6 +44,24 @@ def refuse_nul(value: Any) -> Any:
     return value
 
 
+# JSON dates and times are ISO 8601 text, checked here before pydantic parses them: its
+# parser also reads Unix times, even from a string of digits in strict mode. Fields with
+# this check parse in lax mode (the check has already refused every non-string).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    if value is not None and not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        raise ValueError("must be a date written as YYYY-MM-DD")
+    return value
+
+
+def _iso_datetime_text(value: Any) -> Any:
+    if not (isinstance(value, str) and _ISO_DATE.match(value)):
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset")
+    return value
+
+
 def _schedulable(value: dt.datetime) -> dt.datetime:
     # Compare years first: converting year 1 or 9999 with an offset to UTC overflows.
     in_range = EARLIEST_SCHEDULE.year - 1 <= value.year <= LATEST_SCHEDULE.year
@@ -57,13 +77,20 @@ class RequestBody(BaseModel):
 def _medication_model() -> type[BaseModel]:
     """A medication as a clinic may give it at creation: every field of the panel's
     medication (models/panel.py), with the panel's own value types."""
-    fields: dict[str, Any] = {
-        name: (
-            Annotated[spec.kind.annotation, AfterValidator(refuse_nul)],
-            Field(... if spec.required else spec.default, title=spec.label),
+    fields: dict[str, Any] = {}
+    for name, spec in MEDICATION_FIELDS.items():
+        annotation: Any = Annotated[spec.kind.annotation, AfterValidator(refuse_nul)]
+        is_date = spec.kind.name == "date"
+        if is_date:
+            annotation = Annotated[annotation, BeforeValidator(_iso_date_text)]
+        fields[name] = (
+            annotation,
+            Field(
+                ... if spec.required else spec.default,
+                title=spec.label,
+                strict=False if is_date else None,
+            ),
         )
-        for name, spec in MEDICATION_FIELDS.items()
-    }
     return create_model(
         "MedicationIn",
         __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
@@ -89,7 +116,11 @@ class ConsultCreate(RequestBody):
     ]
     scheduled_at: Annotated[
         AwareDatetime,
-        Field(description="ISO 8601 with a UTC offset, from 2000-01-01 up to 2100-01-01."),
+        Field(
+            description="ISO 8601 with a UTC offset, from 2000-01-01 up to 2100-01-01.",
+            strict=False,
+        ),
+        BeforeValidator(_iso_datetime_text),
         AfterValidator(_schedulable),
     ]
     notes: Annotated[str | None, Field(max_length=5000), AfterValidator(refuse_nul)] = None
