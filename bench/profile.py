@@ -30,7 +30,7 @@ from aiohttp import web
 from sqlalchemy import event
 
 from bench.common import (
-    API_KEY,
+    API_SETTINGS,
     VENV_BIN,
     ConsultLinks,
     Cores,
@@ -77,7 +77,7 @@ async def count_round_trips(workdir: Path, db: Database, edits: int) -> dict[str
         overrides={
             "server": {"host": "127.0.0.1", "port": port},
             "database": {"url": db.url},
-            "api": {"keys": {"bench": API_KEY}},
+            "api": API_SETTINGS,
             "paths": {"var_dir": str(workdir / "var-profile")},
             "auth": {"token_secret": "b" * 48},
             "logging": {"level": "WARNING"},

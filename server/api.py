@@ -1,21 +1,40 @@
-"""REST API under /api/v1 (docs/api.md): create, read and end consults."""
+"""REST API under /api/v1 (docs/api.md): create, read and end consults.
+
+Every endpoint is an `Endpoint` in `ENDPOINTS` (server/openapi.py): registering it routes it,
+puts it in the OpenAPI document, and wraps its handler with what every call goes through, in
+this order: the API key (401), the key's rate limit (429), path parameters (404), the JSON
+body validated by the endpoint's model (400, 413, 422). Handlers read the caller with
+`api_client` and the validated body with `request_body`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import json
 import logging
-from typing import Any, TypeVar
+import math
+import re
+from typing import TypeVar
 
+import orjson
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import audience, consults, mutations, panel_store
 from models.tables import Consult
-from server import links
+from server import links, openapi
+from server.api_keys import ApiClient, authenticate
+from server.api_models import (
+    ConsultCreate,
+    ConsultEnd,
+    ConsultOut,
+    EventsOut,
+    JsonObject,
+    PanelOut,
+)
 from server.errors import ApiError
+from server.openapi import Endpoint, QueryParameter
+from server.rate_limit import TokenBuckets
 from server.security import Handler
 from server.state import STATE, AppState
 
@@ -25,36 +44,80 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PREFIX = "/api/v1"
 
-
-class ConsultCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    patient_name: str = Field(min_length=1, max_length=200)
-    scheduled_at: AwareDatetime
-    notes: str | None = Field(None, max_length=5000)
-    medications: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
-
-    @field_validator("patient_name")
-    @classmethod
-    def _name_has_text(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-
-class ConsultEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field("ended by the clinic", min_length=1, max_length=500)
+OPENAPI_DOCUMENT = web.AppKey("mtm_openapi_document", bytes)
+RATE_LIMITS = web.AppKey("mtm_api_rate_limits", TokenBuckets)
+_CLIENT = web.RequestKey("mtm_api_client", ApiClient)
+_BODY = web.RequestKey("mtm_api_body", BaseModel)
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(f"{PREFIX}/consults", create_consult)
-    app.router.add_get(f"{PREFIX}/consults/{{consult_id}}", read_consult)
-    app.router.add_post(f"{PREFIX}/consults/{{consult_id}}/end", end_consult)
-    app.router.add_get(f"{PREFIX}/consults/{{consult_id}}/panel", read_panel)
-    app.router.add_get(f"{PREFIX}/consults/{{consult_id}}/events", read_events)
+    """Route every endpoint of ENDPOINTS; needs `app[STATE]`."""
+    config = app[STATE].config.api
+    app[RATE_LIMITS] = TokenBuckets(
+        per_minute=config.rate_limit_per_minute,
+        burst=config.rate_limit_burst,
+        clock=app[STATE].clock,
+    )
+    app[OPENAPI_DOCUMENT] = orjson.dumps(openapi.build_document(ENDPOINTS, prefix=PREFIX))
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, PREFIX + endpoint.path, _checked(endpoint))
+
+
+def _checked(endpoint: Endpoint) -> Handler:
+    """`endpoint.handler` behind the checks every call of it goes through."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if endpoint.authenticated:
+            client = authenticate(
+                _state(request).config.api.keys, request.headers.get("X-API-Key", "")
+            )
+            if client is None:
+                raise ApiError(
+                    401, "invalid_api_key", "Send a valid clinic API key in the X-API-Key header."
+                )
+            wait = request.app[RATE_LIMITS].take(client.key_id)
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many requests with this API key; retry in {seconds} s.",
+                    headers={"Retry-After": str(seconds)},
+                )
+            request[_CLIENT] = client
+        for name in endpoint.path_parameters:
+            if not re.fullmatch(openapi.PATH_PARAMETERS[name]["pattern"], request.match_info[name]):
+                raise ApiError(404, "consult_not_found", "There is no consult with this id.")
+        if endpoint.body is not None:
+            request[_BODY] = _validated(
+                endpoint.body, await _json_body(request, optional=not endpoint.body_required)
+            )
+        return await endpoint.handler(request)
+
+    handle.__name__ = endpoint.handler.__name__
+    return handle
+
+
+def api_client(request: web.Request) -> ApiClient:
+    """The clinic an authenticated REST request comes from."""
+    client = request.get(_CLIENT)
+    if not isinstance(client, ApiClient):
+        raise RuntimeError("api_client() is only for endpoints that need an API key")
+    return client
+
+
+def clinic_display_name(request: web.Request) -> str:
+    """The name participants see for the clinic behind an authenticated REST request (the
+    `display_name` of its API key entry), never the internal clinic name."""
+    return api_client(request).display_name
+
+
+def request_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The body validated by the endpoint's registered model, which must be `model`."""
+    body = request.get(_BODY)
+    if not isinstance(body, model):
+        raise RuntimeError(f"the endpoint does not register {model.__name__} as its body")
+    return body
 
 
 @web.middleware
@@ -84,34 +147,31 @@ def _state(request: web.Request) -> AppState:
     return request.app[STATE]
 
 
-def _clinic(request: web.Request, state: AppState) -> str:
-    """The clinic whose API key the request carries; 401 otherwise."""
-    given = request.headers.get("X-API-Key", "")
-    for clinic, key in state.config.api.keys.items():
-        if given and hmac.compare_digest(given.encode(), key.encode()):
-            return clinic
-    raise ApiError(401, "invalid_api_key", "Send a valid clinic API key in the X-API-Key header.")
-
-
-async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+async def _json_body(request: web.Request, *, optional: bool = False) -> bytes:
+    """The raw body once it is known to be one JSON object (RFC 8259: no NaN, no lone
+    surrogate, nesting bounded), or b"{}" for an allowed empty body."""
     raw = await request.read()
     if not raw.strip():
         if optional:
-            return {}
+            return b"{}"
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    return body
+    return raw
 
 
-def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT:
+def _validated(model: type[ModelT], raw: bytes) -> ModelT:
     try:
-        return model.model_validate(body)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
+        errors = exc.errors()
+        if any(error["type"] == "json_invalid" for error in errors):
+            # pydantic's parser bounds nesting more tightly than orjson's.
+            raise ApiError(400, "invalid_json", "The request body is nested too deeply.") from None
         fields = [
             {
                 "field": ".".join(str(part) for part in error["loc"]) or "body",
@@ -119,7 +179,7 @@ def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT:
                 if error["type"] == "extra_forbidden"
                 else error["msg"].removeprefix("Value error, "),
             }
-            for error in exc.errors()
+            for error in errors
         ]
         names = ", ".join(item["field"] for item in fields)
         raise ApiError(422, "invalid_body", f"Invalid field(s): {names}.", fields=fields) from None
@@ -128,12 +188,16 @@ def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT:
 async def _add_initial_medications(
     session: AsyncSession,
     consult_id: str,
-    clinic: str,
-    medications: list[dict[str, Any]],
+    clinic: ApiClient,
+    medications: list[BaseModel],
     now: dt.datetime,
 ) -> None:
+    fields = [medication.model_dump(mode="json", exclude_unset=True) for medication in medications]
     try:
-        await panel_store.add_initial_medications(session, consult_id, clinic, medications, now=now)
+        # The audit trail names the clinic as participants see it.
+        await panel_store.add_initial_medications(
+            session, consult_id, clinic.display_name, fields, now=now
+        )
     except panel_store.InitialMedicationRefused as refused:
         raise ApiError(
             422,
@@ -143,9 +207,9 @@ async def _add_initial_medications(
         ) from None
 
 
-async def consult_json(
+async def consult_answer(
     session: AsyncSession, state: AppState, consult: Consult, base_url: str
-) -> dict[str, Any]:
+) -> ConsultOut:
     ttl = state.config.auth.link_ttl_hours
     participants = []
     for participant in consult.participants:
@@ -158,29 +222,42 @@ async def consult_json(
                 "link": links.join_url(base_url, token),
             }
         )
-    return {
-        "id": consult.id,
-        "status": consult.status,
-        "patient_name": consult.patient_name,
-        "scheduled_at": consult.scheduled_at.isoformat(),
-        "notes": consult.notes,
-        "created_at": consult.created_at.isoformat(),
-        "ended_at": consult.ended_at.isoformat() if consult.ended_at else None,
-        "end_reason": consult.end_reason,
-        "links_expire_at": dt.datetime.fromtimestamp(
-            links.link_expiry(consult, ttl), dt.UTC
-        ).isoformat(),
-        "participants": participants,
-        "links": {item["role"]: item["link"] for item in participants},
-        "present": await state.signaling.present(consult.id),
-        "opened_at": consult.opened_at.isoformat() if consult.opened_at else None,
-        "live_at": consult.live_at.isoformat() if consult.live_at else None,
-        "medications": [
-            entity
-            for entity in (await panel_store.snapshot(session, consult.id))["entities"]
-            if entity["type"] == "medication"
-        ],
-    }
+    return ConsultOut.model_validate(
+        {
+            "id": consult.id,
+            "status": consult.status,
+            "patient_name": consult.patient_name,
+            "scheduled_at": consult.scheduled_at.isoformat(),
+            "notes": consult.notes,
+            "created_at": consult.created_at.isoformat(),
+            "ended_at": consult.ended_at.isoformat() if consult.ended_at else None,
+            "end_reason": consult.end_reason,
+            "links_expire_at": dt.datetime.fromtimestamp(
+                links.link_expiry(consult, ttl), dt.UTC
+            ).isoformat(),
+            "participants": participants,
+            "links": {item["role"]: item["link"] for item in participants},
+            "present": await state.signaling.present(consult.id),
+            "opened_at": consult.opened_at.isoformat() if consult.opened_at else None,
+            "live_at": consult.live_at.isoformat() if consult.live_at else None,
+            "medications": [
+                entity
+                for entity in (await panel_store.snapshot(session, consult.id))["entities"]
+                if entity["type"] == "medication"
+            ],
+        }
+    )
+
+
+def _answer(
+    body: BaseModel, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=body.model_dump_json(),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 def base_url(request: web.Request, state: AppState) -> str:
@@ -189,63 +266,58 @@ def base_url(request: web.Request, state: AppState) -> str:
 
 async def create_consult(request: web.Request) -> web.Response:
     state = _state(request)
-    clinic = _clinic(request, state)
-    data = _validated(ConsultCreate, await _json_body(request))
+    clinic = api_client(request)
+    data = request_body(request, ConsultCreate)
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
     async with state.sessions() as session, session.begin():
         consult = await consults.create_consult(
             session,
-            clinic=clinic,
+            clinic=clinic.clinic,
             patient_name=data.patient_name,
             scheduled_at=data.scheduled_at,
             notes=data.notes,
             now=now,
         )
         await _add_initial_medications(session, consult.id, clinic, data.medications, now)
-        body = await consult_json(session, state, consult, base_url(request, state))
+        body = await consult_answer(session, state, consult, base_url(request, state))
     state.webhooks.emit("consult.created", consult.id)
-    return web.json_response(
-        body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"}
-    )
+    return _answer(body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"})
 
 
 async def read_consult(request: web.Request) -> web.Response:
     state = _state(request)
-    clinic = _clinic(request, state)
     async with state.sessions() as session:
-        consult = await _owned_consult(session, request, clinic)
-        body = await consult_json(session, state, consult, base_url(request, state))
-    return web.json_response(body)
+        consult = await _owned_consult(session, request)
+        body = await consult_answer(session, state, consult, base_url(request, state))
+    return _answer(body)
 
 
 async def end_consult(request: web.Request) -> web.Response:
     state = _state(request)
-    clinic = _clinic(request, state)
-    data = _validated(ConsultEnd, await _json_body(request, optional=True))
+    data = request_body(request, ConsultEnd)
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
     async with state.sessions() as session, session.begin():
-        consult = await _owned_consult(session, request, clinic)
+        consult = await _owned_consult(session, request)
         try:
             consults.end(consult, reason=data.reason, now=now)
         except consults.ConsultAlreadyEnded:
             raise ApiError(409, "consult_ended", "This consult has already ended.") from None
     async with state.sessions() as session:
-        body = await consult_json(session, state, consult, base_url(request, state))
+        body = await consult_answer(session, state, consult, base_url(request, state))
     state.panel_writer.forget(consult.id)
     await state.signaling.end_consult(consult.id, data.reason)
     state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
-    return web.json_response(body)
+    return _answer(body)
 
 
 async def read_panel(request: web.Request) -> web.Response:
     """The whole panel (medications, problems, recommendations with their decisions, plan
     items) and what is still open; readable during and after the consult."""
     state = _state(request)
-    clinic = _clinic(request, state)
     async with state.sessions() as session:
-        consult = await _owned_consult(session, request, clinic)
+        consult = await _owned_consult(session, request)
         snapshot = await panel_store.snapshot(session, consult.id)
-    return web.json_response(audience.record_for("clinic", snapshot))
+    return _answer(PanelOut.model_validate(audience.record_for("clinic", snapshot)))
 
 
 EVENTS_PAGE = 500
@@ -254,16 +326,17 @@ EVENTS_PAGE = 500
 async def read_events(request: web.Request) -> web.Response:
     """The change log in seq order, a page at a time (`since`, `limit`)."""
     state = _state(request)
-    clinic = _clinic(request, state)
     since = _query_int(request, "since", default=0, low=0, high=mutations.MAX_SEQ)
     limit = _query_int(request, "limit", default=EVENTS_PAGE, low=1, high=EVENTS_PAGE)
     async with state.sessions() as session:
-        consult = await _owned_consult(session, request, clinic)
+        consult = await _owned_consult(session, request)
         events = await panel_store.events_since(session, consult.id, since, limit=limit)
         last_seq = consult.last_seq
     last = events[-1]["seq"] if events else since
-    return web.json_response(
-        {"seq": last_seq, "events": events, "next_since": last if last < last_seq else None}
+    return _answer(
+        EventsOut.model_validate(
+            {"seq": last_seq, "events": events, "next_since": last if last < last_seq else None}
+        )
     )
 
 
@@ -276,8 +349,68 @@ def _query_int(request: web.Request, name: str, *, default: int, low: int, high:
     return int(raw)
 
 
-async def _owned_consult(session: AsyncSession, request: web.Request, clinic: str) -> Consult:
-    consult = await consults.get_consult(session, request.match_info["consult_id"], clinic=clinic)
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+
+
+async def _owned_consult(session: AsyncSession, request: web.Request) -> Consult:
+    consult = await consults.get_consult(
+        session, request.match_info["consult_id"], clinic=api_client(request).clinic
+    )
     if consult is None:
         raise ApiError(404, "consult_not_found", "There is no consult with this id.")
     return consult
+
+
+# Every REST endpoint. Adding one: its handler, its models in server/api_models.py, and an
+# entry here (the OpenAPI sync test fails until the document and the router agree).
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "POST",
+        "/consults",
+        create_consult,
+        "Create a consult",
+        answer=ConsultOut,
+        status=201,
+        body=ConsultCreate,
+        answer_headers=("Location",),
+    ),
+    Endpoint("GET", "/consults/{consult_id}", read_consult, "Read a consult", answer=ConsultOut),
+    Endpoint(
+        "POST",
+        "/consults/{consult_id}/end",
+        end_consult,
+        "End a consult",
+        answer=ConsultOut,
+        body=ConsultEnd,
+        body_required=False,
+        errors=(409,),
+    ),
+    Endpoint(
+        "GET",
+        "/consults/{consult_id}/panel",
+        read_panel,
+        "The whole panel, with decisions and what is still open",
+        answer=PanelOut,
+    ),
+    Endpoint(
+        "GET",
+        "/consults/{consult_id}/events",
+        read_events,
+        "The change log, a page at a time",
+        answer=EventsOut,
+        errors=(400,),
+        query=(
+            QueryParameter("since", "Events after this seq (default 0).", 0, mutations.MAX_SEQ),
+            QueryParameter("limit", "At most this many (default 500).", 1, EVENTS_PAGE),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/openapi.json",
+        openapi_document,
+        "This API as an OpenAPI 3.1 document",
+        answer=JsonObject,
+        authenticated=False,
+    ),
+]

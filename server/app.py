@@ -20,7 +20,7 @@ from models.migrations import upgrade_to_head
 from server import api, fastjson, pages
 from server.config import Config
 from server.panel_writer import PanelWriter
-from server.security import plain_websockets, security_headers
+from server.security import Handler, plain_websockets, security_headers
 from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
 from server.tokens import LinkSigner
@@ -47,6 +47,7 @@ def create_app(
             security_headers,
             api.error_middleware,
             pages.friendly_errors,
+            static_file_names,
         ],
     )
     engine = make_engine(config.database.url, schema=database_schema)
@@ -94,6 +95,17 @@ def create_app(
     api.add_routes(app)
     pages.add_routes(app, WEB_DIR)
     return app
+
+
+@web.middleware
+async def static_file_names(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A static file name the file system refuses (too long, say) is a missing file, 404."""
+    if not request.path.startswith("/static/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except OSError:
+        raise web.HTTPNotFound() from None
 
 
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:

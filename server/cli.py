@@ -1,4 +1,4 @@
-"""`mtm-consult`: serve, migrate the database, create consults."""
+"""`mtm-consult`: serve, migrate the database, create consults, make API keys."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import gc
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +18,9 @@ from aiohttp import web
 from models import consults, panel_store
 from models.database import make_engine
 from models.migrations import upgrade_to_head
-from server import links
+from server import api_keys, links
 from server.app import create_app
-from server.config import Config, ConfigError, load_config
+from server.config import CLINIC_NAME_PATTERN, Config, ConfigError, load_config
 from server.security import RedactingAccessLogger
 from server.state import STATE
 
@@ -29,6 +30,11 @@ DEFAULT_CONFIG = Path("config.yaml")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "api-key":
+        # Needs no settings: it is how an operator fixes settings that refuse to load.
+        for line in _create_api_key(args.name, args.display_name or args.name):
+            print(line)
+        return 0
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -83,7 +89,55 @@ def _parser() -> argparse.ArgumentParser:
         help="ISO 8601 with offset (default: now)",
     )
     create.add_argument("--notes", default=None)
+
+    api_key = commands.add_parser("api-key", help="clinic API keys for the REST API")
+    api_key_commands = api_key.add_subparsers(dest="api_key_command", required=True)
+    make_key = api_key_commands.add_parser(
+        "create", help="make a new key; print it once, with the api.keys entry holding its hash"
+    )
+    make_key.add_argument(
+        "--name", required=True, type=_clinic_name, help="the clinic (owns its consults)"
+    )
+    make_key.add_argument(
+        "--display-name",
+        type=_display_name,
+        default=None,
+        help="the clinic's name as participants see it (default: --name)",
+    )
     return parser
+
+
+def _clinic_name(text: str) -> str:
+    if not re.fullmatch(CLINIC_NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            "letters, digits, '.', '_' and '-' (starting with a letter or digit), "
+            "at most 100 characters"
+        )
+    return text
+
+
+def _display_name(text: str) -> str:
+    if not 1 <= len(text.strip()) <= 200:
+        raise argparse.ArgumentTypeError("1 to 200 characters")
+    return text.strip()
+
+
+def _create_api_key(clinic: str, display_name: str) -> list[str]:
+    key = api_keys.new_key()
+    entry = api_keys.key_entry(clinic, display_name, key)
+    return [
+        f"New API key for clinic {clinic!r}. It is shown only this once: give it to the",
+        "clinic now (it sends it in the X-API-Key header).",
+        "",
+        f"  {key}",
+        "",
+        "Add this entry to api.keys in config.yaml (it holds the key's hash, not the key):",
+        "",
+        f"  {api_keys.config_line(entry)}",
+        "",
+        "Keys take effect when the server starts. To rotate, add the new entry next to the",
+        "old one, switch the clinic to the new key, then remove the old entry.",
+    ]
 
 
 def _aware_datetime(text: str) -> dt.datetime:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -74,17 +75,58 @@ class AuthSettings(_Section):
     link_ttl_hours: float = Field(24, gt=0, le=24 * 365)
 
 
+API_KEY_HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+CLINIC_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+API_KEY_COMMAND = "mtm-consult api-key create --name <clinic>"
+
+
+class ApiKeyEntry(_Section):
+    """One clinic API key as configured: its hash, never the key itself (server/api_keys.py)."""
+
+    clinic: str = Field(pattern=CLINIC_NAME_PATTERN)
+    display_name: str = Field(min_length=1, max_length=200)
+    hash: str
+
+    @field_validator("hash")
+    @classmethod
+    def _is_a_hash(cls, value: str) -> str:
+        if not re.fullmatch(API_KEY_HASH_PATTERN, value):
+            raise ValueError(
+                "must be sha256:<64 hex digits>, the hash `" + API_KEY_COMMAND + "` prints "
+                "(never the key itself)"
+            )
+        return value
+
+
 class ApiSettings(_Section):
-    keys: dict[str, str] = Field(default_factory=dict)
+    keys: list[ApiKeyEntry] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000, strict=True)
+    rate_limit_burst: int = Field(60, ge=1, le=1_000_000, strict=True)
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _no_plain_keys(cls, value: Any) -> Any:
+        # The former format mapped clinic names to plain-text keys; refuse it without ever
+        # echoing a value, and say how to make the hashed entries that replace it.
+        if isinstance(value, Mapping):
+            raise ValueError(
+                "plain-text keys are not accepted; list hashed entries "
+                "({clinic, display_name, hash}) made by `" + API_KEY_COMMAND + "`"
+            )
+        return value
 
     @field_validator("keys")
     @classmethod
-    def _long_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        for clinic, key in value.items():
-            if len(key) < 24:
-                raise ValueError(f"the key of clinic {clinic!r} is shorter than 24 characters")
-        if len(set(value.values())) != len(value):
-            raise ValueError("two clinics share one key")
+    def _consistent_keys(cls, value: list[ApiKeyEntry]) -> list[ApiKeyEntry]:
+        hashes = [entry.hash for entry in value]
+        if len(set(hashes)) != len(hashes):
+            raise ValueError("the same key hash is listed twice")
+        display_names: dict[str, str] = {}
+        for entry in value:
+            if display_names.setdefault(entry.clinic, entry.display_name) != entry.display_name:
+                raise ValueError(
+                    f"the keys of clinic {entry.clinic!r} give different display names"
+                )
         return value
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Mapping
 
 from aiohttp import web
+
+from server.api_models import ErrorDetailOut, ErrorOut, FieldErrorOut
 
 
 class ApiError(Exception):
@@ -16,19 +17,29 @@ class ApiError(Exception):
         message: str,
         *,
         fields: list[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        self.headers = dict(headers or {})
 
     def response(self) -> web.Response:
-        body: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
-        if self.fields is not None:
-            body["fields"] = self.fields
-        return web.json_response({"error": body}, status=self.status, dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+        body = ErrorOut(
+            error=ErrorDetailOut(
+                status=self.status,
+                code=self.code,
+                message=self.message,
+                fields=None
+                if self.fields is None
+                else [FieldErrorOut.model_validate(item) for item in self.fields],
+            )
+        )
+        return web.Response(
+            text=body.model_dump_json(exclude_none=True),
+            status=self.status,
+            content_type="application/json",
+            headers=self.headers,
+        )

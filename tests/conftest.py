@@ -27,6 +27,7 @@ from models.migrations import upgrade_to_head
 from models.mutations import Actor
 from models.panel_store import apply_mutation, events_since, snapshot
 from models.tables import Participant
+from server.api_keys import hash_key
 from server.app import create_app
 from server.config import Config, load_config
 from server.security import RedactingAccessLogger
@@ -35,6 +36,7 @@ from tests.support.coturn import Coturn
 
 API_KEY = "north-clinic-key-0123456789abcdef"
 OTHER_API_KEY = "south-clinic-key-0123456789abcdef"
+NORTH_DISPLAY_NAME = "North Clinic Pharmacy"
 TOKEN_SECRET = "test-token-secret-" + "x" * 32
 
 
@@ -105,7 +107,19 @@ def config(
         "database": {"url": database_url[0]},
         "paths": {"var_dir": str(tmp_path / "var")},
         "auth": {"token_secret": TOKEN_SECRET},
-        "api": {"keys": {"north": API_KEY, "south": OTHER_API_KEY}},
+        "api": {
+            "keys": [
+                {"clinic": "north", "display_name": NORTH_DISPLAY_NAME, "hash": hash_key(API_KEY)},
+                {
+                    "clinic": "south",
+                    "display_name": "South Clinic",
+                    "hash": hash_key(OTHER_API_KEY),
+                },
+            ],
+            # Tests run on a clock that only moves when told: a burst this large never
+            # throttles them (the rate-limit tests lower it).
+            "rate_limit_burst": 100_000,
+        },
     }
     for section, values in config_overrides.items():
         overrides.setdefault(section, {}).update(values)

@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, OTHER_API_KEY, RunningServer, token_of
+from tests.conftest import API_KEY, NORTH_DISPLAY_NAME, OTHER_API_KEY, RunningServer, token_of
 
 CONSULT = {"patient_name": "Maria Lopez", "scheduled_at": "2026-12-01T09:30:00-05:00"}
 
@@ -175,7 +175,8 @@ async def test_initial_medication_list_is_created_and_read_back(server: RunningS
         "Fish oil",
     ]
     assert body["medications"][1]["data"]["start_date"] == "2025-03-01"
-    assert body["medications"][0]["updated_by"] == {"name": "north", "role": "clinic"}
+    # The audit trail names the clinic by its key's display name, never the internal name.
+    assert body["medications"][0]["updated_by"] == {"name": NORTH_DISPLAY_NAME, "role": "clinic"}
     _, read = await call(server, "GET", f"/consults/{body['id']}")
     assert read["medications"] == body["medications"]
 
@@ -183,9 +184,9 @@ async def test_initial_medication_list_is_created_and_read_back(server: RunningS
 @pytest.mark.parametrize(
     ("medication", "index_field"),
     [
-        ({"strength": "5 mg"}, "medications.1"),
-        ({"name": "X", "status": "finished"}, "medications.1"),
-        ({"name": "X", "colour": "red"}, "medications.1"),
+        ({"strength": "5 mg"}, "medications.1.name"),
+        ({"name": "X", "status": "finished"}, "medications.1.status"),
+        ({"name": "X", "colour": "red"}, "medications.1.colour"),
     ],
 )
 async def test_bad_initial_medication_creates_nothing(

@@ -94,3 +94,68 @@ async def test_serve_demo_prints_links_that_open_the_call(tmp_path: Path) -> Non
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+
+
+KEY_LINE = re.compile(r"^  (mtm_\S+)$", re.MULTILINE)
+ENTRY_LINE = re.compile(r"^  (- \{.*\})$", re.MULTILINE)
+
+
+async def test_api_key_create_prints_a_key_the_server_then_accepts(tmp_path: Path) -> None:
+    code, out, _ = await run(
+        tmp_path, "api-key", "create", "--name", "north", "--display-name", "North: 'Main' St"
+    )
+    assert code == 0, out
+    [key] = KEY_LINE.findall(out)
+    [entry] = ENTRY_LINE.findall(out)
+    assert key not in entry
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"api:\n  keys:\n    {entry}\n")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "--config", str(settings), "serve", "--port", str(port),
+        env=environment(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            while b"listening" not in await process.stdout.readline():
+                pass
+        url = f"http://127.0.0.1:{port}/api/v1/consults"
+        body = {
+            "patient_name": "Maria Lopez",
+            "scheduled_at": "2026-12-01T09:30:00-05:00",
+            "medications": [{"name": "Metformin"}],
+        }
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=body, headers={"X-API-Key": key}) as response:
+                assert response.status == 201
+                consult = await response.json()
+            async with http.post(url, json=body, headers={"X-API-Key": key[:-1]}) as response:
+                assert response.status == 401
+        assert consult["medications"][0]["updated_by"]["name"] == "North: 'Main' St"
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_api_key_create_makes_a_new_key_each_time(tmp_path: Path) -> None:
+    outputs = [await run(tmp_path, "api-key", "create", "--name", "north") for _ in range(2)]
+    keys = {KEY_LINE.findall(out)[0] for _, out, _ in outputs}
+    assert len(keys) == 2
+
+
+async def test_plain_text_keys_stop_start_up_naming_the_setting_and_the_command(
+    tmp_path: Path,
+) -> None:
+    plain = "a-plain-text-key-0123456789abcdef"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve",
+        env={**environment(tmp_path), "MTM_API__KEYS": f'{{"north": "{plain}"}}'},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    message = err.decode()
+    assert "api.keys" in message and "mtm-consult api-key create" in message
+    assert plain not in message and plain not in out.decode()

@@ -6,6 +6,8 @@ import yaml
 from server.config import Config, ConfigError, load_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+HASH = "sha256:" + "ab" * 32
+OTHER_HASH = "sha256:" + "cd" * 32
 
 
 def test_defaults_need_nothing_installed() -> None:
@@ -33,13 +35,15 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         environ={
             "MTM_SERVER__PORT": "9100",
             "MTM_ICE__STUN_URLS": '["stun:127.0.0.1:3478"]',
-            "MTM_API__KEYS": '{"north": "0123456789abcdef01234567"}',
+            "MTM_API__KEYS": f'[{{"clinic": "north", "display_name": "North", "hash": "{HASH}"}}]',
             "UNRELATED": "x",
         },
     )
     assert config.server.port == 9100
     assert config.ice.stun_urls == ["stun:127.0.0.1:3478"]
-    assert config.api.keys == {"north": "0123456789abcdef01234567"}
+    assert [entry.model_dump() for entry in config.api.keys] == [
+        {"clinic": "north", "display_name": "North", "hash": HASH}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -54,7 +58,41 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"MTM_DATABASE__URL": "sqlite:///x.db"}, ["database.url", "async driver"]),
         ({"MTM_SERVER__COLOUR": "blue"}, ["server.colour", "unknown setting"]),
         ({"MTM_AUTH__TOKEN_SECRET": "short"}, ["auth.token_secret", "32"]),
-        ({"MTM_API__KEYS": '{"north": "short"}'}, ["api.keys", "24 characters"]),
+        (
+            {"MTM_API__KEYS": '{"north": "a-plain-key-0123456789abcdef"}'},
+            ["api.keys", "plain-text keys are not accepted", "mtm-consult api-key create"],
+        ),
+        (
+            {"MTM_API__KEYS": '[{"clinic": "north", "display_name": "N", "hash": "plain"}]'},
+            ["api.keys.0.hash", "sha256:", "mtm-consult api-key create"],
+        ),
+        (
+            {"MTM_API__KEYS": f'[{{"clinic": "north", "hash": "{HASH}"}}]'},
+            ["api.keys.0.display_name", "required"],
+        ),
+        (
+            {
+                "MTM_API__KEYS": f'[{{"clinic": "no spaces", "display_name": "N", '
+                f'"hash": "{HASH}"}}]'
+            },
+            ["api.keys.0.clinic"],
+        ),
+        (
+            {
+                "MTM_API__KEYS": f'[{{"clinic": "a", "display_name": "A", "hash": "{HASH}"}},'
+                f' {{"clinic": "b", "display_name": "B", "hash": "{HASH}"}}]'
+            },
+            ["api.keys", "listed twice"],
+        ),
+        (
+            {
+                "MTM_API__KEYS": f'[{{"clinic": "a", "display_name": "A", "hash": "{HASH}"}},'
+                f' {{"clinic": "a", "display_name": "B", "hash": "{OTHER_HASH}"}}]'
+            },
+            ["api.keys", "'a'", "different display names"],
+        ),
+        ({"MTM_API__RATE_LIMIT_PER_MINUTE": "0"}, ["api.rate_limit_per_minute", "1"]),
+        ({"MTM_API__RATE_LIMIT_BURST": "true"}, ["api.rate_limit_burst", "integer"]),
         ({"MTM_WEBHOOKS__URL": "ftp://clinic.example/hooks"}, ["webhooks.url", "http"]),
         ({"MTM_WEBHOOKS__URL": "https://clinic.example/hooks"}, ["webhooks", "secret"]),
         ({"MTM_CONSENT__REQUIRED_ROLES": "[doctor]"}, ["consent.required_roles", "patient"]),
@@ -69,9 +107,17 @@ def test_bad_value_names_the_key_and_what_is_allowed(
         assert name in str(error.value)
 
 
-def test_secret_values_are_not_echoed() -> None:
+@pytest.mark.parametrize(
+    "keys",
+    [
+        '{"north": "hunter2-secret"}',
+        '[{"clinic": "north", "display_name": "North", "hash": "hunter2-secret"}]',
+        '["hunter2-secret"]',
+    ],
+)
+def test_secret_values_are_not_echoed(keys: str) -> None:
     with pytest.raises(ConfigError) as error:
-        load_config(None, environ={"MTM_API__KEYS": '{"north": "hunter2-secret"}'})
+        load_config(None, environ={"MTM_API__KEYS": keys})
     assert "hunter2" not in str(error.value)
 
 
