@@ -137,6 +137,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path = redact_path(request.path)[:_MAX_LOGGED_PATH]
+        match_info = request.match_info if isinstance(request, web.Request) else {}
         self.logger.info(
             "%s %s %s",
             request.method,
@@ -148,5 +149,6 @@ class RedactingAccessLogger(AbstractAccessLogger):
                 "status": response.status,
                 "bytes": response.body_length,
                 "duration_ms": round(time * 1000, 2),
+                "consult_id": match_info.get("consult_id"),
             },
         )
