@@ -464,6 +464,15 @@ class Server:
         with contextlib.suppress(OSError):
             for line in self.log_path.read_text(errors="replace").splitlines():
                 line = line.strip()
+                record = _json_log_record(line)
+                if record is not None:  # our server's JSON lines (server/logs.py)
+                    if record.get("level") in ("ERROR", "WARNING", "CRITICAL"):
+                        exception = record.get("exception") or {}
+                        text = f"{record['level']} {record.get('logger')}: {record.get('message')}"
+                        if isinstance(exception, dict) and exception.get("type"):
+                            text += f" [{exception['type']}]"
+                        seen[text[:240]] += 1
+                    continue
                 level = re.search(r"\b(ERROR|WARNING|CRITICAL)\b (.*)", line)
                 if level:
                     seen[f"{level[1]} {level[2]}"[:240]] += 1
@@ -476,6 +485,16 @@ class Server:
 
     def stop(self) -> None:
         stop(self.process)
+
+
+def _json_log_record(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 async def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -508,6 +527,8 @@ async def start_ours(
         "MTM_DATABASE__URL": db.url,
         "MTM_PATHS__VAR_DIR": str(workdir / "var"),
         "MTM_AUTH__TOKEN_SECRET": _token_secret(workdir),
+        # The join benchmark reads the page's window.mtm.
+        "MTM_TESTING__EXPOSE_HOOKS": "true",
         "PYTHONUNBUFFERED": "1",
     }
     if env:

@@ -21,6 +21,9 @@ def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     # No pool_pre_ping: it costs a round trip on every checkout, on the edit path; a
     # connection that died is invalidated on first use and the pool replaces it.
     kwargs: dict[str, Any] = {
+        # A failed statement's message must never carry its values (patient names, notes,
+        # medications): the error text says "[SQL parameters hidden]" instead.
+        "hide_parameters": True,
         "pool_recycle": 3600,
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,

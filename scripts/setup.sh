@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Install everything the server, its tests and the demo need. Idempotent and fast when
+# Install what one use of the project needs, and nothing more. Idempotent and fast when
 # nothing changed: each step is skipped when what it would produce is already there.
 #
-#   1. Debian packages: chromium (browser tests) and coturn (TURN relay for every media test)
-#   2. .venv with python3 (>= 3.11) and `pip install -e '.[test]'` (re-run only when
-#      pyproject.toml changed, tracked by a stamp file inside .venv)
-#   3. `npm ci` in web/ when web/package-lock.json exists (re-run only when the lockfile
-#      changed, tracked by a stamp file inside web/node_modules)
+#   scripts/setup.sh demo    the server alone: .venv from requirements/runtime.txt, web/ npm ci
+#   scripts/setup.sh test    + Debian chromium and coturn, requirements/test.txt (pytest,
+#                            playwright, hypothesis)
+#   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy); no Debian packages
+#   scripts/setup.sh bench   as test (bench/run.py adds its own Node and py-spy tools)
+#
+# Steps:
+#   1. Debian packages of the profile (test, bench: chromium for browser tests, coturn as
+#      the TURN relay of every media test)
+#   2. .venv with python3 (>= 3.11); `pip install --require-hashes -r <the profile's lock>`,
+#      then `pip install --no-deps --no-build-isolation -e .`: every package, the build
+#      backend included, is the version and the file (sha256) the lock names. Re-run only
+#      when the lock or pyproject.toml changed (a stamp file per profile inside .venv).
+#      Locks are regenerated with `./run.sh lock` (scripts/lock.sh).
+#   3. `npm ci` in web/ (socket.io-client for the call page; demo, test, bench), re-run only
+#      when web/package-lock.json changed (a stamp file inside web/node_modules)
 #
 # Works from a fresh clone as root (CI) or as a user with sudo.
 set -euo pipefail
@@ -16,14 +27,25 @@ ROOT="$(pwd)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+profile="${1:-test}"
+case "$profile" in
+    demo) lock=requirements/runtime.txt debian=() web=1 ;;
+    test | bench) lock=requirements/test.txt debian=(chromium coturn) web=1 ;;
+    lint) lock=requirements/lint.txt debian=() web=0 ;;
+    *)
+        log "unknown profile: $profile (demo, test, lint or bench)"
+        exit 2
+        ;;
+esac
+
 # One setup at a time per checkout (several `./run.sh` may start together).
 if command -v flock >/dev/null 2>&1; then
-    lock="${TMPDIR:-/tmp}/mtm-setup-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
-    exec 9>"$lock"
+    lock_file="${TMPDIR:-/tmp}/mtm-setup-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
+    exec 9>"$lock_file"
     flock 9
 fi
 
-hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -33,21 +55,27 @@ as_root() {
     fi
 }
 
-# --- 1. Debian packages -------------------------------------------------------------
-apt_packages=()
-[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
-[ -x /usr/bin/turnserver ] || apt_packages+=(coturn)
-if [ "${#apt_packages[@]}" -gt 0 ]; then
-    log "installing Debian packages: ${apt_packages[*]}"
-    export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+    log "installing Debian packages: $*"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "${apt_packages[@]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# --- 1. Debian packages -------------------------------------------------------------
+missing=()
+for package in "${debian[@]}"; do
+    case "$package" in
+        chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+        coturn) [ -x /usr/bin/turnserver ] || missing+=(coturn) ;;
+    esac
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
 fi
 
 # --- 2. Python virtual environment -------------------------------------------------
 PYTHON="${PYTHON:-python3}"
-VENV="$ROOT/.venv"
+VENV="${MTM_VENV:-$ROOT/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
         log "error: $PYTHON is $("$PYTHON" --version 2>&1); Python >= 3.11 is required"
@@ -57,26 +85,24 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-py_stamp="$VENV/.mtm-pyproject.sha256"
-py_hash="$(hash_of pyproject.toml)"
+py_stamp="$VENV/.mtm-$profile.sha256"
+py_hash="$(hash_of "$lock" pyproject.toml)"
 if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_hash" ] \
     || [ ! -x "$VENV/bin/mtm-consult" ]; then
-    log "installing the project into .venv (pip install -e '.[test]')"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    log "installing $lock into $VENV (pip install --require-hashes), then the project"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+        --no-build-isolation -e .
     printf '%s\n' "$py_hash" >"$py_stamp"
 fi
 
 # --- 3. Browser-side JavaScript dependencies ------------------------------------------
-if [ -f web/package-lock.json ]; then
+if [ "$web" = 1 ] && [ -f web/package-lock.json ]; then
     npm_stamp="web/node_modules/.mtm-package-lock.sha256"
     npm_hash="$(hash_of web/package-lock.json)"
     if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_hash" ]; then
         if ! command -v npm >/dev/null 2>&1; then
-            log "installing Debian package: npm"
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-                --no-install-recommends npm
+            apt_install npm
         fi
         log "installing web/ dependencies (npm ci)"
         (cd web && npm ci --no-audit --no-fund --loglevel=error)

@@ -17,8 +17,10 @@ from sqlalchemy.engine import make_url
 from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
-from server import api, fastjson, pages
+from server import api, fastjson, metrics, pages
 from server.config import Config
+from server.metrics import METRICS, ErrorCounter, Metrics
+from server.observed import CountedPresence, ObservedBackend
 from server.panel_writer import PanelWriter
 from server.security import Handler, plain_websockets, security_headers
 from server.signaling_backend import DatabaseSignalingBackend
@@ -44,12 +46,13 @@ def create_app(
         client_max_size=config.server.max_body_bytes,
         middlewares=[
             plain_websockets,
-            security_headers,
+            security_headers(config.server),
             api.error_middleware,
             pages.friendly_errors,
             static_file_names,
         ],
     )
+    app_metrics = Metrics()
     engine = make_engine(config.database.url, schema=database_schema)
     sessions = make_sessionmaker(engine)
     client_manager = (
@@ -79,21 +82,24 @@ def create_app(
         clock=clock,
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
-        panel_writer=PanelWriter(engine, sessions, clock),
+        panel_writer=PanelWriter(engine, sessions, clock, metrics=app_metrics),
     )
     backend = DatabaseSignalingBackend(
         sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer
     )
     state.signaling = ConsultSignaling(
         sio,
-        backend,
-        InMemoryPresence(),
+        ObservedBackend(backend, app_metrics),
+        CountedPresence(InMemoryPresence(), app_metrics),
         max_message_bytes=config.signaling.max_message_bytes,
     )
     app[STATE] = state
+    app[METRICS] = app_metrics
     app.cleanup_ctx.append(_lifespan)
+    app.cleanup_ctx.append(_count_errors)
     api.add_routes(app)
     pages.add_routes(app, WEB_DIR)
+    metrics.add_routes(app, config.metrics)
     return app
 
 
@@ -106,6 +112,14 @@ async def static_file_names(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except OSError:
         raise web.HTTPNotFound() from None
+
+
+async def _count_errors(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs, every error logged in the process counts in `mtm_errors`."""
+    counter = ErrorCounter(app[METRICS])
+    logging.getLogger().addHandler(counter)
+    yield
+    logging.getLogger().removeHandler(counter)
 
 
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:

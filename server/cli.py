@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
-import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from aiohttp import web
 from models import consults, panel_store
 from models.database import make_engine
 from models.migrations import upgrade_to_head
-from server import api_keys, links
+from server import api_keys, links, logs
 from server.app import create_app
 from server.config import CLINIC_NAME_PATTERN, Config, ConfigError, load_config
 from server.security import RedactingAccessLogger
@@ -40,9 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mtm-consult: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.logging.level)
     if args.command == "serve":
         return _serve(config, demo=args.demo)
     if args.command == "db":

@@ -32,6 +32,7 @@ class ServerSettings(_Section):
     public_url: str | None = None
     max_body_bytes: int = Field(65536, ge=1024)
     uvloop: bool = True
+    trust_forwarded: bool = False
 
     @field_validator("public_url")
     @classmethod
@@ -218,6 +219,21 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class MetricsSettings(_Section):
+    enabled: bool = False
+    token: str | None = Field(None, min_length=24)
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> MetricsSettings:
+        if self.enabled and self.token is None:
+            raise ValueError("token is required when enabled is true (24+ characters)")
+        return self
+
+
+class ForTestingSettings(_Section):
+    expose_hooks: bool = False
+
+
 class Config(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
@@ -232,6 +248,8 @@ class Config(_Section):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    testing: ForTestingSettings = Field(default_factory=ForTestingSettings)
 
 
 def load_config(

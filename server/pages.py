@@ -109,6 +109,8 @@ async def join_page(request: web.Request) -> web.Response:
             "given": given,
             "text": state.config.consent.text,
         },
+        # window.mtm / window.mtmPanel exist only when a test turns them on.
+        "expose_test_hooks": state.config.testing.expose_hooks,
     }
     return _render(
         request,

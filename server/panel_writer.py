@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
 from models.mutations import Actor, Changes, MutationError, PanelState, apply
+from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class PanelWriter:
         *,
         max_batch: int = 500,
         cached_consults: int = 5000,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else Metrics()
         self._engine = engine
         self._sessions = sessions
         self._clock = clock
@@ -136,11 +140,14 @@ class PanelWriter:
                 results.append((pending, result))
             if session.in_transaction():
                 await session.rollback()  # end the read transaction of the loads
+        self._metrics.writer_batch_size.observe(len(batch))
+        commit_started = time.perf_counter()
         try:
             # A plain connection, not the ORM session: a batch is a handful of Core
             # executemany statements, and the session's machinery would cost more than they.
             async with self._engine.begin() as connection:
                 await panel_store.persist(connection, touched.values(), now=now)
+            self._metrics.writer_commit_seconds.observe(time.perf_counter() - commit_started)
         except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
             log.warning(
                 "panel batch of %d conflicted (%s); retrying one by one",

@@ -4,50 +4,104 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
-CONTENT_SECURITY_POLICY = "; ".join(
+from server.config import ServerSettings
+
+# Browser features a consult page uses (its own origin only) and those it never needs.
+PERMISSIONS_POLICY = ", ".join(
     [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self' ws: wss:",
-        "frame-ancestors 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
+        "camera=(self)",
+        "microphone=(self)",
+        "display-capture=(self)",
+        "geolocation=()",
+        "payment=()",
+        "usb=()",
+        "serial=()",
+        "bluetooth=()",
+        "midi=()",
+        "magnetometer=()",
+        "gyroscope=()",
+        "accelerometer=()",
     ]
 )
 
-_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    # Join links carry a token in the path; never send it on as a Referer.
-    "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+# Sent on every response received over TLS: browsers then refuse plain http for a year.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
-        for name, value in _HEADERS.items():
+def content_security_policy(public_url: str | None) -> str:
+    """The pages' CSP. Scripts and connections go to this origin only: `'self'` covers the
+    page's own ws:/wss: Socket.IO connection, and `public_url`'s WebSocket origin is
+    listed too for browsers that read `'self'` as http(s) only. A WebSocket to any other
+    host is blocked (the old `ws: wss:` allowed every host)."""
+    connect = ["'self'"]
+    if public_url is not None:
+        origin = urlsplit(public_url)
+        scheme = "wss" if origin.scheme == "https" else "ws"
+        connect.append(f"{scheme}://{origin.netloc}")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            "connect-src " + " ".join(connect),
+            "frame-ancestors 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+def served_over_tls(request: web.BaseRequest, *, trust_forwarded: bool) -> bool:
+    """Whether the browser reached us over https: directly, or (`trust_forwarded`) through a
+    proxy that says so in X-Forwarded-Proto (its first value: the client-facing hop)."""
+    if request.secure:
+        return True
+    if not trust_forwarded:
+        return False
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    return forwarded.split(",", 1)[0].strip().lower() == "https"
+
+
+def security_headers(server: ServerSettings) -> Middleware:
+    """A middleware adding the security headers to every response, errors included."""
+    headers = {
+        "Content-Security-Policy": content_security_policy(server.public_url),
+        "X-Content-Type-Options": "nosniff",
+        # Join links carry a token in the path; never send it on as a Referer.
+        "Referrer-Policy": "no-referrer",
+        "Permissions-Policy": PERMISSIONS_POLICY,
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+    def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
-        raise
-    for name, value in _HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.path.startswith("/c/"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
+        if served_over_tls(request, trust_forwarded=server.trust_forwarded):
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            add_headers(request, exc)
+            raise
+        add_headers(request, response)
+        if request.path.startswith("/c/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return middleware
 
 
 @web.middleware
@@ -73,15 +127,28 @@ def redact_path(path: str) -> str:
     return _SECRET_PATH.sub("/c/<token>", path)
 
 
+# Longer paths are cut in the log (a client may send a 5,000-character one).
+_MAX_LOGGED_PATH = 200
+
+
 class RedactingAccessLogger(AbstractAccessLogger):
-    """`METHOD path status bytes time`, with join tokens and query strings removed."""
+    """`METHOD path status`, with join tokens and query strings removed; bytes and time as
+    structured fields (server/logs.py)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = redact_path(request.path)[:_MAX_LOGGED_PATH]
+        match_info = request.match_info if isinstance(request, web.Request) else {}
         self.logger.info(
-            "%s %s %s %s %.1fms",
+            "%s %s %s",
             request.method,
-            redact_path(request.path),
+            path,
             response.status,
-            response.body_length,
-            time * 1000,
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status,
+                "bytes": response.body_length,
+                "duration_ms": round(time * 1000, 2),
+                "consult_id": match_info.get("consult_id"),
+            },
         )

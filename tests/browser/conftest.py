@@ -17,7 +17,8 @@ from tests.support.coturn import Coturn
 
 @pytest.fixture
 def config_overrides(turn: Coturn) -> dict[str, dict[str, Any]]:
-    return relay_through(turn)
+    # The pages' test hooks (window.mtm, window.mtmPanel) are off unless a test asks.
+    return {**relay_through(turn), "testing": {"expose_hooks": True}}
 
 
 @pytest.fixture

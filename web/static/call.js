@@ -143,7 +143,7 @@ const meters = {
 };
 const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
 
-/** Test and support hook; tests depend on this shape. */
+/** Test hook (only with `testing.expose_hooks`); tests depend on this shape. */
 const mtm = {
   state: "prejoin",
   /** Every state this page went through, oldest first (support and tests). */
@@ -186,7 +186,7 @@ const mtm = {
   /** {peerId: {level: "good"|"fair"|"poor", rttMs, lossPercent, fps}} */
   quality: () => Object.fromEntries(quality.levels),
 };
-window.mtm = mtm;
+if (boot.expose_test_hooks === true) window.mtm = mtm;
 
 // ---- page start -------------------------------------------------------------------------
 
@@ -543,6 +543,7 @@ async function mountPanel(ack) {
     } else {
       panel = module.mountPanel(ui.sidePanel, {
         socket, self: ack.self, consultId: ack.consult?.id, initialPanel: ack.panel, settings: ack.settings,
+        exposeTestHooks: boot.expose_test_hooks === true,
       });
     }
   } catch (error) {

@@ -12,7 +12,8 @@
 //   panel.destroy();
 //
 // panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
-// Test hook: window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
+// Test hook, only with options.exposeTestHooks (the server's `testing.expose_hooks`):
+// window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
 
 import { readSettings } from "./panel-schema.js";
 import { PanelStore } from "./panel-store.js";
@@ -32,8 +33,9 @@ const mounted = new WeakMap();
  *        the Action governing each field) and `may` (this role's permissions). Required:
  *        throws an Error when either is missing.
  * @param {Storage|null} [options.storage]   defaults to sessionStorage
+ * @param {boolean} [options.exposeTestHooks]   set window.mtmPanel (tests only)
  */
-export function mountPanel(root, { socket, self, consultId, initialPanel, settings, storage } = {}) {
+export function mountPanel(root, { socket, self, consultId, initialPanel, settings, storage, exposeTestHooks = false } = {}) {
   if (!root) throw new TypeError("mountPanel: a root element is required");
   if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
   readSettings(settings); // throws, naming what is missing, before replacing anything
@@ -84,7 +86,7 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, settin
       return destroyed;
     },
   };
-  window.mtmPanel = hooks;
+  if (exposeTestHooks) window.mtmPanel = hooks;
 
   const panel = {
     /** call.js: after a reconnect, once `join` succeeded again; `joinAck.panel` is fresh. */
