@@ -96,5 +96,8 @@ async def test_ended_consult_tears_down_media_in_the_browser(
     for page in pages:
         await page.wait_for_function("() => window.mtm.state === 'ended'", timeout=10_000)
         assert await page.evaluate("window.mtm.peers.size") == 0
-    again = await open_page(browser, consult["links"]["patient"])
+    # The care team's links no longer work; the patient's opens their read-only record.
+    again = await open_page(browser, consult["links"]["pharmacist"])
     assert "This consult has ended" in await again.content()
+    record = await open_page(browser, consult["links"]["patient"])
+    assert "Your medication list" in await record.content()

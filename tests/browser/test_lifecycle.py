@@ -188,9 +188,11 @@ async def test_ending_the_consult_tears_down_every_page_including_the_waiting_ro
         assert await page.evaluate("window.mtmPanel.readOnly") is True
     # In the waiting room: the reason on its own.
     assert "Review complete" in await patient.get_by_test_id("notice-message").inner_text()
-    # The links no longer work.
-    again = await open_page(browser, consult["links"]["patient"])
+    # The care team's links no longer work; the patient's opens their read-only record.
+    again = await open_page(browser, consult["links"]["pharmacist"])
     assert "This consult has ended" in await again.content()
+    record = await open_page(browser, consult["links"]["patient"])
+    assert "Your medication list" in await record.content()
 
 
 async def test_reloaded_pages_are_back_in_the_call_without_readmission(
