@@ -38,7 +38,7 @@ def test_new_keys_are_long_random_and_hash_to_the_documented_form() -> None:
     keys = {new_key() for _ in range(100)}
     assert len(keys) == 100
     for key in keys:
-        assert key.startswith("mtm_") and len(key) >= 24 + len("mtm_")
+        assert key.startswith("mtm_") and len(key) == len("mtm_") + 43  # 32 random bytes
         assert hash_key(key).startswith("sha256:") and len(hash_key(key)) == 7 + 64
 
 
@@ -125,3 +125,23 @@ async def test_refused_key_does_not_spend_anyones_budget(server: RunningServer) 
     assert (await create(server, API_KEY))[0] == 201
     assert (await create(server, API_KEY))[0] == 201
     assert (await create(server, API_KEY))[0] == 429
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [
+        {
+            "api": {
+                "rate_limit_burst": 1,
+                "keys": [
+                    key_entry("north", NORTH_DISPLAY_NAME, API_KEY).model_dump(),
+                    key_entry("north", NORTH_DISPLAY_NAME, ROTATED_KEY).model_dump(),
+                ],
+            }
+        }
+    ],
+)
+async def test_each_key_of_one_clinic_has_its_own_budget(server: RunningServer) -> None:
+    assert (await create(server, API_KEY))[0] == 201
+    assert (await create(server, API_KEY))[0] == 429
+    assert (await create(server, ROTATED_KEY))[0] == 201
