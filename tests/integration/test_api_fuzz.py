@@ -1,10 +1,11 @@
 """schemathesis fuzzes every endpoint of the served OpenAPI document (issue 14).
 
 schemathesis's systematic coverage cases, then random valid and invalid requests, are
-generated from the document; each answer must be no server error, a status, content type, body and headers the document declares, invalid input must
-be refused, and a refused request must leave the database exactly as it was. Bounded: a
-fixed number of derandomized examples per endpoint and generation mode (~20-30 s on
-Postgres); `MTM_FUZZ_EXAMPLES` raises it for a longer local run.
+generated from the document. Each answer must be no server error and a status, content
+type, body and headers the document declares; invalid input must be refused, and a refused
+request must leave the database exactly as it was. Bounded: a fixed number of derandomized
+examples per endpoint and generation mode (~20-30 s on Postgres); `MTM_FUZZ_EXAMPLES`
+raises it for a longer local run.
 """
 
 from __future__ import annotations
