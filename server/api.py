@@ -46,6 +46,8 @@ PREFIX = "/api/v1"
 
 OPENAPI_DOCUMENT = web.AppKey("mtm_openapi_document", bytes)
 RATE_LIMITS = web.AppKey("mtm_api_rate_limits", TokenBuckets)
+# No valid body nests deeper than 4 levels (body, medications, a medication, a value).
+MAX_JSON_DEPTH = 32
 _CLIENT = web.RequestKey("mtm_api_client", ApiClient)
 _BODY = web.RequestKey("mtm_api_body", BaseModel)
 
@@ -161,7 +163,24 @@ async def _json_body(request: web.Request, *, optional: bool = False) -> bytes:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        raise ApiError(400, "invalid_json", "The request body is nested too deeply.")
     return raw
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (the body itself is 1)."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def _validated(model: type[ModelT], raw: bytes) -> ModelT:

@@ -73,3 +73,9 @@ def authenticate(entries: Sequence[ApiKeyEntry], given: str) -> ApiClient | None
         display_name=found.display_name,
         key_id=found.hash.removeprefix(HASH_PREFIX)[:12],
     )
+
+
+def display_name_of(entries: Sequence[ApiKeyEntry], clinic: str) -> str | None:
+    """The display name of `clinic` (as stored on its consults), for where there is no REST
+    request to ask (pages, Socket.IO); None if no key of that clinic is configured now."""
+    return next((entry.display_name for entry in entries if entry.clinic == clinic), None)

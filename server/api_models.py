@@ -119,6 +119,9 @@ class ConsultCreate(RequestBody):
         Field(
             description="ISO 8601 with a UTC offset, from 2000-01-01 up to 2100-01-01.",
             strict=False,
+            # The range as far as a pattern can say it (the offset may move a time across
+            # either end; the validator decides).
+            json_schema_extra={"pattern": "^20[0-9]{2}-"},
         ),
         BeforeValidator(_iso_datetime_text),
         AfterValidator(_schedulable),

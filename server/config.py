@@ -91,6 +91,7 @@ class ApiKeyEntry(_Section):
     @field_validator("hash")
     @classmethod
     def _is_a_hash(cls, value: str) -> str:
+        value = value.lower()
         if not re.fullmatch(API_KEY_HASH_PATTERN, value):
             raise ValueError(
                 "must be sha256:<64 hex digits>, the hash `" + API_KEY_COMMAND + "` prints "

@@ -62,6 +62,17 @@ async def test_json_that_is_not_plain_json_is_400(
     assert body["error"]["code"] == "invalid_json"
 
 
+async def test_nesting_limit_is_32_levels_counting_the_body(server: RunningServer) -> None:
+    def notes(levels: int) -> bytes:
+        return b'{"notes": ' + deep(levels - 1) + b"}"
+
+    status, body = await raw_call(server, "POST", "/api/v1/consults", notes(32))
+    assert status == 422 and body["error"]["code"] == "invalid_body"  # parsed, then refused
+    status, body = await raw_call(server, "POST", "/api/v1/consults", notes(33))
+    assert status == 400 and body["error"]["code"] == "invalid_json"
+    assert body["error"]["message"] == "The request body is nested too deeply."
+
+
 @pytest.mark.parametrize(
     "scheduled_at",
     [

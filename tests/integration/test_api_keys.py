@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from server.api_keys import authenticate, hash_key, key_entry, new_key
+from server.api_keys import authenticate, display_name_of, hash_key, key_entry, new_key
+from server.config import ApiKeyEntry
 from tests.conftest import API_KEY, NORTH_DISPLAY_NAME, OTHER_API_KEY, RunningServer
 
 CONSULT = {"patient_name": "Maria Lopez", "scheduled_at": "2026-12-01T09:30:00-05:00"}
@@ -38,7 +39,7 @@ def test_new_keys_are_long_random_and_hash_to_the_documented_form() -> None:
     keys = {new_key() for _ in range(100)}
     assert len(keys) == 100
     for key in keys:
-        assert key.startswith("mtm_") and len(key) >= 24 + len("mtm_")
+        assert key.startswith("mtm_") and len(key) == len("mtm_") + 43  # 32 random bytes
         assert hash_key(key).startswith("sha256:") and len(hash_key(key)) == 7 + 64
 
 
@@ -51,6 +52,23 @@ def test_authenticate_finds_the_entry_and_only_it() -> None:
     assert API_KEY not in repr(client) and client.key_id == south.hash[7:19]
     for wrong in ["", " " + API_KEY, API_KEY + " ", API_KEY.upper(), south.hash, "\udcff"]:
         assert authenticate([north, south], wrong) is None
+
+
+def test_display_name_of_a_clinic_without_a_request() -> None:
+    entries = [
+        key_entry("north", "North Clinic", API_KEY),
+        key_entry("north", "North Clinic", ROTATED_KEY),
+        key_entry("south", "South Clinic", OTHER_API_KEY),
+    ]
+    assert display_name_of(entries, "south") == "South Clinic"
+    assert display_name_of(entries, "north") == "North Clinic"
+    assert display_name_of(entries, "west") is None
+
+
+def test_hash_in_upper_case_is_the_same_key() -> None:
+    entry = ApiKeyEntry(clinic="north", display_name="N", hash=hash_key(API_KEY).upper())
+    client = authenticate([entry], API_KEY)
+    assert client is not None and client.clinic == "north"
 
 
 @pytest.mark.parametrize(
@@ -125,3 +143,23 @@ async def test_refused_key_does_not_spend_anyones_budget(server: RunningServer) 
     assert (await create(server, API_KEY))[0] == 201
     assert (await create(server, API_KEY))[0] == 201
     assert (await create(server, API_KEY))[0] == 429
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [
+        {
+            "api": {
+                "rate_limit_burst": 1,
+                "keys": [
+                    key_entry("north", NORTH_DISPLAY_NAME, API_KEY).model_dump(),
+                    key_entry("north", NORTH_DISPLAY_NAME, ROTATED_KEY).model_dump(),
+                ],
+            }
+        }
+    ],
+)
+async def test_each_key_of_one_clinic_has_its_own_budget(server: RunningServer) -> None:
+    assert (await create(server, API_KEY))[0] == 201
+    assert (await create(server, API_KEY))[0] == 429
+    assert (await create(server, ROTATED_KEY))[0] == 201
