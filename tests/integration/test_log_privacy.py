@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import signal
@@ -34,7 +35,7 @@ from models.consults import create_consult as create_consult_row
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.tables import Consult
-from tests.conftest import token_of
+from tests.conftest import RunningServer, token_of
 from tests.support.sockets import RecordingClient
 
 API_KEY = "privacy-clinic-key-" + secrets.token_hex(16)
@@ -428,3 +429,14 @@ async def test_a_failed_statement_never_carries_its_values(
         assert OTHER_PATIENT not in text and "Ottoline" not in text, text
     finally:
         await engine.dispose()
+
+
+async def test_the_access_log_cuts_long_paths(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        async with server.http.get(f"{server.base_url}/nowhere/{'a' * 5000}") as answer:
+            assert answer.status == 404
+    [record] = [r for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(record.__dict__["path"]) == 200
+    assert len(record.getMessage()) < 250
