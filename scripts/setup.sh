@@ -7,6 +7,7 @@
 #                            playwright, hypothesis)
 #   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy); no Debian packages
 #   scripts/setup.sh bench   as test (bench/run.py adds its own Node and py-spy tools)
+#   scripts/setup.sh --plan PROFILE   print what PROFILE installs, install nothing
 #
 # Steps:
 #   1. Debian packages of the profile (test, bench: chromium for browser tests, coturn as
@@ -27,6 +28,11 @@ ROOT="$(pwd)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+plan=0
+if [ "${1:-}" = "--plan" ]; then
+    plan=1
+    shift
+fi
 profile="${1:-test}"
 case "$profile" in
     demo) lock=requirements/runtime.txt debian=() web=1 ;;
@@ -37,6 +43,11 @@ case "$profile" in
         exit 2
         ;;
 esac
+
+if [ "$plan" = 1 ]; then
+    printf 'lock: %s\ndebian: %s\nweb: %s\n' "$lock" "${debian[*]}" "$web"
+    exit 0
+fi
 
 # One setup at a time per checkout (several `./run.sh` may start together).
 if command -v flock >/dev/null 2>&1; then

@@ -10,6 +10,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -115,3 +116,28 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
     code, output = await setup()
     assert code == 0 and "installing" not in output, output
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("profile", "lock", "debian"),
+    [
+        ("demo", "requirements/runtime.txt", ""),
+        ("lint", "requirements/lint.txt", ""),
+        ("test", "requirements/test.txt", "chromium coturn"),
+        ("bench", "requirements/test.txt", "chromium coturn"),
+    ],
+)
+async def test_each_profile_plans_its_own_lock_and_debian_packages(
+    profile: str, lock: str, debian: str
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        str(ROOT / "scripts" / "setup.sh"),
+        "--plan",
+        profile,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    plan = dict(line.split(": ", 1) for line in output.decode().splitlines())
+    assert plan["lock"] == lock and plan["debian"] == debian, plan

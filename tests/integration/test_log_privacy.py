@@ -4,8 +4,9 @@
 A whole consult goes through it with distinctive names, drugs and notes: REST create with
 initial medications, Socket.IO join and waiting room, edits by the pharmacist, the clinician
 and the patient, a refused edit, the audit trail, the end. Real database faults are provoked
-on the way: a unique violation on the change log (another writer took the next seq) and
-every connection of the server killed by Postgres. Then every line the process wrote is
+on the way: a unique violation on the change log (another writer took the next seq), and
+every connection of the server killed by Postgres while a new patient's INSERT waits on a
+lock. Then every line the process wrote is
 searched for each distinctive string, each join token and each key.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import signal
@@ -34,7 +36,7 @@ from models.consults import create_consult as create_consult_row
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.tables import Consult
-from tests.conftest import token_of
+from tests.conftest import RunningServer, token_of
 from tests.support.sockets import RecordingClient
 
 API_KEY = "privacy-clinic-key-" + secrets.token_hex(16)
@@ -313,25 +315,46 @@ async def test_a_whole_consult_with_database_faults_logs_no_health_data_and_no_s
                     "UPDATE consult SET last_seq = $2 WHERE id = $1", consult["id"], next_seq
                 )
 
-                # Fault 2, a broken connection: Postgres kills every connection of the server
-                # (only this test's database has them). The next statements on them fail.
-                killed = await admin.fetchval(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    served.database,
-                )
-                assert killed >= 1
+                # Fault 2, a connection broken mid-statement: a REST create waits on a lock
+                # the test holds on the consult table, then Postgres kills every connection
+                # of the server (only this test's database has them), the waiting INSERT
+                # with the new patient's name and notes included.
+                holder = await asyncpg.connect(served.admin_dsn)
+                try:
+                    holding = holder.transaction()
+                    await holding.start()
+                    await holder.execute("LOCK TABLE consult IN ACCESS EXCLUSIVE MODE")
+                    creating = asyncio.create_task(
+                        create_consult(
+                            http,
+                            served,
+                            patient_name=OTHER_PATIENT,
+                            scheduled_at="2026-11-28T10:00:00+00:00",
+                            notes=NOTES,
+                            medications=[INITIAL_MEDICATION],
+                        )
+                    )
+                    async with asyncio.timeout(10):
+                        while not await admin.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = $1 AND wait_event_type = 'Lock'",
+                            served.database,
+                        ):
+                            await asyncio.sleep(0.02)
+                    killed = await admin.fetchval(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = $1 AND pid <> ALL($2::int[])",
+                        served.database,
+                        [admin.get_server_pid(), holder.get_server_pid()],
+                    )
+                    assert killed >= 1
+                    await holding.rollback()
+                finally:
+                    await holder.close()
+                status, _ = await creating
+                assert status == 500, status
             finally:
                 await admin.close()
-            status, _ = await create_consult(
-                http,
-                served,
-                patient_name=OTHER_PATIENT,
-                scheduled_at="2026-11-28T10:00:00+00:00",
-                notes=NOTES,
-                medications=[INITIAL_MEDICATION],
-            )
-            assert status in (201, 500), status
             # The server recovers: edits and consults work again.
             after = await mutate(
                 pharmacist,
@@ -389,7 +412,7 @@ async def test_a_whole_consult_with_database_faults_logs_no_health_data_and_no_s
     errors = [r for r in records if r["level"] == "ERROR" and "exception" in r]
     raised = json.dumps([r["exception"] for r in errors])
     assert "IntegrityError" in raised, errors
-    assert "ConnectionDoesNotExist" in raised or "InterfaceError" in raised, errors
+    assert "AdminShutdownError" in raised or "ConnectionDoesNotExistError" in raised, errors
 
 
 async def test_a_failed_statement_never_carries_its_values(
@@ -428,3 +451,14 @@ async def test_a_failed_statement_never_carries_its_values(
         assert OTHER_PATIENT not in text and "Ottoline" not in text, text
     finally:
         await engine.dispose()
+
+
+async def test_the_access_log_cuts_long_paths(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        async with server.http.get(f"{server.base_url}/nowhere/{'a' * 5000}") as answer:
+            assert answer.status == 404
+    [record] = [r for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(record.__dict__["path"]) == 200
+    assert len(record.getMessage()) < 250
