@@ -64,7 +64,12 @@ class LinkSigner:
 
     def verify(self, token: str, *, now: float) -> LinkClaims:
         """The claims of a genuine, unexpired token; TokenError otherwise."""
-        if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+        if (
+            not isinstance(token, str)
+            or len(token) > 2048
+            or not token.isascii()  # a signed token is base64url; other text cannot be one
+            or token.count(".") != 1
+        ):
             raise TokenError("invalid_token", "This link is not valid.")
         payload, signature = token.split(".")
         if not hmac.compare_digest(self._signature(payload), signature):

@@ -41,12 +41,16 @@ class PanelEvents:
         payload = parse(PanelSyncPayload, {} if data is None else data)
         consult_id = session.identity.consult_id
         panel = await self.core.backend.panel_snapshot(consult_id)
-        events = (
-            await self.core.backend.panel_events_since(consult_id, payload.since)
-            if payload.since is not None
-            else []
-        )
-        return {"ok": True, "panel": panel, "events": events}
+        # Seqs have no gaps, so the gap is known before reading any event; events stop at
+        # the snapshot's seq so that the two always agree.
+        gap = 0 if payload.since is None else max(0, panel["seq"] - payload.since)
+        snapshot_only = gap > self.core.limits.panel_sync_max_events
+        events: list[dict[str, Any]] = []
+        if gap and not snapshot_only:
+            assert payload.since is not None
+            found = await self.core.backend.panel_events_since(consult_id, payload.since, limit=gap)
+            events = [event for event in found if event["seq"] <= panel["seq"]]
+        return {"ok": True, "panel": panel, "events": events, "snapshot_only": snapshot_only}
 
     async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         payload = parse(PanelHistoryPayload, data)

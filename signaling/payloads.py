@@ -13,6 +13,10 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EmptyPayload(_Payload):
+    """`admit-all` and `leave`: nothing, or `{}`."""
+
+
 class Consent(_Payload):
     accepted: bool
 
