@@ -263,3 +263,31 @@ async def test_a_refused_connect_leaves_the_namespace_unconnected(
     client = RecordingClient()
     await client.connect(server.base_url, tokens(await server.create_consult())["patient"])
     await client.sio.disconnect()
+
+
+async def test_an_event_with_several_arguments_is_invalid(
+    server: RunningServer, server_log: pytest.LogCaptureFixture
+) -> None:
+    t = tokens(await server.create_consult())
+    async with raw_joined(server, t["clinician"]) as raw:
+        answer = await raw.call("panel-sync", {}, {"since": 0}, ack_id=3)
+        assert answer["error"] == {
+            "code": "invalid_payload",
+            "message": wire.EXTRA_ARGUMENTS_MESSAGE,
+        }
+        assert (await raw.event("error"))["event"] == "panel-sync"
+        assert (await raw.call("panel-sync", {}, ack_id=4))["ok"]
+
+
+async def test_a_failing_token_check_answers_internal_error_at_once(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = tokens(await server.create_consult())
+
+    async def broken(token: str) -> None:
+        raise RuntimeError("the database is down")
+
+    monkeypatch.setattr(server.state.signaling.backend, "authenticate", broken)
+    started = time.monotonic()
+    assert await refused_code(server, t["patient"]) == "internal_error"
+    assert time.monotonic() - started < 2
