@@ -219,8 +219,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         namespace = pkt.namespace or "/"
         if pkt.packet_type == sio_packet.CONNECT:
-            if not self._spend(eio_sid):
-                await self._refuse_connect(eio_sid, namespace)
+            wait = self._spend_or_wait(eio_sid)
+            if wait > 0:
+                await self._refuse_connect(eio_sid, namespace, wait)
+                await asyncio.sleep(wait)  # see _dispatch_event
                 return
             await self._handle_connect(eio_sid, namespace, pkt.data)
         elif pkt.packet_type == sio_packet.DISCONNECT:
@@ -262,6 +264,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         wait = self._spend_or_wait(eio_sid)
         if wait > 0:
             await self._refuse_rate_limited(eio_sid, namespace, pkt.id, name, wait)
+            # Read nothing more from this connection until a token is back: a connection's
+            # packets are read one after another, so a flood waits in its own TCP buffers
+            # instead of costing the server an answer per packet.
+            await asyncio.sleep(wait)
             return
         if name in RESERVED_EVENTS:
             await self._refuse(eio_sid, namespace, pkt.id, name, "reserved_event", RESERVED_MESSAGE)
@@ -287,9 +293,6 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
                 rate=self.limits.events_per_second, burst=self.limits.event_burst
             )
         return bucket.take()
-
-    def _spend(self, eio_sid: str) -> bool:
-        return self._spend_or_wait(eio_sid) == 0
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -339,7 +342,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         send_event = told is None or now - told >= 1.0
         if send_event:
             self._told_limited_at[eio_sid] = now
-        seconds = math.ceil(wait * 100) / 100
+        seconds = _retry_after(wait)
         await self._refuse(
             eio_sid,
             namespace,
@@ -351,9 +354,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             retry_after=seconds,
         )
 
-    async def _refuse_connect(self, eio_sid: str, namespace: str) -> None:
+    async def _refuse_connect(self, eio_sid: str, namespace: str, wait: float) -> None:
         self.refusals["rate_limited"] += 1
-        message = RATE_LIMITED_MESSAGE.format(seconds=1)
+        seconds = _retry_after(wait)
+        message = RATE_LIMITED_MESSAGE.format(seconds=seconds)
         await self._send_packet(
             eio_sid,
             self.packet_class(
@@ -361,7 +365,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
                 namespace=namespace,
                 data={
                     "message": "rate_limited",
-                    "data": {"code": "rate_limited", "message": message, "retry_after": 1},
+                    "data": {"code": "rate_limited", "message": message, "retry_after": seconds},
                 },
             ),
         )
@@ -385,3 +389,8 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         task = asyncio.create_task(self.eio.disconnect(eio_sid))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _retry_after(wait: float) -> float:
+    """Seconds to tell the client, rounded up to the hundredth (never 0)."""
+    return max(0.01, math.ceil(wait * 100) / 100)
