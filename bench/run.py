@@ -4,7 +4,7 @@
                                   [BENCHMARK ...]
     .venv/bin/python -m bench.run --render bench/results/latest.json
 
-BENCHMARK: fanout, ramp, join, capacity, synthetic, profile (default: all of them).
+BENCHMARK: fanout, ramp, join, capacity, synthetic, profile, flood (default: all of them).
 `./run.sh bench ...` runs this after scripts/setup.sh. See bench/README.md.
 
 --db both (the default) measures our server on SQLite and on a throw-away Postgres
@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, fanout, join, profile, synthetic_cost
+from bench import capacity, fanout, flood, join, profile, synthetic_cost
 from bench.common import (
     BENCH,
     NODE_DIR,
@@ -53,7 +53,7 @@ from bench.common import (
 )
 from bench.report import RENDERERS, Table
 
-ALL = ["fanout", "ramp", "join", "capacity", "synthetic", "profile"]
+ALL = ["fanout", "ramp", "join", "capacity", "synthetic", "profile", "flood"]
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = BENCH / "results" / "latest.json"
 NOTES_START = "<!-- notes: kept when this file is regenerated -->"
@@ -126,6 +126,7 @@ def settings_for(quick: bool, db: str) -> dict[str, Any]:
             "capacity": capacity.CapacitySettings(levels=[300, 900], idle_s=6, settle_s=2),
             "synthetic": synthetic_cost.SyntheticSettings(bot_counts=[1, 2], window_s=6, db=db),
             "profile": profile.ProfileSettings(edits=20, rooms=100, duration_s=5),
+            "flood": flood.FloodSettings(rooms=50, duration_s=3, warmup_s=1),
         }
     return {
         "fanout": fanout.FanoutSettings(ramp_rates=[]),
@@ -134,6 +135,7 @@ def settings_for(quick: bool, db: str) -> dict[str, Any]:
         "capacity": capacity.CapacitySettings(),
         "synthetic": synthetic_cost.SyntheticSettings(db=db),
         "profile": profile.ProfileSettings(rooms=150),
+        "flood": flood.FloodSettings(),
     }
 
 
@@ -195,6 +197,8 @@ async def run_all(
             return capacity.rooms_needed(settings["capacity"])
         if name == "profile":
             return int(settings["profile"].rooms)
+        if name == "flood":
+            return flood.rooms_needed(settings["flood"])
         return 0
 
     largest = max((needed(n) for n in names), default=0)
@@ -220,6 +224,10 @@ async def run_all(
             problems += by_db[kind]["problems"]
         return {"by_db": by_db, "problems": problems}
 
+    async def flood_run() -> dict[str, Any]:
+        db, consults = await data[kinds[0]].ensure(largest)
+        return await flood.run(workdir, cores, settings["flood"], db, consults)
+
     runners: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
         "fanout": fanout_run,
         "ramp": ramp_run,
@@ -227,6 +235,7 @@ async def run_all(
         "capacity": capacity_run,
         "synthetic": lambda: synthetic_cost.run(workdir, cores, settings["synthetic"]),
         "profile": profile_run,
+        "flood": flood_run,
     }
     try:
         for name in names:
@@ -339,6 +348,16 @@ METHOD = {
         "which the event-loop thread ran Python code: samples inside the loop itself (the "
         "`epoll` wait, or uvloop's C run loop, which py-spy cannot see into) are left out "
         "and given separately."
+    ),
+    "flood": (
+        "## 6. One abusive client\n\n"
+        "C consults edit as in the fan-out benchmark (Node driver, one editor per consult "
+        "at 2 edits/s) while one more consult's pharmacist, a raw Socket.IO client "
+        "(bench/flooder.py, niced on the driver's core), sends `panel-sync` as fast as the "
+        "server answers, 64 acknowledgements in flight. Three fresh servers: no flood; the "
+        "flood with the default limits (`signaling.events_per_second` 20, `event_burst` "
+        "100: beyond them an event is answered `rate_limited` without being handled); the "
+        "flood with the limits lifted. Ours on the first database of the run."
     ),
 }
 

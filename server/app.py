@@ -27,8 +27,9 @@ from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
 from server.tokens import LinkSigner
 from server.webhooks import WebhookSender
-from signaling.handlers import ConsultSignaling
+from signaling.handlers import ConsultSignaling, SignalingLimits
 from signaling.presence import InMemoryPresence
+from signaling.wire import GuardedServer, WireLimits
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,16 @@ def create_app(
     client_manager = (
         socketio.AsyncRedisManager(config.redis.url) if config.redis.url is not None else None
     )
-    sio = socketio.AsyncServer(
+    signaling = config.signaling
+    sio = GuardedServer(
+        limits=WireLimits(
+            events_per_second=signaling.events_per_second, event_burst=signaling.event_burst
+        ),
         async_mode="aiohttp",
         client_manager=client_manager,
-        ping_interval=config.signaling.ping_interval,
-        ping_timeout=config.signaling.ping_timeout,
-        max_http_buffer_size=4 * config.signaling.max_message_bytes,
-        logger=False,
-        engineio_logger=False,
+        ping_interval=signaling.ping_interval,
+        ping_timeout=signaling.ping_timeout,
+        max_http_buffer_size=4 * signaling.max_message_bytes,
         json=fastjson,
     )
     sio.attach(app)
@@ -91,7 +94,12 @@ def create_app(
         sio,
         ObservedBackend(backend, app_metrics),
         CountedPresence(InMemoryPresence(), app_metrics),
-        max_message_bytes=config.signaling.max_message_bytes,
+        SignalingLimits(
+            max_message_bytes=signaling.max_message_bytes,
+            connections_per_token=signaling.connections_per_token,
+            participants_per_consult=signaling.participants_per_consult,
+            panel_sync_max_events=signaling.panel_sync_max_events,
+        ),
     )
     app[STATE] = state
     app[METRICS] = app_metrics

@@ -168,6 +168,11 @@ class SignalingSettings(_Section):
     max_message_bytes: int = Field(65536, ge=4096, le=16 * 1024 * 1024)
     ping_interval: float = Field(25, gt=0)
     ping_timeout: float = Field(20, gt=0)
+    events_per_second: float = Field(20, gt=0, le=100_000)
+    event_burst: int = Field(100, ge=1, le=1_000_000)
+    connections_per_token: int = Field(5, ge=1, le=1000)
+    participants_per_consult: int = Field(6, ge=2, le=1000)
+    panel_sync_max_events: int = Field(500, ge=0, le=100_000)
 
 
 class ConsultSettings(_Section):

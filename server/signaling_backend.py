@@ -200,9 +200,11 @@ class DatabaseSignalingBackend:
         async with self._sessions() as session:
             return await panel_store.snapshot(session, consult_id)
 
-    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]:
+    async def panel_events_since(
+        self, consult_id: str, since: int, *, limit: int
+    ) -> list[dict[str, Any]]:
         async with self._sessions() as session:
-            return await panel_store.events_since(session, consult_id, since)
+            return await panel_store.events_since(session, consult_id, since, limit=limit)
 
     async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
         actor = mutations.Actor(

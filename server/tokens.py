@@ -68,7 +68,12 @@ class LinkSigner:
         `allow_expired` accepts a genuine token past its expiry (the patient's read-only
         record after the consult, whose own window the caller checks).
         """
-        if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+        if (
+            not isinstance(token, str)
+            or len(token) > 2048
+            or not token.isascii()  # a signed token is base64url; other text cannot be one
+            or token.count(".") != 1
+        ):
             raise TokenError("invalid_token", "This link is not valid.")
         payload, signature = token.split(".")
         if not hmac.compare_digest(self._signature(payload), signature):

@@ -77,4 +77,7 @@ class SignalingBackend(Protocol):
     async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
         """`{ok, events}` for one entity, or `{ok: false, error}` if the role may not read it."""
 
-    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]: ...
+    async def panel_events_since(
+        self, consult_id: str, since: int, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """At most `limit` events after seq `since`, in seq order."""

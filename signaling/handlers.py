@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SignalingBackend
 from signaling.panel import PanelEvents, panel_room
 from signaling.payloads import (
+    EmptyPayload,
     EndPayload,
     EventRefused,
     JoinPayload,
@@ -37,6 +39,16 @@ SessionState = Literal["connected", "waiting", "in-call", "gone"]
 WAITING_MESSAGE = "Your pharmacist will let you in shortly."
 DENIED_MESSAGE = "The pharmacist could not let you into this consult. Please contact your pharmacy."
 REMOVED_MESSAGE = "The pharmacist removed you from this consult."
+
+
+@dataclass(frozen=True)
+class SignalingLimits:
+    """Quotas of docs/protocol.md ("Limits"); the per-event rate lives in signaling.wire."""
+
+    max_message_bytes: int
+    connections_per_token: int
+    participants_per_consult: int
+    panel_sync_max_events: int
 
 
 @dataclass
@@ -63,15 +75,16 @@ class ConsultSignaling:
         sio: socketio.AsyncServer,
         backend: SignalingBackend,
         presence: PresenceStore,
-        *,
-        max_message_bytes: int,
+        limits: SignalingLimits,
     ) -> None:
         self.sio = sio
         self.backend = backend
         self.presence = presence
-        self.max_message_bytes = max_message_bytes
+        self.limits = limits
         # Per-connection state; a socket id lives in exactly one process.
         self._sessions: dict[str, _Session] = {}
+        # Open connections per participant (the token's holder), for connections_per_token.
+        self._connections: Counter[str] = Counter()
         self._background: set[asyncio.Task[None]] = set()
         self.panel = PanelEvents(self)
         sio.on("connect", self._on_connect)
@@ -103,10 +116,10 @@ class ConsultSignaling:
                         else "Send 'join' first."
                     )
                     raise EventRefused("not_joined", message)
-                if _encoded_size(data) > self.max_message_bytes:
+                if _encoded_size(data) > self.limits.max_message_bytes:
                     raise EventRefused(
                         "message_too_large",
-                        f"The payload exceeds {self.max_message_bytes} bytes.",
+                        f"The payload exceeds {self.limits.max_message_bytes} bytes.",
                     )
                 return await handler(sid, session, data)
             except Refused as refused:
@@ -125,20 +138,33 @@ class ConsultSignaling:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
-            raise socketio.exceptions.ConnectionRefusedError(
-                "missing_token",
-                {"code": "missing_token", "message": "Connect with auth {token: <join token>}."},
-            )
+            raise _refused_connection("missing_token", "Connect with auth {token: <join token>}.")
         try:
             identity = await self.backend.authenticate(token)
         except JoinRefused as refused:
-            raise socketio.exceptions.ConnectionRefusedError(
-                refused.code, {"code": refused.code, "message": refused.message}
+            raise _refused_connection(refused.code, refused.message) from None
+        except Exception:
+            # A client must never be left waiting for its own timeout.
+            log.exception("unexpected error checking a join token")
+            raise _refused_connection(
+                "internal_error", "The server could not check this link; try again."
             ) from None
+        if self._connections[identity.participant_id] >= self.limits.connections_per_token:
+            raise _refused_connection(
+                "too_many_connections",
+                f"This link is open in {self.limits.connections_per_token} connections "
+                "already; close one first.",
+            )
+        self._connections[identity.participant_id] += 1
         self._sessions[sid] = _Session(identity=identity)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = self._sessions.pop(sid, None)
+        if session is not None:
+            participant_id = session.identity.participant_id
+            self._connections[participant_id] -= 1
+            if self._connections[participant_id] <= 0:
+                del self._connections[participant_id]
         if session is None or session.state in ("connected", "gone"):
             return
         identity = session.identity
@@ -155,9 +181,10 @@ class ConsultSignaling:
             skip_sid=sid,
         )
 
-    async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         message = "This server has no such event."
-        await self.emit_error(sid, str(event)[:64], "unknown_event", message)
+        await self.emit_error(sid, event[:64], "unknown_event", message)
+        return {"ok": False, "error": {"code": "unknown_event", "message": message}}
 
     # -- joining and the waiting room -----------------------------------------------------
 
@@ -169,6 +196,8 @@ class ConsultSignaling:
         payload = parse(JoinPayload, {} if data is None else data)
         identity = session.identity
         present = await self.presence.get(identity.consult_id, identity.participant_id)
+        if present is None:
+            await self._check_room_for_one_more(identity.consult_id)
         decision = await self.backend.record_join(
             identity,
             payload.display_name,
@@ -186,6 +215,15 @@ class ConsultSignaling:
         session.state = "waiting"
         await self._announce_waiting_room(identity.consult_id)
         return self._waiting_payload(session)
+
+    async def _check_room_for_one_more(self, consult_id: str) -> None:
+        everyone = await self.presence.roster(consult_id)
+        if len(everyone) >= self.limits.participants_per_consult:
+            raise EventRefused(
+                "consult_full",
+                f"This consult has {self.limits.participants_per_consult} participants "
+                "already, the most it allows.",
+            )
 
     def _entry(
         self, sid: str, session: _Session, *, state: Literal["in-call", "waiting"]
@@ -301,6 +339,7 @@ class ConsultSignaling:
 
     async def _on_admit_all(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         _require_host(session)
+        parse(EmptyPayload, {} if data is None else data)
         consult_id = session.identity.consult_id
         admitted = []
         for entry in await self.presence.roster(consult_id):
@@ -348,7 +387,7 @@ class ConsultSignaling:
 
     # -- media ----------------------------------------------------------------------------
 
-    async def _on_signal(self, sid: str, session: _Session, data: Any) -> None:
+    async def _on_signal(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         payload = parse(SignalPayload, data)
         identity = session.identity
         recipient = (
@@ -361,6 +400,7 @@ class ConsultSignaling:
                 "unknown_recipient", "'to' is not a participant present in this consult."
             )
         await self.sio.emit("signal", payload.relayed(identity.participant_id), to=recipient.sid)
+        return {"ok": True}
 
     async def _on_probe(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
         payload = parse(ProbePayload, {} if data is None else data)
@@ -376,6 +416,7 @@ class ConsultSignaling:
         return result
 
     async def _on_leave(self, sid: str, session: _Session, data: Any) -> None:
+        parse(EmptyPayload, {} if data is None else data)
         session.leave_reason = "left"
         await self.sio.disconnect(sid)
 
@@ -417,6 +458,11 @@ class ConsultSignaling:
 
     async def emit_error(self, sid: str, event: str, code: str, message: str) -> None:
         await self.sio.emit("error", {"event": event, "code": code, "message": message}, to=sid)
+
+
+def _refused_connection(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The `connect_error` of docs/protocol.md: `{message: code, data: {code, message}}`."""
+    return socketio.exceptions.ConnectionRefusedError(code, {"code": code, "message": message})
 
 
 def _is_host(identity: Identity) -> bool:

@@ -58,16 +58,21 @@ class PanelEvents:
         consult_id = session.identity.consult_id
         role = session.identity.role
         panel = await self.core.backend.panel_snapshot(consult_id)
-        events = (
-            await self.core.backend.panel_events_since(consult_id, payload.since)
-            if payload.since is not None
-            else []
-        )
+        # Seqs have no gaps, so the gap is known before reading any event; events stop at
+        # the snapshot's seq so that the two always agree.
+        gap = 0 if payload.since is None else max(0, panel["seq"] - payload.since)
+        snapshot_only = gap > self.core.limits.panel_sync_max_events
+        events: list[dict[str, Any]] = []
+        if gap and not snapshot_only:
+            assert payload.since is not None
+            found = await self.core.backend.panel_events_since(consult_id, payload.since, limit=gap)
+            events = [event for event in found if event["seq"] <= panel["seq"]]
         entities = {entity["id"]: entity for entity in panel["entities"]}
         return {
             "ok": True,
             "panel": audience.panel_for(role, panel),
             "events": audience.events_for(role, events, entities),
+            "snapshot_only": snapshot_only,
         }
 
     async def _on_panel_history(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:

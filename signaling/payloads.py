@@ -1,4 +1,8 @@
-"""Payload schemas of the client → server events (docs/protocol.md)."""
+"""Payload schemas of the client → server events (docs/protocol.md).
+
+Strict: a payload is JSON, so a value has exactly the JSON type its field names, with no
+coercion (`true` is not 1, `"1"` is not a number, `1` is not `true`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.errors import Refused
 
+# The largest seq a client may name: the database keeps seq as a signed 64-bit integer.
+MAX_SEQ = 2**63 - 1
+
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class EmptyPayload(_Payload):
+    """`admit-all` and `leave`: nothing, or `{}`."""
 
 
 class Consent(_Payload):
     accepted: bool
+
+    @field_validator("accepted")
+    @classmethod
+    def _only_true(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("must be true (leave consent out to not give it)")
+        return value
 
 
 class JoinPayload(_Payload):
@@ -35,6 +53,12 @@ class JoinPayload(_Payload):
 class SessionDescription(_Payload):
     type: Literal["offer", "answer", "pranswer", "rollback"]
     sdp: str = ""
+
+    @model_validator(mode="after")
+    def _sdp_unless_rollback(self) -> SessionDescription:
+        if self.type != "rollback" and not self.sdp:
+            raise ValueError(f"'sdp' is required for type {self.type!r}")
+        return self
 
 
 class IceCandidate(_Payload):
@@ -86,7 +110,7 @@ class ProbePayload(_Payload):
 
 
 class PanelSyncPayload(_Payload):
-    since: int | None = Field(None, ge=0)
+    since: int | None = Field(None, ge=0, le=MAX_SEQ)
 
 
 class PanelHistoryPayload(_Payload):
