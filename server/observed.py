@@ -237,9 +237,11 @@ class ObservedBackend:
             outcome=lambda result: "ok" if result.get("ok") else "refused",
         )
 
-    async def panel_events_since(self, consult_id: str, since: int) -> list[dict[str, Any]]:
+    async def panel_events_since(
+        self, consult_id: str, since: int, *, limit: int
+    ) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        events = await self._inner.panel_events_since(consult_id, since)
+        events = await self._inner.panel_events_since(consult_id, since, limit=limit)
         log_event(
             log,
             "panel-sync",
