@@ -139,6 +139,9 @@ class FieldSpec:
             raise ValueError(message) from None
         if self.kind.name == "proposal":
             return _proposal(parsed)
+        for text in parsed if isinstance(parsed, list) else [parsed]:
+            if isinstance(text, str):
+                _storable(text)
         if isinstance(parsed, str) and parsed == "" and not self.required:
             return None
         return parsed
@@ -155,6 +158,16 @@ class FieldSpec:
             "compare_and_set": self.compare_and_set,
             "action": self.action.value,
         }
+
+
+def _storable(text: str) -> None:
+    """Text every database can store: no NUL character, no unpaired surrogate."""
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (an unpaired surrogate was sent)") from None
 
 
 def _date(value: Any) -> str | None:

@@ -85,7 +85,13 @@ def create_app(
         clock=clock,
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
-        panel_writer=PanelWriter(engine, sessions, clock, metrics=app_metrics),
+        panel_writer=PanelWriter(
+            engine,
+            sessions,
+            clock,
+            metrics=app_metrics,
+            max_entities=config.consult.max_panel_entries,
+        ),
     )
     backend = DatabaseSignalingBackend(
         sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer
