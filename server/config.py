@@ -258,6 +258,23 @@ class Config(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     testing: ForTestingSettings = Field(default_factory=ForTestingSettings)
 
+    @model_validator(mode="after")
+    def _many_instances_can_work(self) -> Config:
+        """`redis.url` means several instances: refuse what only one process can use."""
+        if self.redis.url is None:
+            return self
+        if self.database.url.startswith("sqlite"):
+            raise ValueError(
+                "database.url: SQLite serves one process only; with redis.url set (several "
+                "instances) use a shared postgresql+asyncpg:// database"
+            )
+        if self.auth.token_secret is None:
+            raise ValueError(
+                "auth.token_secret: required when redis.url is set; every instance must sign "
+                "and check join links with the same secret (32+ characters)"
+            )
+        return self
+
 
 def load_config(
     path: Path | None = None,
@@ -328,5 +345,6 @@ def _describe(exc: ValidationError) -> str:
             message = "unknown setting (see config.yaml for every key)"
         elif error["type"] == "literal_error":
             message = f"not allowed; {message[0].lower()}{message[1:]}"
-        lines.append(f"{key or 'config'}: {message}")
+        # A check across sections names its settings itself.
+        lines.append(f"{key}: {message}" if key else message)
     return "invalid configuration: " + "; ".join(lines)

@@ -96,6 +96,18 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"MTM_WEBHOOKS__URL": "ftp://clinic.example/hooks"}, ["webhooks.url", "http"]),
         ({"MTM_WEBHOOKS__URL": "https://clinic.example/hooks"}, ["webhooks", "secret"]),
         ({"MTM_CONSENT__REQUIRED_ROLES": "[doctor]"}, ["consent.required_roles", "patient"]),
+        # Several instances (redis.url) cannot share a SQLite file or sign links differently.
+        (
+            {"MTM_REDIS__URL": "redis://127.0.0.1:6379/0", "MTM_AUTH__TOKEN_SECRET": "s" * 32},
+            ["database.url", "SQLite", "redis.url", "postgresql+asyncpg://"],
+        ),
+        (
+            {
+                "MTM_REDIS__URL": "redis://127.0.0.1:6379/0",
+                "MTM_DATABASE__URL": "postgresql+asyncpg://mtm@db:5432/mtm",
+            },
+            ["auth.token_secret", "redis.url", "same secret"],
+        ),
     ],
 )
 def test_bad_value_names_the_key_and_what_is_allowed(
@@ -105,6 +117,18 @@ def test_bad_value_names_the_key_and_what_is_allowed(
         load_config(None, environ=environ)
     for name in names:
         assert name in str(error.value)
+
+
+def test_several_instances_on_postgres_with_one_secret_are_accepted() -> None:
+    config = load_config(
+        None,
+        environ={
+            "MTM_REDIS__URL": "redis://127.0.0.1:6379/0",
+            "MTM_DATABASE__URL": "postgresql+asyncpg://mtm@db:5432/mtm",
+            "MTM_AUTH__TOKEN_SECRET": "s" * 32,
+        },
+    )
+    assert config.redis.url == "redis://127.0.0.1:6379/0"
 
 
 @pytest.mark.parametrize(
