@@ -1,9 +1,17 @@
 """Loading and saving a consult's panel, and reading its audit log.
 
 `models/mutations.py` decides; this module reads `PanelState` from the database and writes
-`Changes` back with a few bulk statements. Seqs are gap-free per consult and the log's
-primary key is (consult, seq): a second writer that applied a mutation to a stale copy of
-the state collides on that key, so its transaction fails instead of forking the history.
+`Changes` back with a few bulk statements.
+
+The fence between writers (two instances that both believe they serve a consult, a paused
+process that wakes up): every write first locks the consult's row and compares its
+`last_seq` with the `last_seq` the changes were decided on; a writer whose copy of the state
+is stale gets `StaleState` and writes nothing. The log's primary key (consult, seq) is the
+backstop: a second writer of the same seq cannot commit, so the history never forks.
+
+One lock order everywhere a transaction writes the panel: the consult rows first (in id
+order), then the log, the entities, the receipts. Two writers of one consult then queue on
+its row instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -176,21 +184,13 @@ async def persist(
     """Write what mutations changed, for any number of consults, in the caller's transaction.
 
     Each item is (state after the mutations, its `last_seq` before them, the changes).
-    Raises StaleState if a consult ended meanwhile; a concurrent writer of the same consult
-    makes the log insert fail on its primary key (the caller rolls back either way).
+    Raises StaleState (and writes nothing) if another writer moved a consult's log since, or
+    a consult ended meanwhile; the caller rolls back.
     """
     items = [item for item in batch if item[2].events or item[2].receipts]
     if not items:
         return
-    changed = [state.consult_id for state, _, changes in items if changes.events]
-    if changed:
-        ended = await connection.execute(
-            select(Consult.id).where(
-                Consult.id.in_(changed), Consult.status == ConsultStatus.ENDED.value
-            )
-        )
-        if ended.first() is not None:
-            raise StaleState("a consult ended while its mutations were being applied")
+    await _fence(connection, items)
     events = [
         {"consult_id": state.consult_id, **_event_row(event)}
         for state, _, changes in items
@@ -239,6 +239,25 @@ async def persist(
     if moved:
         table = _table(Consult)
         await connection.execute(update(table).where(table.c.id == bindparam("b_id")), moved)
+
+
+async def _fence(connection: AsyncConnection, items: list[tuple[PanelState, int, Changes]]) -> None:
+    """Lock the consults' rows (id order, before anything else is written) and check that
+    each is still at the seq its changes were decided on, and not ended."""
+    table = _table(Consult)
+    rows = await connection.execute(
+        select(table.c.id, table.c.status, table.c.last_seq)
+        .where(table.c.id.in_(sorted({state.consult_id for state, _, _ in items})))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    now_at = {row.id: (row.status, row.last_seq) for row in rows}
+    for state, first_seq, changes in items:
+        status, last_seq = now_at.get(state.consult_id, (None, None))
+        if last_seq != first_seq:
+            raise StaleState("another writer moved the consult's log")
+        if changes.events and status == ConsultStatus.ENDED.value:
+            raise StaleState("a consult ended while its mutations were being applied")
 
 
 def _table(model: type[Base]) -> Table:

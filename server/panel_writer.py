@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -176,8 +177,12 @@ class PanelWriter:
             self._cache.move_to_end(consult_id)
         return state
 
-    async def _one(self, pending: _Pending, attempts: int = 3) -> None:
-        """The slow path: fresh state under lock, one mutation, one transaction."""
+    async def _one(self, pending: _Pending, attempts: int = 6) -> None:
+        """The slow path: fresh state under lock, one mutation, one transaction.
+
+        A conflict that only says "try again" (another writer's key, a deadlock or
+        serialization failure the database broke) is retried after a short jittered pause;
+        the edit is never answered with it."""
         for attempt in range(attempts):
             try:
                 async with self._sessions() as session, session.begin():
@@ -191,10 +196,24 @@ class PanelWriter:
                     )
             except MutationError as refused:
                 result = refused.result()
-            except IntegrityError:
-                if attempt + 1 < attempts:
-                    continue
-                raise
+            except (DBAPIError, panel_store.StaleState) as exc:
+                if not worth_retrying(exc) or attempt + 1 == attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+                continue
             if not pending.result.done():
                 pending.result.set_result(result)
             return
+
+
+# Postgres SQLSTATEs that mean "this transaction lost a race; run it again".
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """Whether `exc` is a lost race (run the transaction again), not a failure."""
+    if isinstance(exc, IntegrityError | panel_store.StaleState):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+    return False

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from models.consults import create_consult
+from models.database import make_engine, make_sessionmaker
 from models.mutations import Actor
 from server.panel_writer import PanelWriter
 from tests.conftest import PanelDb
@@ -157,3 +158,56 @@ async def test_a_failed_batch_leaves_no_uncommitted_edit_in_the_cache(
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert "NOT SAVED" not in repr(events)
     assert (await panel_db.snapshot())["entities"][0]["data"]["notes"] == "ok"
+
+
+async def _deadlocks(url: str) -> int:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        count: int = await connection.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+async def test_two_instances_editing_one_consult_at_once_never_deadlock(
+    panel_db: PanelDb, database_url: tuple[str, str | None]
+) -> None:
+    """Regression: the batch path wrote the log, then the entities, then the consult row,
+    while the one-by-one path locked the consult row first; two processes editing one
+    consult deadlocked in Postgres (13-22 per 60 edits) and some edits failed."""
+    url, schema = database_url
+    if schema is None:
+        pytest.skip("needs Postgres (MTM_TEST_DATABASE_URL): SQLite has one writer at a time")
+    med = await add_med(panel_db)
+    engines = [make_engine(url, schema=schema) for _ in range(2)]
+    writers = [PanelWriter(engine, make_sessionmaker(engine), time.time) for engine in engines]
+    for writer in writers:
+        writer.start()
+    before = await _deadlocks(url)
+    actors = [panel_db.actor("pharmacist"), panel_db.actor("clinician")]
+    try:
+        for burst in range(3):
+            results = await asyncio.gather(
+                *[
+                    writers[i % 2].submit(
+                        panel_db.consult_id,
+                        actors[i % 2],
+                        notes(f"m{burst}-{i}", med["id"], f"note {burst}-{i}"),
+                    )
+                    for i in range(60)
+                ]
+            )
+            assert all(result["ok"] for result in results), [
+                result for result in results if not result["ok"]
+            ]
+    finally:
+        for writer in writers:
+            await writer.stop()
+        for engine in engines:
+            await engine.dispose()
+    assert await _deadlocks(url) == before
+    events = await panel_db.events()
+    assert [e["seq"] for e in events] == list(range(1, 182))
+    assert len({e["mutation_id"] for e in events}) == 181
