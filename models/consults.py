@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.roles import Action, Role, is_allowed
@@ -114,21 +115,33 @@ def may_skip_waiting(
 
     Roles that never wait (pharmacist, clinician) do unless they were removed, and then wait
     to be admitted again like anyone. Others do when they were admitted and are either still
-    connected (a second tab, a reload racing the old connection) or left less than `grace`
-    ago.
+    connected (`present_elsewhere`: a second tab, a reload racing the old connection) or left
+    less than `grace` ago. Presence, not the database, says who is connected: when no
+    departure was recorded (the instance serving them crashed), they left when they were
+    last seen.
     """
     if is_allowed(Role(participant.role), Action.JOIN_WITHOUT_WAITING):
         return not was_removed(participant)
     if participant.admitted_at is None:
         return False
-    if present_elsewhere or participant.last_left_at is None:
+    if present_elsewhere:
         return True
-    return now - participant.last_left_at <= grace
+    left_at = participant.last_left_at or participant.last_seen_at or participant.admitted_at
+    return now - left_at <= grace
 
 
 def admit(participant: Participant, *, now: dt.datetime) -> None:
     participant.admitted_at = now
     participant.last_left_at = None
+    participant.last_seen_at = now
+
+
+def record_in_call(participant: Participant, *, now: dt.datetime) -> None:
+    """In the call now (admitted if not yet): no departure stands, last seen now."""
+    if participant.admitted_at is None:
+        participant.admitted_at = now
+    participant.last_left_at = None
+    participant.last_seen_at = now
 
 
 def was_removed(participant: Participant) -> bool:
@@ -150,3 +163,24 @@ async def has_consented(session: AsyncSession, participant_id: str) -> bool:
 
 def record_left(participant: Participant, *, now: dt.datetime) -> None:
     participant.last_left_at = now
+
+
+async def record_seen(
+    session: AsyncSession, participant_ids: Collection[str], now: dt.datetime
+) -> None:
+    """Presence's heartbeat: these participants are connected now."""
+    if participant_ids:
+        await session.execute(
+            update(Participant)
+            .where(Participant.id.in_(sorted(participant_ids)))
+            .values(last_seen_at=now)
+        )
+
+
+async def ended_among(session: AsyncSession, consult_ids: Collection[str]) -> set[str]:
+    if not consult_ids:
+        return set()
+    query = select(Consult.id).where(
+        Consult.id.in_(sorted(consult_ids)), Consult.status == ConsultStatus.ENDED.value
+    )
+    return set((await session.execute(query)).scalars())

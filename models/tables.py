@@ -75,10 +75,14 @@ class Participant(Base):
     token_id: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # Set when the pharmacist admits the participant (or on joining, for roles that never
-    # wait); cleared when they are removed. With last_left_at it decides whether a
-    # reconnecting participant may skip the waiting room.
+    # wait); cleared when they are removed. With last_left_at and last_seen_at it decides
+    # whether a reconnecting participant may skip the waiting room.
     admitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Cleared while the participant is in the call.
     last_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Moved forward by presence heartbeats while connected: after a crash, nobody records
+    # the departure, and this is the last time the participant was known to be here.
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     consult: Mapped[Consult] = relationship(back_populates="participants", lazy="joined")
 

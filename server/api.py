@@ -33,6 +33,7 @@ from server.api_models import (
     PanelOut,
 )
 from server.errors import ApiError
+from server.lifecycle import ConsultNotFound
 from server.openapi import Endpoint, QueryParameter
 from server.rate_limit import TokenBuckets
 from server.security import Handler
@@ -312,20 +313,23 @@ async def read_consult(request: web.Request) -> web.Response:
 
 
 async def end_consult(request: web.Request) -> web.Response:
+    """Ends the consult for everyone, wherever their connections are (any instance)."""
     state = _state(request)
     data = request_body(request, ConsultEnd)
-    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
-    async with state.sessions() as session, session.begin():
-        consult = await _owned_consult(session, request)
-        try:
-            consults.end(consult, reason=data.reason, now=now)
-        except consults.ConsultAlreadyEnded:
-            raise ApiError(409, "consult_ended", "This consult has already ended.") from None
+    try:
+        await state.ending.end(
+            request.match_info["consult_id"],
+            reason=data.reason,
+            ended_by="clinic",
+            clinic=api_client(request).clinic,
+        )
+    except ConsultNotFound:
+        raise ApiError(404, "consult_not_found", "There is no consult with this id.") from None
+    except consults.ConsultAlreadyEnded:
+        raise ApiError(409, "consult_ended", "This consult has already ended.") from None
     async with state.sessions() as session:
+        consult = await _owned_consult(session, request)
         body = await consult_answer(session, state, consult, base_url(request, state))
-    state.panel_writer.forget(consult.id)
-    await state.signaling.end_consult(consult.id, data.reason)
-    state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
     return _answer(body)
 
 

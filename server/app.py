@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import secrets
 import time
@@ -12,23 +13,29 @@ from pathlib import Path
 import jinja2
 import socketio
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
+from models.panel_writer import PanelWriter
 from server import api, fastjson, metrics, pages
+from server.admissions import DatabaseAdmissions
 from server.config import Config
+from server.lifecycle import ConsultEnding
+from server.media_service import ServerMedia
 from server.metrics import METRICS, ErrorCounter, Metrics
-from server.observed import CountedPresence, ObservedBackend
-from server.panel_writer import PanelWriter
+from server.observed import CountedPresence, WriterMetrics, observed_backend
+from server.panel_service import DatabasePanel
 from server.security import Handler, plain_websockets, security_headers
-from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
 from server.tokens import LinkSigner
 from server.webhooks import WebhookSender
+from signaling.backend import SignalingBackend
+from signaling.cluster import Cluster, ConsultEnded, LocalCluster, RedisCluster
 from signaling.handlers import ConsultSignaling, SignalingLimits
-from signaling.presence import InMemoryPresence
+from signaling.presence import InMemoryPresence, PresenceStore, RedisPresence
 from signaling.wire import GuardedServer, WireLimits
 
 log = logging.getLogger(__name__)
@@ -56,10 +63,23 @@ def create_app(
     app_metrics = Metrics()
     engine = make_engine(config.database.url, schema=database_schema)
     sessions = make_sessionmaker(engine)
-    client_manager = (
-        socketio.AsyncRedisManager(config.redis.url) if config.redis.url is not None else None
-    )
     signaling = config.signaling
+    redis: Redis | None = None
+    cluster: Cluster = LocalCluster()
+    presence: PresenceStore = InMemoryPresence()
+    client_manager = None
+    if config.redis.url is not None:
+        # Several instances (docs/deploy.md): presence, commands and Socket.IO messages
+        # cross them through Redis. The config check guarantees a shared token secret.
+        assert config.auth.token_secret is not None
+        redis = Redis.from_url(config.redis.url)
+        cluster = RedisCluster(
+            redis,
+            ttl_seconds=signaling.presence_ttl_seconds,
+            fingerprint=secret_fingerprint(config.auth.token_secret),
+        )
+        presence = RedisPresence(redis, cluster.instance)
+        client_manager = socketio.AsyncRedisManager(config.redis.url, channel="mtm:socketio")
     sio = GuardedServer(
         limits=WireLimits(
             events_per_second=signaling.events_per_second, event_burst=signaling.event_burst
@@ -72,6 +92,19 @@ def create_app(
         json=fastjson,
     )
     sio.attach(app)
+    webhooks = WebhookSender(config.webhooks, clock)
+    panel_writer = PanelWriter(
+        engine,
+        sessions,
+        clock,
+        observer=WriterMetrics(app_metrics),
+        max_entities=config.consult.max_panel_entries,
+    )
+
+    async def notify_ended(consult_id: str, reason: str) -> None:
+        await cluster.publish(ConsultEnded(consult_id, reason))
+
+    ending = ConsultEnding(sessions, clock, panel_writer, webhooks, notify_ended)
     state = AppState(
         config=config,
         engine=engine,
@@ -83,29 +116,29 @@ def create_app(
             undefined=jinja2.StrictUndefined,
         ),
         clock=clock,
-        webhooks=WebhookSender(config.webhooks, clock),
+        webhooks=webhooks,
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
-        panel_writer=PanelWriter(
-            engine,
-            sessions,
-            clock,
-            metrics=app_metrics,
-            max_entities=config.consult.max_panel_entries,
-        ),
+        panel_writer=panel_writer,
+        ending=ending,
+        redis=redis,
     )
-    backend = DatabaseSignalingBackend(
-        sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer
+    backend = SignalingBackend(
+        admissions=DatabaseAdmissions(sessions, state.signer, config, clock, webhooks, ending),
+        panel=DatabasePanel(sessions, panel_writer),
+        media=ServerMedia(config, clock, state.probes),
     )
     state.signaling = ConsultSignaling(
         sio,
-        ObservedBackend(backend, app_metrics),
-        CountedPresence(InMemoryPresence(), app_metrics),
+        observed_backend(backend, app_metrics),
+        CountedPresence(presence, app_metrics),
+        cluster,
         SignalingLimits(
             max_message_bytes=signaling.max_message_bytes,
             connections_per_token=signaling.connections_per_token,
             participants_per_consult=signaling.participants_per_consult,
             panel_sync_max_events=signaling.panel_sync_max_events,
         ),
+        heartbeat_seconds=signaling.presence_ttl_seconds / 5,
     )
     app[STATE] = state
     app[METRICS] = app_metrics
@@ -151,11 +184,20 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         await upgrade_to_head(state.engine)
     await state.webhooks.start()
     state.panel_writer.start()
+    await state.signaling.start()
     yield
+    await state.signaling.stop()
     await state.panel_writer.stop()
     await state.probes.close()
     await state.webhooks.stop()
+    if state.redis is not None:
+        await state.redis.aclose()
     await state.engine.dispose()
+
+
+def secret_fingerprint(secret: str) -> str:
+    """Equal for equal token secrets, and says nothing about the secret itself."""
+    return hmac.new(secret.encode(), b"mtm-consult instance fingerprint", "sha256").hexdigest()[:16]
 
 
 def _stored_secret(path: Path) -> str:

@@ -22,6 +22,7 @@ from server.app import create_app
 from server.config import CLINIC_NAME_PATTERN, Config, ConfigError, load_config
 from server.security import RedactingAccessLogger
 from server.state import STATE
+from signaling.cluster import ClusterRefused
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -297,6 +298,9 @@ def _serve(config: Config, *, demo: bool) -> int:
             asyncio.run(run())
     except KeyboardInterrupt:
         pass
+    except ClusterRefused as exc:
+        print(f"mtm-consult: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

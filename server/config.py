@@ -173,6 +173,7 @@ class SignalingSettings(_Section):
     connections_per_token: int = Field(5, ge=1, le=1000)
     participants_per_consult: int = Field(6, ge=2, le=1000)
     panel_sync_max_events: int = Field(500, ge=0, le=100_000)
+    presence_ttl_seconds: float = Field(10, ge=0.5, le=300)
 
 
 class ConsultSettings(_Section):

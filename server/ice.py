@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
 
 from server.config import IceSettings
+from signaling.backend import IceConfiguration, IceServer
 
 
 def turn_credentials(secret: str, name: str, *, now: float, ttl_seconds: int) -> tuple[str, str]:
@@ -17,16 +17,18 @@ def turn_credentials(secret: str, name: str, *, now: float, ttl_seconds: int) ->
     return username, base64.b64encode(digest).decode("ascii")
 
 
-def ice_configuration(settings: IceSettings, participant_id: str, *, now: float) -> dict[str, Any]:
-    """An RTCConfiguration-shaped dict: `{iceServers, iceTransportPolicy}`."""
-    servers: list[dict[str, Any]] = []
+def ice_configuration(
+    settings: IceSettings, participant_id: str, *, now: float
+) -> IceConfiguration:
+    """The servers `participant_id` may use, TURN with credentials of its own."""
+    servers: list[IceServer] = []
     if settings.stun_urls:
-        servers.append({"urls": list(settings.stun_urls)})
+        servers.append(IceServer(urls=tuple(settings.stun_urls)))
     if settings.turn_urls and settings.turn_secret:
         username, credential = turn_credentials(
             settings.turn_secret, participant_id, now=now, ttl_seconds=settings.turn_ttl_seconds
         )
         servers.append(
-            {"urls": list(settings.turn_urls), "username": username, "credential": credential}
+            IceServer(urls=tuple(settings.turn_urls), username=username, credential=credential)
         )
-    return {"iceServers": servers, "iceTransportPolicy": settings.transport_policy}
+    return IceConfiguration(servers=tuple(servers), transport_policy=settings.transport_policy)

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import jinja2
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from media.probe import ProbeService
+from models.panel_writer import PanelWriter
 from server.config import Config
-from server.panel_writer import PanelWriter
+from server.lifecycle import ConsultEnding
 from server.tokens import LinkSigner
 from server.webhooks import WebhookSender
 from signaling.handlers import ConsultSignaling
@@ -28,6 +30,8 @@ class AppState:
     webhooks: WebhookSender
     probes: ProbeService
     panel_writer: PanelWriter
+    ending: ConsultEnding
+    redis: Redis | None  # set when several instances share Redis (redis.url)
     _signer: LinkSigner | None = field(default=None, repr=False)
 
     def signer(self) -> LinkSigner:

@@ -1,15 +1,26 @@
-"""What signaling needs from the rest of the server, as a Protocol the server implements.
+"""What signaling needs from the rest of the server: three Protocols and the typed values
+that cross them.
 
-Signaling knows nothing about HTTP, tokens, the database or aiortc: the server package
-supplies a `SignalingBackend`.
+Signaling knows nothing about HTTP, tokens, the database or aiortc. The server package
+implements `Admissions` (who may be in a consult: links, the waiting room, the lifecycle),
+`PanelService` (the medication panel) and `MediaService` (ICE settings, the network probe)
+and hands them over together as a `SignalingBackend`. Values cross as dataclasses; each
+builds its own wire form (`wire()`), which only signaling calls, at the Socket.IO edge.
+Panel entities and events are the one exception: `models/` builds them as JSON objects
+(`JsonObject`) because that is also how they are stored and audited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from models.errors import Refused
+
+# A JSON object as `models/` builds it for the wire and the audit log (an entity, an event).
+JsonObject = dict[str, Any]
 
 
 class JoinRefused(Refused):
@@ -25,12 +36,164 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class ConsultState:
+    """A consult's lifecycle as participants see it."""
+
+    id: str
+    status: str
+
+    def wire(self) -> dict[str, str]:
+        return {"id": self.id, "status": self.status}
+
+
+@dataclass(frozen=True)
 class JoinDecision:
-    consult: dict[str, Any]  # {id, status}
+    consult: ConsultState
     admitted: bool  # False: the participant waits to be admitted
 
 
-class SignalingBackend(Protocol):
+@dataclass(frozen=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        server: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            server["username"] = self.username
+            server["credential"] = self.credential
+        return server
+
+
+@dataclass(frozen=True)
+class IceConfiguration:
+    """An RTCConfiguration: the servers one participant may use, and the transport policy."""
+
+    servers: tuple[IceServer, ...]
+    transport_policy: str
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "iceServers": [server.wire() for server in self.servers],
+            "iceTransportPolicy": self.transport_policy,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeThresholds:
+    max_rtt_ms: float
+    max_loss_percent: float
+    min_kbps: float
+
+    def wire(self) -> dict[str, float]:
+        return {
+            "max_rtt_ms": self.max_rtt_ms,
+            "max_loss_percent": self.max_loss_percent,
+            "min_kbps": self.min_kbps,
+        }
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the client UI needs: what this role may do, the panel's schema, the probe's bar."""
+
+    may: Mapping[str, bool]
+    panel_schema: JsonObject
+    probe: ProbeThresholds
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "may": dict(self.may),
+            "panel_schema": self.panel_schema,
+            "probe": self.probe.wire(),
+        }
+
+
+@dataclass(frozen=True)
+class SessionDescription:
+    """An SDP offer or answer (the network probe's; signaling never parses SDP)."""
+
+    type: str
+    sdp: str
+
+    def wire(self) -> dict[str, str]:
+        return {"type": self.type, "sdp": self.sdp}
+
+
+@dataclass(frozen=True)
+class PanelSnapshot:
+    """The whole panel at one seq."""
+
+    seq: int
+    entities: list[JsonObject]
+
+    def wire(self) -> JsonObject:
+        return {"seq": self.seq, "entities": self.entities}
+
+
+@dataclass(frozen=True)
+class PanelChange:
+    """One logged event and its entity as it is after it (None: nothing to show)."""
+
+    event: JsonObject
+    entity: JsonObject | None
+
+
+@dataclass(frozen=True)
+class MutationOutcome:
+    """What one `mutate` did.
+
+    `ack` is the acknowledgement as docs/protocol.md gives it to the care team (signaling
+    filters it for a patient); `changes` are the events it logged, in seq order, for
+    everyone else: the mutation's own (applied, or a conflict), then its effects.
+    """
+
+    ack: JsonObject
+    seq: int | None
+    replayed: bool
+    refusal: Refused | None
+    changes: tuple[PanelChange, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+    @classmethod
+    def from_result(cls, result: JsonObject) -> MutationOutcome:
+        """The outcome of a result of `models.mutations.apply`."""
+        refusal = None
+        if not result.get("ok"):
+            error = result["error"]
+            refusal = Refused(error["code"], error["message"])
+        replayed = bool(result.get("replayed"))
+        changes: tuple[PanelChange, ...] = ()
+        if "event" in result and not replayed:
+            changes = (
+                PanelChange(result["event"], result.get("entity")),
+                *(PanelChange(effect["event"], effect["entity"]) for effect in result["effects"]),
+            )
+        return cls(
+            ack=result,
+            seq=result.get("seq"),
+            replayed=replayed,
+            refusal=refusal,
+            changes=changes,
+        )
+
+
+@dataclass(frozen=True)
+class PanelHistory:
+    entity_id: str
+    events: list[JsonObject]
+
+    def wire(self) -> JsonObject:
+        return {"ok": True, "entity_id": self.entity_id, "events": self.events}
+
+
+class Admissions(Protocol):
+    """Who may be in a consult: join links, the waiting room, the consult's lifecycle."""
+
     async def authenticate(self, token: str) -> Identity:
         """The identity behind a join token; raises JoinRefused."""
 
@@ -46,10 +209,16 @@ class SignalingBackend(Protocol):
 
         Raises JoinRefused (consult ended, consent required…)."""
 
-    async def record_in_call(self, identity: Identity) -> dict[str, Any]:
-        """The participant is now in the call (joined or admitted); the consult's `{id, status}`."""
+    async def record_in_call(self, identity: Identity) -> ConsultState:
+        """The participant is now in the call (joined or admitted)."""
 
-    async def record_leave(self, identity: Identity, reason: str) -> None: ...
+    async def record_leave(
+        self, identity: Identity, reason: str, *, at: dt.datetime | None = None
+    ) -> None:
+        """The participant left (`at`: when, if not now: a crashed instance's last sign)."""
+
+    async def record_seen(self, participant_ids: Collection[str]) -> None:
+        """These participants are still connected now (presence's heartbeat)."""
 
     async def admit(self, host: Identity, participant_id: str) -> None: ...
 
@@ -58,26 +227,42 @@ class SignalingBackend(Protocol):
     async def remove(self, host: Identity, participant_id: str) -> None: ...
 
     async def end_consult(self, host: Identity, reason: str) -> None:
-        """Mark the consult ended (the caller then tells everyone)."""
+        """End the consult for everyone, on every instance; raises JoinRefused if it ended."""
 
-    def ice_configuration(self, participant_id: str) -> dict[str, Any]: ...
+    async def ended_among(self, consult_ids: Collection[str]) -> set[str]:
+        """Which of these consults have ended (to catch up after missed messages)."""
 
-    def client_settings(self, role: str) -> dict[str, Any]:
-        """Settings the client UI needs (what this role may do, probe thresholds)."""
 
-    async def probe_answer(self, identity: Identity, offer: dict[str, Any]) -> dict[str, Any]:
+class PanelService(Protocol):
+    """The medication panel: its state, its mutations, its audit log."""
+
+    async def snapshot(self, consult_id: str) -> PanelSnapshot: ...
+
+    async def mutate(self, identity: Identity, mutation: object) -> MutationOutcome:
+        """Apply and commit one mutation (an unparsed payload; models/ validates it)."""
+
+    async def history(self, identity: Identity, entity_id: str) -> PanelHistory:
+        """Every event of one entity; raises Refused if the role may not read it."""
+
+    async def events_since(self, consult_id: str, since: int, *, limit: int) -> list[JsonObject]:
+        """At most `limit` events after seq `since`, in seq order."""
+
+
+class MediaService(Protocol):
+    """What the media plane needs from the server: ICE settings and the network probe."""
+
+    def ice_configuration(self, participant_id: str) -> IceConfiguration: ...
+
+    def client_settings(self, role: str) -> ClientSettings: ...
+
+    async def probe_answer(
+        self, identity: Identity, offer: SessionDescription
+    ) -> SessionDescription:
         """Answer a pre-join network-check offer; raises JoinRefused when busy or bad."""
 
-    async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
-        """`{seq, entities}`: the consult's medication panel now."""
 
-    async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
-        """Apply and commit one panel mutation; the result as docs/protocol.md gives it."""
-
-    async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
-        """`{ok, events}` for one entity, or `{ok: false, error}` if the role may not read it."""
-
-    async def panel_events_since(
-        self, consult_id: str, since: int, *, limit: int
-    ) -> list[dict[str, Any]]:
-        """At most `limit` events after seq `since`, in seq order."""
+@dataclass(frozen=True)
+class SignalingBackend:
+    admissions: Admissions
+    panel: PanelService
+    media: MediaService

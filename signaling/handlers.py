@@ -1,24 +1,29 @@
 """Socket.IO event handlers: join, waiting room, presence, WebRTC relay (docs/protocol.md).
 
-The server package wires this to the HTTP app and supplies a `SignalingBackend`.
+The server package wires this to the HTTP app and supplies a `SignalingBackend`, a
+`PresenceStore` and a `Cluster`. A participant's connection may be held by any instance:
+what touches a connection held elsewhere (admit, deny, remove, replace, end) goes through
+the cluster as a command that the holder carries out, and the relay reaches it through the
+Socket.IO manager.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import orjson
 import socketio
 
 from models import audience
-from models.errors import Refused
 from models.roles import Action, Role, is_allowed
-from signaling.backend import Identity, JoinRefused, SignalingBackend
+from signaling.backend import Identity, JoinRefused, SessionDescription, SignalingBackend
+from signaling.cluster import Cluster, Command, ConsultEnded, SessionCommand
 from signaling.panel import PanelEvents, panel_room
 from signaling.payloads import (
     EmptyPayload,
@@ -31,14 +36,14 @@ from signaling.payloads import (
     parse,
 )
 from signaling.presence import PresenceStore, PresentParticipant
+from signaling.sessions import EventRouter, Session
 
 log = logging.getLogger(__name__)
-
-SessionState = Literal["connected", "waiting", "in-call", "gone"]
 
 WAITING_MESSAGE = "Your pharmacist will let you in shortly."
 DENIED_MESSAGE = "The pharmacist could not let you into this consult. Please contact your pharmacy."
 REMOVED_MESSAGE = "The pharmacist removed you from this consult."
+REPLACED_MESSAGE = "This consult was opened in another window; this one has left."
 
 
 @dataclass(frozen=True)
@@ -51,87 +56,133 @@ class SignalingLimits:
     panel_sync_max_events: int
 
 
-@dataclass
-class _Session:
-    identity: Identity
-    state: SessionState = "connected"
-    leave_reason: str = "disconnected"
-    consult: dict[str, Any] | None = None  # {id, status} as of the last lifecycle change
-
-
-Handler = Callable[[str, "_Session", Any], Awaitable[Any]]
-
-
 def hosts_room(consult_id: str) -> str:
     """The room of those who manage the consult (they see the waiting room)."""
     return f"{consult_id}/hosts"
 
 
 class ConsultSignaling:
-    """Registers the consult events on `sio` and keeps presence in `presence`."""
+    """Registers the consult events on `sio`; presence in `presence`, other instances
+    through `cluster`, and a heartbeat every `heartbeat_seconds` (`run_heartbeats`)."""
 
     def __init__(
         self,
         sio: socketio.AsyncServer,
         backend: SignalingBackend,
         presence: PresenceStore,
+        cluster: Cluster,
         limits: SignalingLimits,
+        *,
+        heartbeat_seconds: float = 2.0,
     ) -> None:
         self.sio = sio
         self.backend = backend
         self.presence = presence
+        self.cluster = cluster
         self.limits = limits
-        # Per-connection state; a socket id lives in exactly one process.
-        self._sessions: dict[str, _Session] = {}
-        # Open connections per participant (the token's holder), for connections_per_token.
+        self.heartbeat_seconds = heartbeat_seconds
+        self.router = EventRouter(sio, max_message_bytes=limits.max_message_bytes)
+        self._sessions = self.router.sessions
+        # Open connections per participant (the token's holder), for connections_per_token;
+        # counted per instance.
         self._connections: Counter[str] = Counter()
         self._background: set[asyncio.Task[None]] = set()
-        self.panel = PanelEvents(self)
+        self._heartbeats: asyncio.Task[None] | None = None
+        self.panel = PanelEvents(
+            self.router, sio, backend.panel, sync_max_events=limits.panel_sync_max_events
+        )
+        cluster.on_command(self._on_command)
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
-        self.on("join", self._on_join, needs_join=False)
-        self.on("probe", self._on_probe, needs_join=False)
-        self.on("leave", self._on_leave, needs_join=False)
-        self.on("signal", self._on_signal)
-        self.on("admit", self._on_admit)
-        self.on("admit-all", self._on_admit_all)
-        self.on("deny", self._on_deny)
-        self.on("remove", self._on_remove)
-        self.on("end-consult", self._on_end_consult)
+        on = self.router.on
+        on("join", self._on_join, needs_join=False)
+        on("probe", self._on_probe, needs_join=False)
+        on("leave", self._on_leave, needs_join=False)
+        on("signal", self._on_signal)
+        on("admit", self._on_admit)
+        on("admit-all", self._on_admit_all)
+        on("deny", self._on_deny)
+        on("remove", self._on_remove)
+        on("end-consult", self._on_end_consult)
         sio.on("*", self._on_unknown)
 
-    def on(self, event: str, handler: Handler, *, needs_join: bool = True) -> None:
-        """Register `handler` for `event`: size limit, join check, refusals as `error`."""
+    # -- lifecycle of the instance ---------------------------------------------------------
 
-        async def run(sid: str, *args: Any) -> Any:
-            data = args[0] if args else None
+    async def start(self) -> None:
+        await self.cluster.start()
+        self._heartbeats = asyncio.create_task(self._run_heartbeats(), name="presence-heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeats is not None:
+            self._heartbeats.cancel()
             try:
-                session = self._sessions.get(sid)
-                if session is None:
-                    raise EventRefused("not_joined", "This connection is not authenticated.")
-                if needs_join and session.state != "in-call":
-                    message = (
-                        "Wait to be admitted first."
-                        if session.state == "waiting"
-                        else "Send 'join' first."
-                    )
-                    raise EventRefused("not_joined", message)
-                if _encoded_size(data) > self.limits.max_message_bytes:
-                    raise EventRefused(
-                        "message_too_large",
-                        f"The payload exceeds {self.limits.max_message_bytes} bytes.",
-                    )
-                return await handler(sid, session, data)
-            except Refused as refused:
-                await self.emit_error(sid, event, refused.code, refused.message)
-                return {"ok": False, "error": {"code": refused.code, "message": refused.message}}
-            except Exception:
-                log.exception("unexpected error handling %r", event)
-                message = "The server could not handle this event; nothing was changed."
-                await self.emit_error(sid, event, "internal_error", message)
-                return {"ok": False, "error": {"code": "internal_error", "message": message}}
+                await self._heartbeats
+            except asyncio.CancelledError:
+                pass
+        await self.cluster.stop()
 
-        self.sio.on(event, run)
+    async def _run_heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    async def heartbeat(self) -> None:
+        """Keep this instance alive; write presence again after Redis lost it; announce the
+        departure of every participant of an instance that died; record who is still here."""
+        beat = await self.cluster.beat()
+        if beat.resync:
+            await self.presence.resync()
+            await self._reannounce()
+            await self._end_consults_that_ended()
+        for dead in beat.dead:
+            at = dt.datetime.fromtimestamp(dead.last_seen, dt.UTC)
+            for consult_id, entry in await self.presence.reap(dead.instance):
+                await self._departed(consult_id, entry, at=at)
+            await self.cluster.forget(dead.instance)
+            log.warning("instance %s stopped answering; its participants left", dead.instance)
+        here = [
+            entry.participant_id for _, entry in self.presence.local() if entry.state == "in-call"
+        ]
+        await self.backend.admissions.record_seen(here)
+
+    async def _reannounce(self) -> None:
+        """After Redis came back: what the other instances may have missed meanwhile."""
+        consults = set()
+        for consult_id, entry in self.presence.local():
+            consults.add(consult_id)
+            if entry.state == "in-call":
+                await self.sio.emit(
+                    "participant-joined",
+                    {"participant": entry.public()},
+                    room=consult_id,
+                    skip_sid=entry.sid,
+                )
+        for consult_id in consults:
+            await self._announce_waiting_room(consult_id)
+
+    async def _end_consults_that_ended(self) -> None:
+        """A consult may have ended while its "end" could not reach this instance."""
+        held = {session.identity.consult_id for session in self._sessions.values()}
+        for consult_id in await self.backend.admissions.ended_among(held):
+            await self._end_here(consult_id, "ended")
+
+    async def _departed(
+        self, consult_id: str, entry: PresentParticipant, *, at: dt.datetime
+    ) -> None:
+        """A participant of a dead instance: gone since its last heartbeat."""
+        if entry.state == "waiting":
+            await self._announce_waiting_room(consult_id)
+            return
+        identity = Identity(consult_id, entry.participant_id, entry.role, entry.display_name)
+        await self.backend.admissions.record_leave(identity, "disconnected", at=at)
+        await self.sio.emit(
+            "participant-left",
+            {"participant_id": entry.participant_id, "reason": "disconnected"},
+            room=consult_id,
+        )
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -140,7 +191,7 @@ class ConsultSignaling:
         if not isinstance(token, str) or not token:
             raise _refused_connection("missing_token", "Connect with auth {token: <join token>}.")
         try:
-            identity = await self.backend.authenticate(token)
+            identity = await self.backend.admissions.authenticate(token)
         except JoinRefused as refused:
             raise _refused_connection(refused.code, refused.message) from None
         except Exception:
@@ -156,7 +207,7 @@ class ConsultSignaling:
                 "already; close one first.",
             )
         self._connections[identity.participant_id] += 1
-        self._sessions[sid] = _Session(identity=identity)
+        self._sessions[sid] = Session(identity=identity)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = self._sessions.pop(sid, None)
@@ -173,7 +224,7 @@ class ConsultSignaling:
         if session.state == "waiting":
             await self._announce_waiting_room(identity.consult_id)
             return
-        await self.backend.record_leave(identity, session.leave_reason)
+        await self.backend.admissions.record_leave(identity, session.leave_reason)
         await self.sio.emit(
             "participant-left",
             {"participant_id": identity.participant_id, "reason": session.leave_reason},
@@ -183,12 +234,12 @@ class ConsultSignaling:
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         message = "This server has no such event."
-        await self.emit_error(sid, event[:64], "unknown_event", message)
+        await self.router.emit_error(sid, event[:64], "unknown_event", message)
         return {"ok": False, "error": {"code": "unknown_event", "message": message}}
 
     # -- joining and the waiting room -----------------------------------------------------
 
-    async def _on_join(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_join(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         if session.state == "in-call":
             return await self._call_payload(session)
         if session.state == "waiting":
@@ -198,17 +249,19 @@ class ConsultSignaling:
         present = await self.presence.get(identity.consult_id, identity.participant_id)
         if present is None:
             await self._check_room_for_one_more(identity.consult_id)
-        decision = await self.backend.record_join(
+        elsewhere = present is not None and present.sid != sid
+        decision = await self.backend.admissions.record_join(
             identity,
             payload.display_name,
             consent_accepted=bool(payload.consent and payload.consent.accepted),
-            present_elsewhere=present is not None and present.sid != sid,
+            present_elsewhere=elsewhere,
         )
         if payload.display_name:
             session.identity = identity = replace(identity, display_name=payload.display_name)
         session.consult = decision.consult
-        if present is not None and present.sid != sid:
-            await self._replace(present.sid)
+        session.session = payload.session or secrets.token_urlsafe(12)
+        if present is not None and elsewhere:
+            await self._command(SessionCommand("replace", identity.consult_id, present.sid))
         if decision.admitted:
             return await self._enter_call(sid, session)
         await self.presence.add(identity.consult_id, self._entry(sid, session, state="waiting"))
@@ -226,7 +279,7 @@ class ConsultSignaling:
             )
 
     def _entry(
-        self, sid: str, session: _Session, *, state: Literal["in-call", "waiting"]
+        self, sid: str, session: Session, *, state: Literal["in-call", "waiting"]
     ) -> PresentParticipant:
         identity = session.identity
         return PresentParticipant(
@@ -235,23 +288,21 @@ class ConsultSignaling:
             display_name=identity.display_name,
             sid=sid,
             state=state,
+            instance=self.cluster.instance,
+            session=session.session,
         )
 
-    def _waiting_payload(self, session: _Session) -> dict[str, Any]:
+    def _waiting_payload(self, session: Session) -> dict[str, Any]:
         identity = session.identity
         return {
             "ok": True,
             "waiting": True,
             "message": WAITING_MESSAGE,
-            "self": {
-                "id": identity.participant_id,
-                "role": identity.role,
-                "display_name": identity.display_name,
-            },
-            "consult": session.consult or {"id": identity.consult_id},
+            "self": _self(session),
+            "consult": session.consult.wire() if session.consult else {"id": identity.consult_id},
         }
 
-    async def _enter_call(self, sid: str, session: _Session) -> dict[str, Any]:
+    async def _enter_call(self, sid: str, session: Session) -> dict[str, Any]:
         identity = session.identity
         entry = self._entry(sid, session, state="in-call")
         await self.presence.add(identity.consult_id, entry)
@@ -260,7 +311,7 @@ class ConsultSignaling:
         if _is_host(identity):
             await self.sio.enter_room(sid, hosts_room(identity.consult_id))
         session.state = "in-call"
-        session.consult = await self.backend.record_in_call(identity)
+        session.consult = await self.backend.admissions.record_in_call(identity)
         await self.sio.emit(
             "participant-joined",
             {"participant": entry.public()},
@@ -269,28 +320,24 @@ class ConsultSignaling:
         )
         return await self._call_payload(session)
 
-    async def _call_payload(self, session: _Session) -> dict[str, Any]:
+    async def _call_payload(self, session: Session) -> dict[str, Any]:
         identity = session.identity
         everyone = await self.presence.roster(identity.consult_id)
+        media = self.backend.media
+        panel = await self.backend.panel.snapshot(identity.consult_id)
         payload: dict[str, Any] = {
             "ok": True,
             "waiting": False,
-            "self": {
-                "id": identity.participant_id,
-                "role": identity.role,
-                "display_name": identity.display_name,
-            },
-            "consult": session.consult or {"id": identity.consult_id},
+            "self": _self(session),
+            "consult": session.consult.wire() if session.consult else {"id": identity.consult_id},
             "roster": [
                 member.public()
                 for member in everyone
                 if member.state == "in-call" and member.participant_id != identity.participant_id
             ],
-            "ice": self.backend.ice_configuration(identity.participant_id),
-            "settings": self.backend.client_settings(identity.role),
-            "panel": audience.panel_for(
-                identity.role, await self.backend.panel_snapshot(identity.consult_id)
-            ),
+            "ice": media.ice_configuration(identity.participant_id).wire(),
+            "settings": media.client_settings(identity.role).wire(),
+            "panel": audience.panel_for(identity.role, panel.wire()),
         }
         if _is_host(identity):
             payload["waiting_room"] = [m.public() for m in everyone if m.state == "waiting"]
@@ -302,92 +349,125 @@ class ConsultSignaling:
         ]
         await self.sio.emit("waiting-room", {"waiting": waiting}, room=hosts_room(consult_id))
 
-    async def _replace(self, old_sid: str) -> None:
-        await self.sio.emit(
-            "replaced",
-            {"message": "This consult was opened in another window; this one has left."},
-            to=old_sid,
-        )
-        old_session = self._sessions.get(old_sid)
-        if old_session is not None:
-            old_session.state = "gone"  # its disconnect must not announce a departure
-            old = old_session.identity
-            await self.sio.leave_room(old_sid, old.consult_id)
-            await self.sio.leave_room(old_sid, hosts_room(old.consult_id))
-            await self.sio.leave_room(old_sid, panel_room(old.consult_id, old.role))
-        await self.sio.disconnect(old_sid)
-
-    async def _waiting_target(self, host: _Session, data: Any) -> tuple[str, _Session]:
+    async def _waiting(self, host: Session, data: Any) -> PresentParticipant:
         _require_host(host)
         payload = parse(ParticipantPayload, data)
         entry = await self.presence.get(host.identity.consult_id, payload.participant_id)
-        target = self._sessions.get(entry.sid) if entry is not None else None
-        if entry is None or entry.state != "waiting" or target is None:
+        if entry is None or entry.state != "waiting":
             raise EventRefused("not_waiting", "That participant is not in the waiting room.")
-        return entry.sid, target
+        return entry
 
-    async def _admit(self, host: _Session, sid: str, target: _Session) -> None:
-        await self.backend.admit(host.identity, target.identity.participant_id)
-        payload = await self._enter_call(sid, target)
-        await self.sio.emit("admitted", payload, to=sid)
-
-    async def _on_admit(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        target_sid, target = await self._waiting_target(session, data)
-        await self._admit(session, target_sid, target)
-        await self._announce_waiting_room(session.identity.consult_id)
+    async def _on_admit(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
+        entry = await self._waiting(session, data)
+        await self.backend.admissions.admit(session.identity, entry.participant_id)
+        await self._command(SessionCommand("admit", session.identity.consult_id, entry.sid))
         return {"ok": True}
 
-    async def _on_admit_all(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_admit_all(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         _require_host(session)
         parse(EmptyPayload, {} if data is None else data)
         consult_id = session.identity.consult_id
         admitted = []
         for entry in await self.presence.roster(consult_id):
-            target = self._sessions.get(entry.sid)
-            if entry.state == "waiting" and target is not None:
-                await self._admit(session, entry.sid, target)
+            if entry.state == "waiting":
+                await self.backend.admissions.admit(session.identity, entry.participant_id)
+                await self._command(SessionCommand("admit", consult_id, entry.sid))
                 admitted.append(entry.participant_id)
-        await self._announce_waiting_room(consult_id)
         return {"ok": True, "admitted": admitted}
 
-    async def _on_deny(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
-        target_sid, target = await self._waiting_target(session, data)
-        await self.backend.deny(session.identity, target.identity.participant_id)
-        await self.sio.emit("denied", {"message": DENIED_MESSAGE}, to=target_sid)
-        await self.presence.remove(
-            session.identity.consult_id, target.identity.participant_id, target_sid
-        )
-        target.state = "gone"
-        await self.sio.disconnect(target_sid)
-        await self._announce_waiting_room(session.identity.consult_id)
+    async def _on_deny(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
+        entry = await self._waiting(session, data)
+        await self.backend.admissions.deny(session.identity, entry.participant_id)
+        await self._command(SessionCommand("deny", session.identity.consult_id, entry.sid))
         return {"ok": True}
 
-    async def _on_remove(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_remove(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         _require_host(session)
         payload = parse(ParticipantPayload, data)
         consult_id = session.identity.consult_id
         entry = await self.presence.get(consult_id, payload.participant_id)
         if entry is None or payload.participant_id == session.identity.participant_id:
             raise EventRefused("unknown_recipient", "That participant is not in this consult.")
-        await self.backend.remove(session.identity, payload.participant_id)
-        await self.sio.emit("removed", {"message": REMOVED_MESSAGE}, to=entry.sid)
-        target = self._sessions.get(entry.sid)
-        if target is not None:
-            target.leave_reason = "removed"
-        await self.sio.disconnect(entry.sid)
+        await self.backend.admissions.remove(session.identity, payload.participant_id)
+        await self._command(SessionCommand("remove", consult_id, entry.sid))
         return {"ok": True}
 
-    async def _on_end_consult(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_end_consult(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         _require_host(session)
         payload = parse(EndPayload, {} if data is None else data)
-        await self.backend.end_consult(session.identity, payload.reason)
         # The caller's own connection closes a moment later, so that this ack reaches it.
-        await self.end_consult(session.identity.consult_id, payload.reason, spare_sid=sid)
+        session.ending = True
+        try:
+            await self.backend.admissions.end_consult(session.identity, payload.reason)
+        finally:
+            session.ending = False
         return {"ok": True}
+
+    # -- commands: what one instance asks the holder of a connection to do ------------------
+
+    async def _command(self, command: SessionCommand) -> None:
+        if command.sid in self._sessions:
+            await self._carry_out(command)
+        else:
+            await self.cluster.publish(command)
+
+    async def _on_command(self, command: Command) -> None:
+        if isinstance(command, ConsultEnded):
+            await self._end_here(command.consult_id, command.reason)
+        elif command.sid in self._sessions:
+            await self._carry_out(command)
+
+    async def _carry_out(self, command: SessionCommand) -> None:
+        sid = command.sid
+        session = self._sessions.get(sid)
+        if session is None or session.identity.consult_id != command.consult_id:
+            return
+        consult_id = command.consult_id
+        if command.action == "admit":
+            if session.state != "waiting":
+                return
+            payload = await self._enter_call(sid, session)
+            await self.router.to_session(sid, "admitted", payload)
+            await self._announce_waiting_room(consult_id)
+        elif command.action == "deny":
+            if session.state != "waiting":
+                return
+            await self.router.to_session(sid, "denied", {"message": DENIED_MESSAGE})
+            await self.presence.remove(consult_id, session.identity.participant_id, sid)
+            session.state = "gone"
+            await self.sio.disconnect(sid, ignore_queue=True)
+            await self._announce_waiting_room(consult_id)
+        elif command.action == "remove":
+            session.leave_reason = "removed"
+            await self.router.to_session(sid, "removed", {"message": REMOVED_MESSAGE})
+            await self.sio.disconnect(sid, ignore_queue=True)
+        elif command.action == "replace":
+            await self.router.to_session(sid, "replaced", {"message": REPLACED_MESSAGE})
+            session.state = "gone"  # its disconnect must not announce a departure
+            identity = session.identity
+            await self.presence.remove(consult_id, identity.participant_id, sid)
+            for room in (consult_id, hosts_room(consult_id), panel_room(consult_id, identity.role)):
+                await self.sio.leave_room(sid, room)
+            await self.sio.disconnect(sid, ignore_queue=True)
+
+    async def _end_here(self, consult_id: str, reason: str) -> None:
+        """Tell the consult's connections held here that it ended, then close them."""
+        for sid, session in list(self._sessions.items()):
+            if session.identity.consult_id != consult_id or session.state == "gone":
+                continue
+            await self.router.to_session(sid, "consult-ended", {"reason": reason})
+            was_present = session.state in ("waiting", "in-call")
+            session.state = "gone"
+            if was_present:
+                await self.presence.remove(consult_id, session.identity.participant_id, sid)
+            if session.ending:
+                self._later(self._disconnect_after(sid, 1.0))
+            else:
+                await self.sio.disconnect(sid, ignore_queue=True)
 
     # -- media ----------------------------------------------------------------------------
 
-    async def _on_signal(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_signal(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         payload = parse(SignalPayload, data)
         identity = session.identity
         recipient = (
@@ -399,50 +479,40 @@ class ConsultSignaling:
             raise EventRefused(
                 "unknown_recipient", "'to' is not a participant present in this consult."
             )
-        await self.sio.emit("signal", payload.relayed(identity.participant_id), to=recipient.sid)
+        await self.router.to_session(
+            recipient.sid, "signal", payload.relayed(identity.participant_id)
+        )
         return {"ok": True}
 
-    async def _on_probe(self, sid: str, session: _Session, data: Any) -> dict[str, Any]:
+    async def _on_probe(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         payload = parse(ProbePayload, {} if data is None else data)
+        media = self.backend.media
+        identity = session.identity
         result: dict[str, Any] = {
             "ok": True,
-            "ice": self.backend.ice_configuration(session.identity.participant_id),
-            "thresholds": self.backend.client_settings(session.identity.role)["probe"],
+            "ice": media.ice_configuration(identity.participant_id).wire(),
+            "thresholds": media.client_settings(identity.role).probe.wire(),
         }
         if payload.description is not None:
-            result["description"] = await self.backend.probe_answer(
-                session.identity, payload.description.model_dump()
-            )
+            offer = SessionDescription(payload.description.type, payload.description.sdp)
+            answer = await media.probe_answer(identity, offer)
+            result["description"] = answer.wire()
         return result
 
-    async def _on_leave(self, sid: str, session: _Session, data: Any) -> None:
+    async def _on_leave(self, sid: str, session: Session, data: Any) -> None:
         parse(EmptyPayload, {} if data is None else data)
         session.leave_reason = "left"
-        await self.sio.disconnect(sid)
+        await self.sio.disconnect(sid, ignore_queue=True)
 
-    # -- called by the server -------------------------------------------------------------
+    # -- for the server -------------------------------------------------------------------
 
-    async def end_consult(
-        self, consult_id: str, reason: str, *, spare_sid: str | None = None
-    ) -> None:
-        """Tell everyone in the consult it ended, then close their connections."""
-        await self.sio.emit("consult-ended", {"reason": reason}, room=consult_id)
-        for sid, session in list(self._sessions.items()):
-            if session.identity.consult_id != consult_id:
-                continue
-            if session.state in ("connected", "waiting"):
-                # Not in the consult's room: a pre-join screen or the waiting room.
-                await self.sio.emit("consult-ended", {"reason": reason}, to=sid)
-            session.state = "gone"
-            await self.presence.remove(consult_id, session.identity.participant_id, sid)
-            if sid == spare_sid:
-                self._later(self._disconnect_after(sid, 1.0))
-            else:
-                await self.sio.disconnect(sid)
+    async def end_consult(self, consult_id: str, reason: str) -> None:
+        """Tell every instance the consult ended (each closes the connections it holds)."""
+        await self.cluster.publish(ConsultEnded(consult_id, reason))
 
     async def _disconnect_after(self, sid: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        await self.sio.disconnect(sid)
+        await self.sio.disconnect(sid, ignore_queue=True)
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -450,14 +520,26 @@ class ConsultSignaling:
         task.add_done_callback(self._background.discard)
 
     async def present(self, consult_id: str) -> list[dict[str, str]]:
-        """Who is here now, in the call or waiting (for the REST API)."""
+        """Who is here now, on any instance, in the call or waiting (for the REST API)."""
         return [
-            {**member.public(), "state": member.state}
+            {
+                "id": member.participant_id,
+                "role": member.role,
+                "display_name": member.display_name,
+                "state": member.state,
+            }
             for member in await self.presence.roster(consult_id)
         ]
 
-    async def emit_error(self, sid: str, event: str, code: str, message: str) -> None:
-        await self.sio.emit("error", {"event": event, "code": code, "message": message}, to=sid)
+
+def _self(session: Session) -> dict[str, str]:
+    identity = session.identity
+    return {
+        "id": identity.participant_id,
+        "role": identity.role,
+        "display_name": identity.display_name,
+        "session": session.session,
+    }
 
 
 def _refused_connection(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -469,17 +551,8 @@ def _is_host(identity: Identity) -> bool:
     return is_allowed(Role(identity.role), Action.MANAGE_PARTICIPANTS)
 
 
-def _require_host(session: _Session) -> None:
+def _require_host(session: Session) -> None:
     if not _is_host(session.identity):
         raise EventRefused(
             "forbidden", f"A {session.identity.role} may not manage who is in the consult."
         )
-
-
-def _encoded_size(data: Any) -> int:
-    if data is None:
-        return 0
-    try:
-        return len(orjson.dumps(data))
-    except TypeError:
-        return 0

@@ -38,6 +38,9 @@ class Consent(_Payload):
 class JoinPayload(_Payload):
     display_name: str | None = None
     consent: Consent | None = None
+    # The page's session, the same across its reconnects: the others then keep their media
+    # connections to it (docs/protocol.md, "join").
+    session: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
 
     @field_validator("display_name")
     @classmethod

@@ -1,13 +1,28 @@
 """Who is in which consult (in the call, or in the waiting room), behind one small interface.
 
-In-process for now; a Redis-backed store with the same interface lets many server
-processes act as one. Nothing here lives in module globals.
+`InMemoryPresence` serves one process. `RedisPresence` lets several instances see one
+roster: each entry names the instance holding the participant's connection, so any
+instance can relay to it, admit it or end its consult (through `signaling.cluster`), and
+when an instance dies its entries are taken out (`reap`) and announced as departures.
+Each instance also keeps its own entries in memory: they are its truth, rewritten into
+Redis after Redis restarts (`resync`) and used alone while Redis cannot be reached.
+Nothing here lives in module globals.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from signaling.wire import log_limited
+
+log = logging.getLogger(__name__)
 
 PresenceState = Literal["in-call", "waiting"]
 
@@ -19,10 +34,20 @@ class PresentParticipant:
     display_name: str
     sid: str
     state: PresenceState = "in-call"
+    # The instance holding the connection (signaling.cluster), and the client's session: the
+    # same page reconnecting keeps its session, so its peers keep their media connections.
+    instance: str = ""
+    session: str = ""
+    since: float = field(default_factory=time.time)
 
     def public(self) -> dict[str, str]:
-        """The roster entry other participants see (never the socket id)."""
-        return {"id": self.participant_id, "role": self.role, "display_name": self.display_name}
+        """The roster entry other participants see (never the socket id or the instance)."""
+        return {
+            "id": self.participant_id,
+            "role": self.role,
+            "display_name": self.display_name,
+            "session": self.session,
+        }
 
 
 class PresenceStore(Protocol):
@@ -36,6 +61,15 @@ class PresenceStore(Protocol):
 
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         """Everyone present, in the call or waiting, in arrival order."""
+
+    def local(self) -> list[tuple[str, PresentParticipant]]:
+        """This instance's own entries, as (consult id, entry)."""
+
+    async def reap(self, instance: str) -> list[tuple[str, PresentParticipant]]:
+        """Take out every entry of a dead `instance`; returns them (each exactly once)."""
+
+    async def resync(self) -> None:
+        """Write this instance's entries again (the shared store lost them)."""
 
 
 class InMemoryPresence:
@@ -66,3 +100,167 @@ class InMemoryPresence:
 
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         return list(self._consults.get(consult_id, {}).values())
+
+    def local(self) -> list[tuple[str, PresentParticipant]]:
+        return [
+            (consult_id, entry)
+            for consult_id, members in self._consults.items()
+            for entry in members.values()
+        ]
+
+    async def reap(self, instance: str) -> list[tuple[str, PresentParticipant]]:
+        return []  # one process: no other instance to outlive
+
+    async def resync(self) -> None:
+        return None
+
+
+# Delete a participant's entry only if it is still the one we read (same socket id): a newer
+# connection of the same participant, made meanwhile, stays.
+_REMOVE_IF_SID = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if cjson.decode(raw)['sid'] ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+# Replace a participant's entry, returning the previous one, and index the consult under
+# the instance that holds the connection.
+_ADD = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return previous
+"""
+
+
+class RedisPresence:
+    """Presence shared by every instance through Redis.
+
+    Keys: `<prefix>presence:<consult>` (hash: participant id → entry as JSON) and
+    `<prefix>consults-of:<instance>` (set: the consults where that instance holds someone).
+    """
+
+    def __init__(self, redis: Redis, instance: str, *, prefix: str = "mtm:") -> None:
+        self._redis = redis
+        self._instance = instance
+        self._prefix = prefix
+        self._mine: dict[str, dict[str, PresentParticipant]] = {}
+        self._add = redis.register_script(_ADD)
+        self._remove_if_sid = redis.register_script(_REMOVE_IF_SID)
+
+    def _consult_key(self, consult_id: str) -> str:
+        return f"{self._prefix}presence:{consult_id}"
+
+    def _index_key(self, instance: str) -> str:
+        return f"{self._prefix}consults-of:{instance}"
+
+    async def add(self, consult_id: str, entry: PresentParticipant) -> PresentParticipant | None:
+        self._mine.setdefault(consult_id, {})[entry.participant_id] = entry
+        try:
+            previous = await self._add(
+                keys=[self._consult_key(consult_id), self._index_key(entry.instance)],
+                args=[entry.participant_id, _encode(entry), consult_id],
+            )
+        except RedisError as exc:
+            _unreachable("add", exc)
+            return None
+        return _decode(previous) if previous is not None else None
+
+    async def remove(self, consult_id: str, participant_id: str, sid: str) -> bool:
+        members = self._mine.get(consult_id, {})
+        mine = members.get(participant_id)
+        if mine is not None and mine.sid == sid:
+            del members[participant_id]
+            if not members:
+                self._mine.pop(consult_id, None)
+        try:
+            removed = await self._remove_if_sid(
+                keys=[self._consult_key(consult_id)], args=[participant_id, sid]
+            )
+        except RedisError as exc:
+            _unreachable("remove", exc)
+            return mine is not None and mine.sid == sid
+        return bool(removed)
+
+    async def get(self, consult_id: str, participant_id: str) -> PresentParticipant | None:
+        try:
+            raw = await self._redis.hget(self._consult_key(consult_id), participant_id)
+        except RedisError as exc:
+            _unreachable("get", exc)
+            return self._mine.get(consult_id, {}).get(participant_id)
+        return _decode(raw) if raw is not None else None
+
+    async def roster(self, consult_id: str) -> list[PresentParticipant]:
+        try:
+            found = await self._redis.hgetall(self._consult_key(consult_id))
+        except RedisError as exc:
+            _unreachable("roster", exc)
+            return list(self._mine.get(consult_id, {}).values())
+        entries = [_decode(raw) for raw in found.values()]
+        return sorted(entries, key=lambda entry: (entry.since, entry.participant_id))
+
+    def local(self) -> list[tuple[str, PresentParticipant]]:
+        return [
+            (consult_id, entry)
+            for consult_id, members in self._mine.items()
+            for entry in members.values()
+        ]
+
+    async def reap(self, instance: str) -> list[tuple[str, PresentParticipant]]:
+        index = self._index_key(instance)
+        taken: list[tuple[str, PresentParticipant]] = []
+        for raw_consult in await self._redis.smembers(index):
+            consult_id = raw_consult.decode() if isinstance(raw_consult, bytes) else raw_consult
+            for raw in (await self._redis.hgetall(self._consult_key(consult_id))).values():
+                entry = _decode(raw)
+                if entry.instance != instance:
+                    continue
+                removed = await self._remove_if_sid(
+                    keys=[self._consult_key(consult_id)], args=[entry.participant_id, entry.sid]
+                )
+                if removed:
+                    taken.append((consult_id, entry))
+        await self._redis.delete(index)
+        return taken
+
+    async def resync(self) -> None:
+        index = self._index_key(self._instance)
+        # Entries of ours that left while Redis could not be told (it kept them).
+        for raw_consult in await self._redis.smembers(index):
+            consult_id = raw_consult.decode() if isinstance(raw_consult, bytes) else raw_consult
+            mine = self._mine.get(consult_id, {})
+            for raw in (await self._redis.hgetall(self._consult_key(consult_id))).values():
+                entry = _decode(raw)
+                kept = mine.get(entry.participant_id)
+                if entry.instance == self._instance and (kept is None or kept.sid != entry.sid):
+                    await self._remove_if_sid(
+                        keys=[self._consult_key(consult_id)],
+                        args=[entry.participant_id, entry.sid],
+                    )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for consult_id, members in self._mine.items():
+                for entry in members.values():
+                    pipe.hset(self._consult_key(consult_id), entry.participant_id, _encode(entry))
+                    pipe.sadd(index, consult_id)
+            await pipe.execute()
+
+
+def _encode(entry: PresentParticipant) -> bytes:
+    return orjson.dumps(asdict(entry))
+
+
+def _decode(raw: Any) -> PresentParticipant:
+    return PresentParticipant(**orjson.loads(raw))
+
+
+def _unreachable(operation: str, exc: RedisError) -> None:
+    # While Redis is down this instance knows only its own participants; the heartbeat
+    # writes them back once Redis answers again (ConsultSignaling._beat).
+    log_limited(
+        log,
+        logging.WARNING,
+        "presence %s: Redis unreachable (%s); using this instance's own view",
+        operation,
+        type(exc).__name__,
+    )

@@ -287,7 +287,7 @@ async def test_a_failing_token_check_answers_internal_error_at_once(
     async def broken(token: str) -> None:
         raise RuntimeError("the database is down")
 
-    monkeypatch.setattr(server.state.signaling.backend, "authenticate", broken)
+    monkeypatch.setattr(server.state.signaling.backend.admissions, "authenticate", broken)
     started = time.monotonic()
     assert await refused_code(server, t["patient"]) == "internal_error"
     assert time.monotonic() - started < 2

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from models.consults import create_consult
 from models.database import make_engine, make_sessionmaker
 from models.mutations import Actor
-from server.panel_writer import PanelWriter
+from models.panel_writer import PanelWriter
 from tests.conftest import PanelDb
 
 

@@ -50,3 +50,17 @@ def test_a_patient_waits_until_admitted_and_returns_within_the_grace() -> None:
     patient.last_left_at = NOW
     assert skips(patient, later=GRACE.total_seconds())
     assert not skips(patient, later=GRACE.total_seconds() + 1)
+
+
+def test_an_admitted_patient_whose_departure_nobody_recorded_left_when_last_seen() -> None:
+    """Regression: after a crash nobody records the departure, and a missing last_left_at
+    meant "still connected": the patient skipped the waiting room forever (seen: 80 s after
+    the crash with a 30 s grace, straight in)."""
+    patient = person("patient")
+    admit(patient, now=NOW)
+    patient.last_seen_at = NOW + dt.timedelta(seconds=10)  # presence's last heartbeat
+    assert patient.last_left_at is None
+    assert skips(patient, later=10 + GRACE.total_seconds())
+    assert not skips(patient, later=80)
+    # Still connected through another instance (presence says so): straight in.
+    assert skips(patient, later=80, elsewhere=True)

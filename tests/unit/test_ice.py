@@ -14,7 +14,7 @@ def test_turn_credentials_follow_coturn_use_auth_secret() -> None:
 
 
 def test_default_configuration_names_no_server() -> None:
-    assert ice_configuration(IceSettings(), "p_1", now=0) == {
+    assert ice_configuration(IceSettings(), "p_1", now=0).wire() == {
         "iceServers": [],
         "iceTransportPolicy": "all",
     }
@@ -28,7 +28,7 @@ def test_relay_configuration_has_stun_and_turn() -> None:
         turn_ttl_seconds=120,
         transport_policy="relay",
     )
-    config = ice_configuration(settings, "p_9", now=50)
+    config = ice_configuration(settings, "p_9", now=50).wire()
     assert config["iceTransportPolicy"] == "relay"
     stun, turn = config["iceServers"]
     assert stun == {"urls": ["stun:127.0.0.1:3478"]}

@@ -1,28 +1,25 @@
-"""The server's side of signaling: tokens, the database, webhooks and the network probe."""
+"""The server's side of who may be in a consult: join links, the waiting room, the lifecycle
+(signaling's `Admissions`), on the database, with the clinic's webhooks."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.probe import ProbeService
-from models import consults, mutations, panel, panel_store
-from models.roles import Action, Role, is_allowed
+from models import consults
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
 from server.config import Config
-from server.ice import ice_configuration
-from server.panel_writer import PanelWriter
+from server.lifecycle import ConsultEnding, ConsultNotFound
 from server.tokens import LinkSigner, TokenError
 from server.webhooks import WebhookSender
-from signaling.backend import Identity, JoinDecision, JoinRefused
+from signaling.backend import ConsultState, Identity, JoinDecision, JoinRefused
 
 
-class DatabaseSignalingBackend:
+class DatabaseAdmissions:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -30,16 +27,14 @@ class DatabaseSignalingBackend:
         config: Config,
         clock: Callable[[], float],
         webhooks: WebhookSender,
-        probes: ProbeService,
-        panel_writer: PanelWriter,
+        ending: ConsultEnding,
     ) -> None:
         self._sessions = sessions
         self._signer = signer
         self._config = config
         self._clock = clock
         self._webhooks = webhooks
-        self._probes = probes
-        self._panel_writer = panel_writer
+        self._ending = ending
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
@@ -105,37 +100,42 @@ class DatabaseSignalingBackend:
                 grace=dt.timedelta(seconds=self._config.consult.rejoin_grace_seconds),
                 present_elsewhere=present_elsewhere,
             )
-            decision = JoinDecision(
-                consult={"id": consult.id, "status": consult.status}, admitted=admitted
-            )
+            decision = JoinDecision(ConsultState(consult.id, consult.status), admitted=admitted)
         for event in happened:
             self._webhooks.emit(event, identity.consult_id)
         if not admitted:
             self._webhooks.emit("participant.waiting", identity.consult_id, _who(identity))
         return decision
 
-    async def record_in_call(self, identity: Identity) -> dict[str, Any]:
+    async def record_in_call(self, identity: Identity) -> ConsultState:
         now = self._now()
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, identity.participant_id)
-            if participant.admitted_at is None:
-                consults.admit(participant, now=now)
+            consults.record_in_call(participant, now=now)
             consult = participant.consult
             happened = consults.mark_in_call(consult, now=now)
-            state = {"id": consult.id, "status": consult.status}
+            state = ConsultState(consult.id, consult.status)
         for event in happened:
             self._webhooks.emit(event, identity.consult_id)
         self._webhooks.emit("participant.joined", identity.consult_id, _who(identity))
         return state
 
-    async def record_leave(self, identity: Identity, reason: str) -> None:
+    async def record_leave(
+        self, identity: Identity, reason: str, *, at: dt.datetime | None = None
+    ) -> None:
         async with self._sessions() as session, session.begin():
             participant = await consults.get_participant(session, identity.participant_id)
             if participant is not None:
-                consults.record_left(participant, now=self._now())
+                consults.record_left(participant, now=at or self._now())
         self._webhooks.emit(
             "participant.left", identity.consult_id, {**_who(identity), "reason": reason}
         )
+
+    async def record_seen(self, participant_ids: Collection[str]) -> None:
+        if not participant_ids:
+            return
+        async with self._sessions() as session, session.begin():
+            await consults.record_seen(session, participant_ids, self._now())
 
     async def admit(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -159,71 +159,16 @@ class DatabaseSignalingBackend:
         self._webhooks.emit("participant.removed", host.consult_id, who)
 
     async def end_consult(self, host: Identity, reason: str) -> None:
-        async with self._sessions() as session, session.begin():
-            consult = await consults.get_consult(session, host.consult_id)
-            if consult is None:
-                raise JoinRefused("unknown_participant", "This consult does not exist.")
-            try:
-                consults.end(consult, reason=reason, now=self._now())
-            except consults.ConsultAlreadyEnded:
-                raise JoinRefused("consult_ended", "This consult has already ended.") from None
-        self._panel_writer.forget(host.consult_id)
-        self._webhooks.emit(
-            "consult.ended", host.consult_id, {"reason": reason, "ended_by": host.role}
-        )
+        try:
+            await self._ending.end(host.consult_id, reason=reason, ended_by=host.role)
+        except ConsultNotFound:
+            raise JoinRefused("unknown_participant", "This consult does not exist.") from None
+        except consults.ConsultAlreadyEnded:
+            raise JoinRefused("consult_ended", "This consult has already ended.") from None
 
-    def ice_configuration(self, participant_id: str) -> dict[str, Any]:
-        return ice_configuration(self._config.ice, participant_id, now=self._clock())
-
-    def client_settings(self, role: str) -> dict[str, Any]:
-        probe = self._config.probe
-        may_share = is_allowed(
-            Role(role),
-            Action.SHARE_SCREEN,
-            patient_may_share_screen=self._config.consult.patient_may_share_screen,
-        )
-        return {
-            "may": {action.value: is_allowed(Role(role), action) for action in Action}
-            | {Action.SHARE_SCREEN.value: may_share},
-            "panel_schema": panel.schema(),
-            "probe": {
-                "max_rtt_ms": probe.max_rtt_ms,
-                "max_loss_percent": probe.max_loss_percent,
-                "min_kbps": probe.min_kbps,
-            },
-        }
-
-    async def probe_answer(self, identity: Identity, offer: dict[str, Any]) -> dict[str, Any]:
-        return await self._probes.answer(offer, self.ice_configuration(identity.participant_id))
-
-    async def panel_snapshot(self, consult_id: str) -> dict[str, Any]:
+    async def ended_among(self, consult_ids: Collection[str]) -> set[str]:
         async with self._sessions() as session:
-            return await panel_store.snapshot(session, consult_id)
-
-    async def panel_events_since(
-        self, consult_id: str, since: int, *, limit: int
-    ) -> list[dict[str, Any]]:
-        async with self._sessions() as session:
-            return await panel_store.events_since(session, consult_id, since, limit=limit)
-
-    async def apply_mutation(self, identity: Identity, mutation: Any) -> dict[str, Any]:
-        actor = mutations.Actor(
-            participant_id=identity.participant_id, name=identity.display_name, role=identity.role
-        )
-        return await self._panel_writer.submit(identity.consult_id, actor, mutation)
-
-    async def panel_history(self, identity: Identity, entity_id: str) -> dict[str, Any]:
-        if not is_allowed(Role(identity.role), Action.READ_AUDIT):
-            return {
-                "ok": False,
-                "error": {
-                    "code": "forbidden",
-                    "message": "A patient may not read the audit trail.",
-                },
-            }
-        async with self._sessions() as session:
-            events = await panel_store.history(session, identity.consult_id, entity_id)
-        return {"ok": True, "entity_id": entity_id, "events": events}
+            return await consults.ended_among(session, consult_ids)
 
 
 def _who(identity: Identity) -> dict[str, str]:

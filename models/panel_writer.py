@@ -21,16 +21,31 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
 from models.mutations import DEFAULT_MAX_ENTITIES, Actor, Changes, MutationError, PanelState, apply
-from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class BatchObserver(Protocol):
+    """Told the size of each batch and how long its commit took (the server's metrics)."""
+
+    def batch(self, size: int) -> None: ...
+
+    def committed(self, seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def batch(self, size: int) -> None:
+        return None
+
+    def committed(self, seconds: float) -> None:
+        return None
 
 
 @dataclass
@@ -50,11 +65,11 @@ class PanelWriter:
         *,
         max_batch: int = 500,
         cached_consults: int = 5000,
-        metrics: Metrics | None = None,
+        observer: BatchObserver | None = None,
         max_entities: int = DEFAULT_MAX_ENTITIES,
     ) -> None:
         self._max_entities = max_entities
-        self._metrics = metrics if metrics is not None else Metrics()
+        self._observer = observer if observer is not None else _Unobserved()
         self._engine = engine
         self._sessions = sessions
         self._clock = clock
@@ -87,6 +102,10 @@ class PanelWriter:
         self._queue.append(_Pending(consult_id, actor, raw, future))
         self._wake.set()
         return await future
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def forget(self, consult_id: str) -> None:
         """Drop a consult's cached panel (it ended, or was changed elsewhere)."""
@@ -143,14 +162,14 @@ class PanelWriter:
                 results.append((pending, result))
             if session.in_transaction():
                 await session.rollback()  # end the read transaction of the loads
-        self._metrics.writer_batch_size.observe(len(batch))
+        self._observer.batch(len(batch))
         commit_started = time.perf_counter()
         try:
             # A plain connection, not the ORM session: a batch is a handful of Core
             # executemany statements, and the session's machinery would cost more than they.
             async with self._engine.begin() as connection:
                 await panel_store.persist(connection, touched.values(), now=now)
-            self._metrics.writer_commit_seconds.observe(time.perf_counter() - commit_started)
+            self._observer.committed(time.perf_counter() - commit_started)
         except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
             log.warning(
                 "panel batch of %d conflicted (%s); retrying one by one",
