@@ -3,15 +3,17 @@
 # nothing changed: each step is skipped when what it would produce is already there.
 #
 #   scripts/setup.sh demo    the server alone: .venv from requirements/runtime.txt, web/ npm ci
-#   scripts/setup.sh test    + Debian chromium and coturn, requirements/test.txt (pytest,
-#                            playwright, hypothesis)
+#   scripts/setup.sh test    + Debian chromium, coturn, nginx and redis-server,
+#                            requirements/test.txt (pytest, playwright, hypothesis)
 #   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy); no Debian packages
 #   scripts/setup.sh bench   as test (bench/run.py adds its own Node and py-spy tools)
 #   scripts/setup.sh --plan PROFILE   print what PROFILE installs, install nothing
 #
 # Steps:
 #   1. Debian packages of the profile (test, bench: chromium for browser tests, coturn as
-#      the TURN relay of every media test)
+#      the TURN relay of every media test, nginx in front of several instances and
+#      redis-server for private Redis servers the tests start, stop and restart; the tests
+#      start their own on loopback, so the packages' own services are not started)
 #   2. .venv with python3 (>= 3.11); `pip install --require-hashes -r <the profile's lock>`,
 #      then `pip install --no-deps --no-build-isolation -e .`: every package, the build
 #      backend included, is the version and the file (sha256) the lock names. Re-run only
@@ -36,7 +38,7 @@ fi
 profile="${1:-test}"
 case "$profile" in
     demo) lock=requirements/runtime.txt debian=() web=1 ;;
-    test | bench) lock=requirements/test.txt debian=(chromium coturn) web=1 ;;
+    test | bench) lock=requirements/test.txt debian=(chromium coturn nginx redis-server) web=1 ;;
     lint) lock=requirements/lint.txt debian=() web=0 ;;
     *)
         log "unknown profile: $profile (demo, test, lint or bench)"
@@ -69,7 +71,21 @@ as_root() {
 apt_install() {
     log "installing Debian packages: $*"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+    # A policy-rc.d that answers 101 keeps package scripts from starting services (nginx,
+    # redis-server) during the install: tests start their own, on loopback ports of theirs.
+    local policy=/usr/sbin/policy-rc.d added=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        added=1
+    fi
+    local status=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "$@" || status=$?
+    if [ "$added" = 1 ]; then
+        as_root rm -f "$policy"
+    fi
+    return "$status"
 }
 
 # --- 1. Debian packages -------------------------------------------------------------
@@ -78,6 +94,8 @@ for package in "${debian[@]}"; do
     case "$package" in
         chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
         coturn) [ -x /usr/bin/turnserver ] || missing+=(coturn) ;;
+        nginx) [ -x /usr/sbin/nginx ] || missing+=(nginx) ;;
+        redis-server) [ -x /usr/bin/redis-server ] || missing+=(redis-server) ;;
     esac
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -2,11 +2,18 @@
 
 MTM_TEST_DATABASE_URL (postgresql+asyncpg://...) puts every test's tables in a schema of its
 own; without it the tests use a SQLite file. CI (`./run.sh test`) always sets it.
+
+A module runs its tests against several instances by overriding the `instances` fixture
+(`tests/integration/test_lobby.py` does, with one and with two): `server` then starts that
+many instances in this process, sharing the database and a private redis-server, and each
+read of `server.base_url` names the next instance, so that the clients a test connects one
+after another are spread over every instance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import secrets
 import time
@@ -19,6 +26,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.consults import admit, create_consult
@@ -33,6 +41,7 @@ from server.config import Config, load_config
 from server.security import RedactingAccessLogger
 from server.state import STATE, AppState
 from tests.support.coturn import Coturn
+from tests.support.redis_server import RedisServer
 
 API_KEY = "north-clinic-key-0123456789abcdef"
 OTHER_API_KEY = "south-clinic-key-0123456789abcdef"
@@ -98,10 +107,26 @@ def config_overrides() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def instances() -> int:
+    """How many server instances `server` starts (modules override it)."""
+    return 1
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test run on a free loopback port (the shared one on 6379 is
+    never used for instances under test, and never restarted)."""
+    with RedisServer() as redis:
+        yield redis
+
+
+@pytest.fixture
 def config(
     tmp_path: Path,
     database_url: tuple[str, str | None],
     config_overrides: dict[str, dict[str, Any]],
+    instances: int,
+    request: pytest.FixtureRequest,
 ) -> Config:
     overrides: dict[str, dict[str, Any]] = {
         "database": {"url": database_url[0]},
@@ -121,6 +146,11 @@ def config(
             "rate_limit_burst": 100_000,
         },
     }
+    if instances > 1:
+        if database_url[1] is None:
+            pytest.skip("several instances need Postgres (MTM_TEST_DATABASE_URL)")
+        redis: RedisServer = request.getfixturevalue("private_redis")
+        overrides["redis"] = {"url": redis.url}
     for section, values in config_overrides.items():
         overrides.setdefault(section, {}).update(values)
     return load_config(None, environ={}, overrides=overrides)
@@ -128,11 +158,26 @@ def config(
 
 @dataclass
 class RunningServer:
-    app: web.Application
-    base_url: str
+    """One instance, or several sharing the database and Redis (`apps`, `urls`)."""
+
+    apps: list[web.Application]
+    urls: list[str]
     http: aiohttp.ClientSession
     clock: FakeClock
     created: list[dict[str, Any]] = field(default_factory=list)
+    _next: Iterator[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._next = itertools.cycle(self.urls)
+
+    @property
+    def app(self) -> web.Application:
+        return self.apps[0]
+
+    @property
+    def base_url(self) -> str:
+        """An instance's URL: with several, each read names the next one."""
+        return next(self._next)
 
     @property
     def state(self) -> AppState:
@@ -171,19 +216,43 @@ def token_of(link: str) -> str:
     return link.rsplit("/c/", 1)[1]
 
 
-@pytest.fixture
-async def server(
+async def start_instance(
     config: Config, database_url: tuple[str, str | None], clock: FakeClock
-) -> AsyncIterator[RunningServer]:
+) -> tuple[web.AppRunner, str]:
+    """One server instance on a free loopback port: its runner and its URL."""
     app = create_app(config, clock=clock, database_schema=database_url[1])
     runner = web.AppRunner(app, handle_signals=False, access_log_class=RedactingAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@pytest.fixture
+async def server(
+    config: Config, database_url: tuple[str, str | None], clock: FakeClock, instances: int
+) -> AsyncIterator[RunningServer]:
+    if config.redis.url is not None:
+        await flush_redis(config.redis.url)
+    started = [await start_instance(config, database_url, clock) for _ in range(instances)]
     async with aiohttp.ClientSession() as http:
-        yield RunningServer(app=app, base_url=f"http://127.0.0.1:{port}", http=http, clock=clock)
-    await runner.cleanup()
+        yield RunningServer(
+            apps=[runner.app for runner, _ in started],
+            urls=[url for _, url in started],
+            http=http,
+            clock=clock,
+        )
+    for runner, _ in started:
+        await runner.cleanup()
+
+
+async def flush_redis(url: str) -> None:
+    """Forget what earlier tests left in the private Redis."""
+    client = Redis.from_url(url)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
 
 
 @dataclass

@@ -123,8 +123,8 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
     [
         ("demo", "requirements/runtime.txt", ""),
         ("lint", "requirements/lint.txt", ""),
-        ("test", "requirements/test.txt", "chromium coturn"),
-        ("bench", "requirements/test.txt", "chromium coturn"),
+        ("test", "requirements/test.txt", "chromium coturn nginx redis-server"),
+        ("bench", "requirements/test.txt", "chromium coturn nginx redis-server"),
     ],
 )
 async def test_each_profile_plans_its_own_lock_and_debian_packages(

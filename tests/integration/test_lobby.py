@@ -9,6 +9,13 @@ from tests.conftest import API_KEY, RunningServer, token_of
 from tests.support.sockets import RecordingClient, joined
 
 
+@pytest.fixture(params=[1, 2], ids=["one-instance", "two-instances"])
+def instances(request: pytest.FixtureRequest) -> int:
+    """Every test here runs against one instance, and against two sharing the database and
+    Redis, with its clients spread over both (tests/conftest.py)."""
+    return int(request.param)
+
+
 def tokens(consult: dict[str, Any]) -> dict[str, str]:
     return {role: token_of(link) for role, link in consult["links"].items()}
 
