@@ -22,6 +22,13 @@ const POOR_SAMPLES_BEFORE_SUGGESTING = 3;
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
 const REJOIN_KEY = `mtm:rejoin:${boot.participant.id}`;
+// Reconnecting (a lost network, or the server instance holding this consult died and
+// another takes over): Socket.IO tries again after 0.5 s, doubling up to 5 s, each wait
+// with ±50% jitter so that a consult's pages do not all come back at the same instant.
+const RECONNECT = { reconnectionDelay: 500, reconnectionDelayMax: 5000, randomizationFactor: 0.5 };
+// This page's session, the same across its reconnects: the others keep their peer
+// connections to a page that comes back (docs/protocol.md, `join`).
+const PAGE_SESSION = randomSession();
 const byId = (id) => document.getElementById(id);
 const ui = {
   app: byId("app"),
@@ -107,6 +114,12 @@ let suggestionDismissed = false;
 let early = [];
 // Remote ids we connected to on their first signal, before their `participant-joined`.
 const unannounced = new Set();
+// The session of each remote participant we have a connection with (same session: the
+// same page, whose connection we keep when it comes back).
+const peerSessions = new Map();
+// Remote ids reported `disconnected` whose media still flows: kept until their connection
+// fails or they come back (their page may be reconnecting through another instance).
+const lingering = new Set();
 let settleJoin = null;
 
 const quality = new QualityMonitor(() => mtm.peers, onQuality);
@@ -149,6 +162,7 @@ const mtm = {
   /** Every state this page went through, oldest first (support and tests). */
   states: ["prejoin"],
   selfId: boot.participant.id,
+  session: PAGE_SESSION,
   get peers() {
     return mesh?.connections ?? new Map();
   },
@@ -369,13 +383,19 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
 }
 
 function openSocket() {
-  // The token travels only in the auth payload, never in a URL.
-  socket = io({ transports: ["websocket"], auth: { token: boot.token } });
+  // The token travels only in the auth payload, never in a URL. The consult id does, so
+  // that a load balancer sends every page of one consult to the same instance (docs/deploy.md).
+  socket = io({
+    transports: ["websocket"],
+    auth: { token: boot.token },
+    query: { consult: boot.consult.id },
+    ...RECONNECT,
+  });
   socket.on("connect", onConnect);
   socket.on("connect_error", onConnectError);
   socket.on("disconnect", onDisconnect);
   socket.on("participant-joined", afterJoin(onParticipantJoined));
-  socket.on("participant-left", afterJoin(({ participant_id: id }) => onParticipantLeft(id)));
+  socket.on("participant-left", afterJoin(onParticipantLeft));
   socket.on("signal", afterJoin(onSignal));
   socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
   socket.on("admitted", (ack) => {
@@ -414,7 +434,7 @@ async function sendJoin() {
   const mine = ++attempt;
   joined = false;
   early = []; // whatever was queued belonged to the previous connection
-  const payload = { display_name: displayName };
+  const payload = { display_name: displayName, session: PAGE_SESSION };
   if (sendConsent) payload.consent = { accepted: true };
   let ack;
   try {
@@ -480,41 +500,46 @@ function enterWaiting(ack) {
 // ---- in the call ------------------------------------------------------------------------
 
 function enterCall(ack) {
+  const wasInCall = mtm.state === "in-call";
   mtm.selfId = ack.self.id;
   settings = ack.settings ?? { may: {} };
   const may = settings.may ?? {};
-  // The others dropped their connections to our previous session: start the mesh afresh.
-  closeMesh();
-  tiles.removeRemotes();
   tiles.onRemove = may.manage_participants ? confirmRemove : null;
-  mesh = new Mesh({
-    selfId: ack.self.id,
-    rtcConfig: ack.ice,
-    local: {
-      get stream() {
-        return local.stream;
+  if (wasInCall && mesh) {
+    // Back after a reconnect, as the same page: media never passed through the server, so
+    // the connections that still carry it are kept (the others keep theirs to our session).
+    mesh.setRtcConfig(ack.ice);
+  } else {
+    closeMesh();
+    tiles.removeRemotes();
+    mesh = new Mesh({
+      selfId: ack.self.id,
+      rtcConfig: ack.ice,
+      local: {
+        get stream() {
+          return local.stream;
+        },
+        track: (kind) => local.track(kind),
+        get screen() {
+          return screen;
+        },
       },
-      track: (kind) => local.track(kind),
-      get screen() {
-        return screen;
-      },
-    },
-    sendSignal,
-    onTrack: (remoteId, track) => tiles.addTrack(remoteId, track),
-    onScreen: onRemoteScreen,
-    onConnectionState: (remoteId, state) => tiles.get(remoteId)?.setConnection(tileConnection(state)),
-  });
+      sendSignal,
+      onTrack: (remoteId, track) => tiles.addTrack(remoteId, track),
+      onScreen: onRemoteScreen,
+      onConnectionState,
+    });
+  }
   const selfTile = tiles.upsert(ack.self, { self: true });
   const videoTrack = local.track("video");
   selfTile.setVideoTrack(videoTrack);
   selfTile.setCameraOff(!videoTrack || !local.isEnabled("video"));
   selfTile.setNote(local.audioOnly ? "Audio only" : "");
-  for (const participant of ack.roster ?? []) addParticipant(participant);
+  for (const participant of ack.roster ?? []) connectOrKeep(participant);
 
   joined = true;
   for (const replay of early.splice(0)) replay();
 
-  const wasInCall = mtm.state === "in-call";
   ui.lobby.hidden = true;
   updateWaitingRoom(may.manage_participants ? ack.waiting_room ?? [] : []);
   ui.endButton.hidden = !may.manage_participants;
@@ -572,30 +597,71 @@ function tileConnection(state) {
 function addParticipant(participant) {
   tiles.upsert(participant);
   mesh.connect(participant.id);
+  if (participant.session) peerSessions.set(participant.id, participant.session);
 }
 
 function removeParticipant(participantId) {
   mesh.disconnect(participantId);
   tiles.remove(participantId);
+  peerSessions.delete(participantId);
+  lingering.delete(participantId);
+}
+
+// A connection that carries (or is still setting up) media, as opposed to a failed one.
+function peerAlive(participantId) {
+  const state = mesh?.connections.get(participantId)?.connectionState;
+  return state === "connected" || state === "connecting" || state === "new";
+}
+
+/** Whether `participant` is the same page we are connected to (same session, alive). */
+function samePage(participant) {
+  return (
+    mesh.has(participant.id) &&
+    Boolean(participant.session) &&
+    peerSessions.get(participant.id) === participant.session &&
+    peerAlive(participant.id)
+  );
+}
+
+function connectOrKeep(participant) {
+  lingering.delete(participant.id);
+  if (samePage(participant)) {
+    tiles.upsert(participant);
+    return false;
+  }
+  // Someone we knew, as a new page (a reload, another window) or with a dead connection:
+  // their side of the old connection is gone.
+  if (mesh.has(participant.id)) removeParticipant(participant.id);
+  addParticipant(participant);
+  return true;
 }
 
 function onParticipantJoined({ participant }) {
   if (unannounced.delete(participant.id)) {
     tiles.upsert(participant); // its connection is already being negotiated: keep it
-  } else {
-    // Someone we already knew joining again is a new session (their link opened in another
-    // window, or a reconnect): their side of the old connection is gone.
-    removeParticipant(participant.id);
-    addParticipant(participant);
+    if (participant.session) peerSessions.set(participant.id, participant.session);
+  } else if (!connectOrKeep(participant)) {
+    return; // the same page, back (it reconnected): nothing changed for this person
   }
   showStatus(`${tiles.get(participant.id).name} joined.`);
 }
 
-function onParticipantLeft(participantId) {
+function onParticipantLeft({ participant_id: participantId, reason }) {
+  if (reason === "disconnected" && peerAlive(participantId)) {
+    // Lost to the server, not to us: their page may be reconnecting (a server instance
+    // failed). Keep the media until the connection fails or they come back.
+    lingering.add(participantId);
+    return;
+  }
   const name = tiles.get(participantId)?.name;
   unannounced.delete(participantId);
   removeParticipant(participantId);
   if (name) showStatus(`${name} left.`);
+}
+
+function onConnectionState(remoteId, state) {
+  tiles.get(remoteId)?.setConnection(tileConnection(state));
+  if (lingering.has(remoteId) && !peerAlive(remoteId)) onParticipantLeft({ participant_id: remoteId });
 }
 
 function onSignal(message) {
@@ -880,6 +946,8 @@ function leaveCallView() {
 function closeMesh() {
   joined = false;
   unannounced.clear();
+  peerSessions.clear();
+  lingering.clear();
   mesh?.close();
   mesh = null;
 }
@@ -954,4 +1022,9 @@ function readRejoin() {
   }
   forgetRejoin();
   return null;
+}
+
+function randomSession() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

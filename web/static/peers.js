@@ -248,6 +248,11 @@ export class Mesh {
     return this.#peers.has(remoteId);
   }
 
+  /** The configuration of connections made from now on (fresh TURN credentials). */
+  setRtcConfig(rtcConfig) {
+    this.#options = { ...this.#options, rtcConfig };
+  }
+
   /** Map remoteId -> RTCPeerConnection (a snapshot). */
   get connections() {
     return new Map([...this.#peers].map(([id, peer]) => [id, peer.pc]));
