@@ -110,6 +110,8 @@ class ConsultSignaling:
 
     async def start(self) -> None:
         await self.cluster.start()
+        # Which process is which instance (an operator reading logs; the takeover tests).
+        log.info("instance %s started", self.cluster.instance)
         self._heartbeats = asyncio.create_task(self._run_heartbeats(), name="presence-heartbeat")
 
     async def stop(self) -> None:

@@ -25,8 +25,9 @@ SERVER_EVENTS = (
 
 
 class RecordingClient:
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
+    def __init__(self, *, ssl_verify: bool = True) -> None:
+        # ssl_verify=False: through the tests' nginx, whose certificate is self-signed.
+        self.sio = socketio.AsyncClient(reconnection=False, ssl_verify=ssl_verify)
         self.events: list[tuple[str, Any]] = []
         self.disconnected = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -50,9 +51,14 @@ class RecordingClient:
     async def _on_connect_error(self, data: Any = None) -> None:
         self.connect_error = data
 
-    async def connect(self, base_url: str, token: str | None) -> None:
+    async def connect(
+        self, base_url: str, token: str | None, *, consult: str | None = None
+    ) -> None:
+        """`consult`: in the URL's query, as the call page puts it (a load balancer routes
+        by it, docs/deploy.md)."""
         auth = {} if token is None else {"token": token}
-        await self.sio.connect(base_url, auth=auth, transports=["websocket"], wait_timeout=5)
+        url = base_url if consult is None else f"{base_url}?consult={consult}"
+        await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
 
     async def join(
         self, display_name: str | None = None, *, consent: bool = True
@@ -83,10 +89,15 @@ class RecordingClient:
 
 @asynccontextmanager
 async def joined(
-    base_url: str, token: str, display_name: str | None = None
+    base_url: str,
+    token: str,
+    display_name: str | None = None,
+    *,
+    consult: str | None = None,
+    ssl_verify: bool = True,
 ) -> AsyncIterator[tuple[RecordingClient, dict[str, Any]]]:
-    client = RecordingClient()
-    await client.connect(base_url, token)
+    client = RecordingClient(ssl_verify=ssl_verify)
+    await client.connect(base_url, token, consult=consult)
     try:
         ack = await client.join(display_name)
         assert ack["ok"], ack
