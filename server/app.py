@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import jinja2
-import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
@@ -33,7 +32,7 @@ from server.state import STATE, AppState
 from server.tokens import LinkSigner
 from server.webhooks import WebhookSender
 from signaling.backend import SignalingBackend
-from signaling.cluster import Cluster, ConsultEnded, LocalCluster, RedisCluster
+from signaling.cluster import Cluster, ConsultEnded, LocalCluster, RedisCluster, RedisManager
 from signaling.handlers import ConsultSignaling, SignalingLimits
 from signaling.presence import InMemoryPresence, PresenceStore, RedisPresence
 from signaling.wire import GuardedServer, WireLimits
@@ -79,7 +78,7 @@ def create_app(
             fingerprint=secret_fingerprint(config.auth.token_secret),
         )
         presence = RedisPresence(redis, cluster.instance)
-        client_manager = socketio.AsyncRedisManager(config.redis.url, channel="mtm:socketio")
+        client_manager = RedisManager(config.redis.url, channel="mtm:socketio")
     sio = GuardedServer(
         limits=WireLimits(
             events_per_second=signaling.events_per_second, event_burst=signaling.event_burst

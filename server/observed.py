@@ -369,3 +369,6 @@ class CountedPresence:
 
     async def resync(self) -> None:
         await self._inner.resync()
+
+    async def refresh(self) -> None:
+        await self._inner.refresh()

@@ -14,6 +14,9 @@ must cross goes through here:
   when Redis lost this instance's state (restarted, or this instance was partitioned away
   long enough to be declared dead) so that presence is written again, and hands each dead
   instance to exactly one survivor, which announces its participants' departure.
+- `RedisManager` is python-socketio's `AsyncRedisManager` with a listener that comes back
+  within two seconds of Redis, not after the library's backoff of up to a minute: what
+  one instance emits to a room reaches the others' clients again soon after a restart.
 
 `LocalCluster` is the one-process version: commands go straight to this instance.
 """
@@ -32,6 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 import orjson
+import socketio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -60,7 +64,14 @@ class SessionCommand:
     sid: str
 
 
-Command = ConsultEnded | SessionCommand
+@dataclass(frozen=True)
+class PresenceResynced:
+    """An instance wrote its presence into Redis again: tell your clients the rosters."""
+
+    instance: str
+
+
+Command = ConsultEnded | SessionCommand | PresenceResynced
 CommandHandler = Callable[[Command], Awaitable[None]]
 
 
@@ -137,20 +148,27 @@ class LocalCluster(_Handlers):
         return None
 
 
-_COMMANDS: dict[str, type[ConsultEnded] | type[SessionCommand]] = {
+_COMMANDS: dict[str, type[ConsultEnded] | type[SessionCommand] | type[PresenceResynced]] = {
     "consult-ended": ConsultEnded,
     "session": SessionCommand,
+    "presence-resynced": PresenceResynced,
 }
 _KINDS = {cls: kind for kind, cls in _COMMANDS.items()}
-# A command that could not reach every instance is sent again by this many heartbeats.
-_RESEND_BEATS = 30
+# A command that may have missed an instance (Redis unreachable, or fewer receivers than
+# live instances) is published again at each heartbeat for this long once Redis takes it:
+# the others' listeners subscribe again within a few seconds of Redis coming back, and a
+# command is idempotent, so repeats change nothing. One never published is dropped after
+# the second figure.
+_RESEND_SECONDS = 10.0
+_GIVE_UP_SECONDS = 300.0
 _UNSENT_LIMIT = 10_000
 
 
 @dataclass
 class _Unsent:
     message: bytes
-    beats_left: int
+    queued_at: float
+    published_at: float | None = None
 
 
 class RedisCluster(_Handlers):
@@ -234,7 +252,7 @@ class RedisCluster(_Handlers):
             {"origin": self._instance, "kind": _KINDS[type(command)], "command": asdict(command)}
         )
         if not await self._send(message):
-            self._unsent.append(_Unsent(message, _RESEND_BEATS))
+            self._unsent.append(_Unsent(message, time.monotonic()))
 
     async def _send(self, message: bytes) -> bool:
         """Whether every other live instance received `message`."""
@@ -281,15 +299,21 @@ class RedisCluster(_Handlers):
         return Beat(dead=dead, resync=resync)
 
     async def _resend(self) -> None:
+        now = time.monotonic()
         for _ in range(len(self._unsent)):
             unsent = self._unsent.popleft()
-            if await self._send(unsent.message):
+            try:
+                await self._redis.publish(self._channel, unsent.message)
+            except (RedisError, OSError):
+                if now - unsent.queued_at < _GIVE_UP_SECONDS:
+                    self._unsent.append(unsent)
+                else:
+                    log.warning("cluster: a command could not be sent for 5 minutes; dropped")
                 continue
-            unsent.beats_left -= 1
-            if unsent.beats_left > 0:
+            if unsent.published_at is None:
+                unsent.published_at = now
+            if now - unsent.published_at < _RESEND_SECONDS:
                 self._unsent.append(unsent)
-            else:
-                log.warning("cluster: a command did not reach every instance; dropped")
 
     async def forget(self, instance: str) -> None:
         await self._redis.hdel(f"{self._prefix}instances", instance)
@@ -332,3 +356,26 @@ class RedisCluster(_Handlers):
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """`socketio.AsyncRedisManager`, resubscribing after 0.25 to 2 s (with jitter) when the
+    connection to Redis is lost; messages published meanwhile are lost, as with the
+    library's own (presence and rosters are resent after Redis returns: see `beat`)."""
+
+    async def _redis_listen_with_retries(self) -> Any:
+        delay = 0.25
+        while True:
+            try:
+                self._redis_connect()
+                await self.pubsub.subscribe(self.channel)
+                delay = 0.25
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # whatever the connection raised: subscribe again
+                log_limited(
+                    log, logging.WARNING, "Socket.IO manager: Redis unreachable (%s)",
+                    type(exc).__name__,
+                )  # fmt: skip
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 2.0)

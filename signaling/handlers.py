@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ import socketio
 from models import audience
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SessionDescription, SignalingBackend
-from signaling.cluster import Cluster, Command, ConsultEnded, SessionCommand
+from signaling.cluster import Cluster, Command, ConsultEnded, PresenceResynced, SessionCommand
 from signaling.panel import PanelEvents, panel_room
 from signaling.payloads import (
     EmptyPayload,
@@ -44,6 +45,9 @@ WAITING_MESSAGE = "Your pharmacist will let you in shortly."
 DENIED_MESSAGE = "The pharmacist could not let you into this consult. Please contact your pharmacy."
 REMOVED_MESSAGE = "The pharmacist removed you from this consult."
 REPLACED_MESSAGE = "This consult was opened in another window; this one has left."
+# After Redis comes back: how long rosters are pushed to clients again (longer than the
+# Socket.IO listener's longest wait before it subscribes again, signaling.cluster).
+SETTLING_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class ConsultSignaling:
         self._connections: Counter[str] = Counter()
         self._background: set[asyncio.Task[None]] = set()
         self._heartbeats: asyncio.Task[None] | None = None
+        # Until then, each heartbeat tells this instance's clients their rosters again.
+        self._settling_until = 0.0
         self.panel = PanelEvents(
             self.router, sio, backend.panel, sync_max_events=limits.panel_sync_max_events
         )
@@ -137,33 +143,45 @@ class ConsultSignaling:
         beat = await self.cluster.beat()
         if beat.resync:
             await self.presence.resync()
-            await self._reannounce()
             await self._end_consults_that_ended()
+            await self.cluster.publish(PresenceResynced(self.cluster.instance))
+        if time.monotonic() < self._settling_until:
+            await self._push_rosters()
         for dead in beat.dead:
             at = dt.datetime.fromtimestamp(dead.last_seen, dt.UTC)
             for consult_id, entry in await self.presence.reap(dead.instance):
                 await self._departed(consult_id, entry, at=at)
             await self.cluster.forget(dead.instance)
             log.warning("instance %s stopped answering; its participants left", dead.instance)
+        await self.presence.refresh()
         here = [
             entry.participant_id for _, entry in self.presence.local() if entry.state == "in-call"
         ]
         await self.backend.admissions.record_seen(here)
 
-    async def _reannounce(self) -> None:
-        """After Redis came back: what the other instances may have missed meanwhile."""
-        consults = set()
-        for consult_id, entry in self.presence.local():
-            consults.add(consult_id)
-            if entry.state == "in-call":
-                await self.sio.emit(
-                    "participant-joined",
-                    {"participant": entry.public()},
-                    room=consult_id,
-                    skip_sid=entry.sid,
-                )
-        for consult_id in consults:
-            await self._announce_waiting_room(consult_id)
+    async def _push_rosters(self) -> None:
+        """Tell this instance's clients who is in their consult now and who waits.
+
+        After Redis comes back, what other instances emitted meanwhile was lost (and goes on
+        being lost until this instance's Socket.IO listener has subscribed again): for a few
+        heartbeats, each client hears the whole roster again, from this instance, without
+        Redis in between. A client keeps the connection to a participant whose session it
+        already knows, so a repeat changes nothing."""
+        consults: dict[str, list[tuple[str, Session]]] = {}
+        for sid, session in self._sessions.items():
+            if session.state == "in-call":
+                consults.setdefault(session.identity.consult_id, []).append((sid, session))
+        for consult_id, here in consults.items():
+            everyone = await self.presence.roster(consult_id)
+            waiting = [m.public() for m in everyone if m.state == "waiting"]
+            for sid, session in here:
+                for member in everyone:
+                    if member.state == "in-call" and member.sid != sid:
+                        await self.router.to_session(
+                            sid, "participant-joined", {"participant": member.public()}
+                        )
+                if _is_host(session.identity):
+                    await self.router.to_session(sid, "waiting-room", {"waiting": waiting})
 
     async def _end_consults_that_ended(self) -> None:
         """A consult may have ended while its "end" could not reach this instance."""
@@ -416,6 +434,9 @@ class ConsultSignaling:
     async def _on_command(self, command: Command) -> None:
         if isinstance(command, ConsultEnded):
             await self._end_here(command.consult_id, command.reason)
+        elif isinstance(command, PresenceResynced):
+            self._settling_until = time.monotonic() + SETTLING_SECONDS
+            await self._push_rosters()
         elif command.sid in self._sessions:
             await self._carry_out(command)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -25,6 +26,9 @@ from signaling.wire import log_limited
 log = logging.getLogger(__name__)
 
 PresenceState = Literal["in-call", "waiting"]
+
+# Consults whose last roster read is kept for a Redis outage.
+_LAST_READ_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class PresenceStore(Protocol):
     async def resync(self) -> None:
         """Write this instance's entries again (the shared store lost them)."""
 
+    async def refresh(self) -> None:
+        """Read again the rosters of the consults this instance holds someone in (each
+        heartbeat), so that what it knows of the other instances is never older than that."""
+
 
 class InMemoryPresence:
     """Presence for a single server process."""
@@ -114,6 +122,9 @@ class InMemoryPresence:
     async def resync(self) -> None:
         return None
 
+    async def refresh(self) -> None:
+        return None
+
 
 # Delete a participant's entry only if it is still the one we read (same socket id): a newer
 # connection of the same participant, made meanwhile, stays.
@@ -146,6 +157,10 @@ class RedisPresence:
         self._instance = instance
         self._prefix = prefix
         self._mine: dict[str, dict[str, PresentParticipant]] = {}
+        # The last roster read of each consult: while Redis cannot be reached, the other
+        # instances' participants as they were (so a host can still admit one; the command
+        # crosses once Redis is back).
+        self._last_read: OrderedDict[str, list[PresentParticipant]] = OrderedDict()
         self._add = redis.register_script(_ADD)
         self._remove_if_sid = redis.register_script(_REMOVE_IF_SID)
 
@@ -188,7 +203,10 @@ class RedisPresence:
             raw = await self._redis.hget(self._consult_key(consult_id), participant_id)
         except RedisError as exc:
             _unreachable("get", exc)
-            return self._mine.get(consult_id, {}).get(participant_id)
+            for entry in self._fallback(consult_id):
+                if entry.participant_id == participant_id:
+                    return entry
+            return None
         return _decode(raw) if raw is not None else None
 
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
@@ -196,9 +214,20 @@ class RedisPresence:
             found = await self._redis.hgetall(self._consult_key(consult_id))
         except RedisError as exc:
             _unreachable("roster", exc)
-            return list(self._mine.get(consult_id, {}).values())
-        entries = [_decode(raw) for raw in found.values()]
-        return sorted(entries, key=lambda entry: (entry.since, entry.participant_id))
+            return self._fallback(consult_id)
+        return self._remember(consult_id, [_decode(raw) for raw in found.values()])
+
+    def _fallback(self, consult_id: str) -> list[PresentParticipant]:
+        """Without Redis: this instance's own entries, and the others' as last read."""
+        mine = self._mine.get(consult_id, {})
+        others = [
+            entry
+            for entry in self._last_read.get(consult_id, [])
+            if entry.instance != self._instance and entry.participant_id not in mine
+        ]
+        return sorted(
+            [*others, *mine.values()], key=lambda entry: (entry.since, entry.participant_id)
+        )
 
     def local(self) -> list[tuple[str, PresentParticipant]]:
         return [
@@ -223,6 +252,31 @@ class RedisPresence:
                     taken.append((consult_id, entry))
         await self._redis.delete(index)
         return taken
+
+    async def refresh(self) -> None:
+        consults = list(self._mine)
+        if not consults:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for consult_id in consults:
+                    pipe.hgetall(self._consult_key(consult_id))
+                found = await pipe.execute()
+        except RedisError as exc:
+            _unreachable("refresh", exc)
+            return
+        for consult_id, entries in zip(consults, found, strict=True):
+            self._remember(consult_id, [_decode(raw) for raw in entries.values()])
+
+    def _remember(
+        self, consult_id: str, entries: list[PresentParticipant]
+    ) -> list[PresentParticipant]:
+        entries.sort(key=lambda entry: (entry.since, entry.participant_id))
+        self._last_read[consult_id] = entries
+        self._last_read.move_to_end(consult_id)
+        while len(self._last_read) > _LAST_READ_KEPT:
+            self._last_read.popitem(last=False)
+        return entries
 
     async def resync(self) -> None:
         index = self._index_key(self._instance)

@@ -40,7 +40,8 @@ def config_overrides(site: Nginx) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 async def proxy(server: RunningServer, site: Nginx) -> AsyncIterator[Nginx]:
     site.instances = [url.removeprefix("http://") for url in server.urls]
-    await asyncio.to_thread(site.start)
+    # On the event loop's thread, never a worker's: a child dies with the thread that started it.
+    site.start()
     yield site
 
 

@@ -92,9 +92,10 @@ async def deployment(private_redis: RedisServer) -> AsyncIterator[Deployment]:
     instances = [ServerProcess(settings) for _ in range(2)]
     try:
         for process in instances:  # one after the other: the first one migrates
-            await asyncio.to_thread(process.start)
+            # On the event loop's thread: a child dies with the thread that started it.
+            process.start()
         nginx.instances = [process.address for process in instances]
-        await asyncio.to_thread(nginx.start)
+        nginx.start()
         async with aiohttp.ClientSession() as http:
             yield Deployment(instances, nginx, database, private_redis.url, http)
     finally:
