@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-import orjson
 import pytest
-from redis.asyncio import Redis
 
-from server.api_keys import hash_key
-from tests.conftest import API_KEY, TOKEN_SECRET, flush_redis, token_of
-from tests.support.nginx import Nginx
-from tests.support.processes import ServerProcess, ThrowawayDatabase
+from tests.conftest import token_of
+from tests.support.deployment import Deployment, deployed
 from tests.support.reconnecting import ReconnectingEditor
 from tests.support.redis_server import RedisServer
 from tests.support.sockets import RecordingClient
@@ -34,91 +27,20 @@ PRESENCE_TTL = 2.0
 REJOIN_GRACE = 3.0
 
 
-@dataclass
-class Deployment:
-    instances: list[ServerProcess]
-    nginx: Nginx
-    database: ThrowawayDatabase
-    redis_url: str
-    http: aiohttp.ClientSession
-
-    async def rest(self, method: str, path: str, *, via: str | None = None, **body: Any) -> Any:
-        async with self.http.request(
-            method,
-            f"{via or self.nginx.url}/api/v1{path}",
-            json=body or None,
-            headers={"X-API-Key": API_KEY},
-            ssl=False,
-        ) as response:
-            answer = await response.json()
-            assert response.status in (200, 201), answer
-            return answer
-
-    async def holder_of(self, consult_id: str) -> ServerProcess:
-        """The instance holding the consult's connections (from presence in Redis)."""
-        redis = Redis.from_url(self.redis_url)
-        try:
-            entries = await redis.hgetall(f"mtm:presence:{consult_id}")
-        finally:
-            await redis.aclose()
-        holders = {orjson.loads(raw)["instance"] for raw in entries.values()}
-        assert len(holders) == 1, holders
-        (instance,) = holders
-        return next(process for process in self.instances if process.instance() == instance)
-
-
 @pytest.fixture
 async def deployment(private_redis: RedisServer) -> AsyncIterator[Deployment]:
-    url = os.environ.get("MTM_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("needs Postgres (MTM_TEST_DATABASE_URL)")
-    database = ThrowawayDatabase(url)
-    await database.create()
-    await flush_redis(private_redis.url)
-    nginx = Nginx([])
     settings: dict[str, dict[str, Any]] = {
-        "database": {"url": database.url},
-        "redis": {"url": private_redis.url},
-        "auth": {"token_secret": TOKEN_SECRET},
-        "api": {
-            "keys": [{"clinic": "north", "display_name": "North", "hash": hash_key(API_KEY)}],
-            "rate_limit_burst": 100_000,
-        },
-        "server": {"public_url": nginx.url, "trust_forwarded": True},
         "signaling": {"presence_ttl_seconds": PRESENCE_TTL, "events_per_second": 1000},
         "consult": {"rejoin_grace_seconds": REJOIN_GRACE},
-        "logging": {"level": "INFO"},
     }
-    instances = [ServerProcess(settings) for _ in range(2)]
-    try:
-        for process in instances:  # one after the other: the first one migrates
-            # On the event loop's thread: a child dies with the thread that started it.
-            process.start()
-        nginx.instances = [process.address for process in instances]
-        nginx.start()
-        async with aiohttp.ClientSession() as http:
-            yield Deployment(instances, nginx, database, private_redis.url, http)
-    finally:
-        nginx.close()
-        for process in instances:
-            await asyncio.to_thread(process.stop)
-        await database.drop()
+    async with deployed(private_redis.url, settings) as deployment:
+        yield deployment
 
 
 async def new_consult(deployment: Deployment) -> dict[str, Any]:
-    consult: dict[str, Any] = await deployment.rest(
-        "POST",
-        "/consults",
-        patient_name="Maria Lopez",
-        scheduled_at="2026-11-27T10:00:00+00:00",
-        medications=[{"name": "Metformin"}, {"name": "Lisinopril"}, {"name": "Atorvastatin"}],
+    return await deployment.new_consult(
+        [{"name": "Metformin"}, {"name": "Lisinopril"}, {"name": "Atorvastatin"}]
     )
-    # The pharmacist admitted the patient earlier.
-    await deployment.database.fetch(
-        "UPDATE participant SET admitted_at = now() WHERE consult_id = $1 AND role = 'patient'",
-        consult["id"],
-    )
-    return consult
 
 
 def edit(role: str, index: int, medication_id: str) -> dict[str, Any]:

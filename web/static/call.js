@@ -163,6 +163,8 @@ const mtm = {
   states: ["prejoin"],
   selfId: boot.participant.id,
   session: PAGE_SESSION,
+  /** Accepted `join`s of this page: 1, then one more after each reconnect. */
+  joins: 0,
   get peers() {
     return mesh?.connections ?? new Map();
   },
@@ -450,6 +452,7 @@ async function sendJoin() {
     return;
   }
   sendConsent = false; // recorded once is enough
+  mtm.joins += 1;
   rememberRejoin();
   if (ack.waiting) enterWaiting(ack);
   else enterCall(ack);
