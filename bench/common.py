@@ -483,7 +483,13 @@ class Server:
             found = found[:limit] + [f"... and {len(found) - limit} more distinct lines"]
         return found
 
+    def pids(self) -> list[int]:
+        """Every process whose CPU and memory count as the server's."""
+        return [self.process.pid, *self.extra.get("pids", [])]
+
     def stop(self) -> None:
+        for extra_stop in self.extra.get("stops", []):
+            extra_stop()
         stop(self.process)
 
 
@@ -538,6 +544,62 @@ async def start_ours(
     server = Server(label, process, port, log_path, url=f"http://{LOOPBACK}:{port}")
     await wait_http(f"{server.url}/healthz", process)
     return server
+
+
+async def start_cluster(
+    workdir: Path,
+    db: Database,
+    cores: Cores,
+    *,
+    env: Mapping[str, str] | None = None,
+    instances: int = 2,
+) -> Server:
+    """`instances` of ours sharing `db` and a Redis of their own, behind nginx running the
+    repository's deploy/nginx.conf (TLS, routing by consult): the deployment of
+    docs/deploy.md. All of it is pinned to the server core, so on this machine it measures
+    what running several instances costs, not what it gains."""
+    from tests.support.nginx import Nginx  # the one renderer of deploy/nginx.conf
+
+    redis_port = free_port()
+    redis = spawn_logged(
+        taskset(cores.server, ["/usr/bin/redis-server", "--bind", LOOPBACK,
+                               "--port", str(redis_port), "--save", "", "--appendonly", "no"]),
+        workdir / f"redis-{redis_port}.log",
+        env=None,
+        cwd=workdir,
+    )  # fmt: skip
+    await wait_tcp(redis_port, redis)
+    cluster_env = {**(env or {}), "MTM_REDIS__URL": f"redis://{LOOPBACK}:{redis_port}/0"}
+    servers = []
+    for index in range(instances):  # one after the other: the first migrates the database
+        servers.append(
+            await start_ours(workdir, db, cores, env=cluster_env, label=f"ours-{index + 1}")
+        )
+    nginx = Nginx([f"{LOOPBACK}:{server.port}" for server in servers])
+    nginx.start()
+    assert nginx.pid is not None
+    pin(nginx.pid, cores.server)
+    first, *others = servers
+    first.name = f"ours-{instances}x"
+    first.url = nginx.url
+    first.extra["pids"] = [*(server.process.pid for server in others), nginx.pid, redis.pid]
+    first.extra["stops"] = [nginx.close, *(server.stop for server in others),
+                            lambda: stop(redis)]  # fmt: skip
+    first.extra["logs"] = [server.log_path for server in others]
+    return first
+
+
+async def wait_tcp(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):
+            socket.create_connection((LOOPBACK, port), timeout=0.5).close()
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"port {port}: the process exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listened on port {port} within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
 
 
 def _token_secret(workdir: Path) -> str:

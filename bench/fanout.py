@@ -3,14 +3,19 @@
 C consults (rooms), three connected participants each; one participant per room edits at
 2 edits/s (phases spread over the period). Measured by the same Node driver against:
 
-- ours: `mutate` `set` of medication `notes` (a last-writer-wins field) with a value of
-  `payload_bytes`; ack = the `mutate` acknowledgement, arrival = `panel-event` at the two
-  other participants. Every edit is validated, committed with an audit row, then broadcast.
+- ours: `mutate` `set` of a medication's `patient_note` (last writer wins, seen by all
+  three) with a value of `payload_bytes`; ack = the `mutate` acknowledgement, arrival =
+  `panel-event` at the two other participants. Every edit is validated, committed with an
+  audit row, then broadcast.
 - yjs: y-websocket 1.5.4's reference server (bin/server.js, y-leveldb persistence); three
   WebsocketProviders per document (`disableBc: true`), each edit a `Y.Map` set of a value
   of the same size; arrival = the other two maps observing it. (No acknowledgement exists
   in that protocol.)
 - socketio (optional): a bare Node Socket.IO relay with the same events, nothing stored.
+- ours-2x (Postgres): two instances of ours behind nginx (deploy/nginx.conf: TLS, routing by
+  consult) with Redis, all pinned to the one server core: the cost of the deployment of
+  docs/deploy.md (TLS, a proxy hop, Redis publishing), not its gain, on this machine. CPU
+  and memory are those of the instances, nginx and Redis together.
 
 Each (target, C) gets a fresh server process pinned to the server core, so its peak RSS
 is that step's. A ramp then raises the total edit rate on the largest C until arrival p99
@@ -33,6 +38,7 @@ from bench.common import (
     Server,
     log,
     memory_kb,
+    start_cluster,
     start_ours,
     start_sio_peer,
     start_yjs,
@@ -55,7 +61,7 @@ class FanoutSettings:
     ramp_step_s: float = 3.0
     ramp_warmup_s: float = 1.5
     p99_limit_ms: float = 100.0
-    targets: list[str] = field(default_factory=lambda: ["ours", "yjs", "socketio"])
+    targets: list[str] = field(default_factory=lambda: ["ours", "ours-2x", "yjs", "socketio"])
     connect_concurrency: int = 32
     server_env: dict[str, str] = field(default_factory=dict)
 
@@ -63,6 +69,9 @@ class FanoutSettings:
 async def _start(
     target: str, workdir: Path, db: Database | None, cores: Cores, settings: FanoutSettings
 ) -> Server:
+    if target.startswith("ours-2x"):
+        assert db is not None
+        return await start_cluster(workdir, db, cores, env=settings.server_env)
     if target.startswith("ours"):
         assert db is not None
         return await start_ours(workdir, db, cores, env=settings.server_env)
@@ -102,6 +111,7 @@ def _driver_config(
             {
                 "tokens": [c.tokens["pharmacist"], c.tokens["clinician"], c.tokens["patient"]],
                 "entity_id": c.medication_id,
+                "consult_id": c.consult_id,
             }
             for c in consults[:rooms]
         ]
@@ -135,7 +145,7 @@ async def _measure(
 
     def on_mark(mark: dict[str, Any]) -> None:
         if mark["mark"] == "window-start":
-            window = windows[mark["step"]] = CpuWindow([server.pid])
+            window = windows[mark["step"]] = CpuWindow(server.pids())
             window.start()
         elif mark["mark"] == "window-end" and mark["step"] in windows:
             windows[mark["step"]].finish()
@@ -153,7 +163,10 @@ async def _measure(
             label=label,
         )
         result = await run_driver(workdir, cores, config, on_mark, name=label)
-        rss_kb, peak_kb = memory_kb(server.pid)
+        rss_kb = peak_kb = 0
+        for pid in server.pids():
+            rss, peak = memory_kb(pid)
+            rss_kb, peak_kb = rss_kb + rss, peak_kb + peak
     finally:
         server.stop()
     for index, step in enumerate(result["steps"]):
@@ -206,6 +219,9 @@ async def run(
     for target in settings.targets:
         if target == "ours":
             runs += [(f"ours-{kind}", db, consults) for kind, (db, consults) in ours_data.items()]
+        elif target == "ours-2x" and "postgres" in ours_data:  # several instances: Postgres
+            db, consults = ours_data["postgres"]
+            runs.append(("ours-2x-postgres", db, consults))
         else:
             runs.append((target, None, []))
     for rooms in settings.sizes:

@@ -86,6 +86,7 @@ NAMES = {
     "ours": "ours",
     "ours-sqlite": "ours (SQLite)",
     "ours-postgres": "ours (Postgres)",
+    "ours-2x-postgres": "ours, 2 instances + nginx + Redis (Postgres)",
     "yjs": "y-websocket",
     "socketio": "socket.io relay",
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.engine import make_url
 
 from media.probe import ProbeService
@@ -71,7 +71,13 @@ def create_app(
         # Several instances (docs/deploy.md): presence, commands and Socket.IO messages
         # cross them through Redis. The config check guarantees a shared token secret.
         assert config.auth.token_secret is not None
-        redis = Redis.from_url(config.redis.url)
+        # A bounded pool that makes a burst of callers wait for a connection (the default
+        # pool refuses them once it holds 100).
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                config.redis.url, max_connections=64, timeout=10
+            )
+        )
         cluster = RedisCluster(
             redis,
             ttl_seconds=signaling.presence_ttl_seconds,

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 import socketio
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from signaling.wire import log_limited
@@ -359,9 +359,21 @@ def _text(value: Any) -> str:
 
 
 class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """`socketio.AsyncRedisManager`, resubscribing after 0.25 to 2 s (with jitter) when the
-    connection to Redis is lost; messages published meanwhile are lost, as with the
-    library's own (presence and rosters are resent after Redis returns: see `beat`)."""
+    """`socketio.AsyncRedisManager` on a bounded, waiting connection pool, resubscribing
+    after 0.25 to 2 s (with jitter) when the connection to Redis is lost; messages published
+    meanwhile are lost, as with the library's own (presence and rosters are resent after
+    Redis returns: see `beat`). `redis+sentinel://` URLs are not supported here."""
+
+    def _redis_connect(self) -> None:
+        # A bounded pool that makes a burst of emits wait for a connection: the library's
+        # default pool refuses the 101st concurrent publish, and that message is lost.
+        self.redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                self.redis_url, max_connections=64, timeout=10
+            )
+        )
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
 
     async def _redis_listen_with_retries(self) -> Any:
         delay = 0.25

@@ -75,7 +75,10 @@ function summary(values) {
 
 // ---- Socket.IO participants (ours and the relay peer speak the same events) -------------
 
-function connectSocketIo(url, token, timeoutMs, joinPayload = {}) {
+// `consultId`: in the URL's query, as the call page puts it, for a load balancer that
+// routes by consult (several instances behind nginx, docs/deploy.md; its test certificate is
+// self-signed).
+function connectSocketIo(url, token, timeoutMs, joinPayload = {}, consultId = null) {
   const { io } = require("socket.io-client");
   return new Promise((resolve, reject) => {
     const socket = io(url, {
@@ -84,6 +87,8 @@ function connectSocketIo(url, token, timeoutMs, joinPayload = {}) {
       forceNew: true,
       reconnection: false,
       timeout: timeoutMs,
+      ...(consultId ? { query: { consult: consultId } } : {}),
+      ...(url.startsWith("https:") ? { rejectUnauthorized: false } : {}),
     });
     let settled = false;
     const fail = (error) => {
@@ -108,12 +113,12 @@ function connectSocketIo(url, token, timeoutMs, joinPayload = {}) {
 // clinician, patient. The patient accepts the consent and, when sent to the waiting room,
 // is admitted by the pharmacist (docs/protocol.md); its call payload then arrives as
 // `admitted`. Resolves with [{socket, ack}] (ack = the in-call payload).
-async function joinRoom(url, tokens, timeoutMs) {
+async function joinRoom(url, tokens, timeoutMs, consultId = null) {
   const members = [];
   try {
     for (const [index, token] of tokens.entries()) {
       const payload = index === 2 ? { consent: { accepted: true } } : {};
-      const member = await connectSocketIo(url, token, timeoutMs, payload);
+      const member = await connectSocketIo(url, token, timeoutMs, payload, consultId);
       members.push(member);
       if (!member.ack.waiting) continue;
       const admitted = new Promise((resolve, reject) => {
@@ -230,7 +235,7 @@ async function fanout() {
     await pool(rooms, config.connect_concurrency, async (room, r) => {
       let joined;
       try {
-        joined = await joinRoom(config.url, roomSpecs[r].tokens, timeoutMs);
+        joined = await joinRoom(config.url, roomSpecs[r].tokens, timeoutMs, roomSpecs[r].consult_id);
       } catch (error) {
         connectFailures += 1;
         firstError ??= error.message;
@@ -306,7 +311,9 @@ async function fanout() {
         op: "set",
         entity: "medication",
         entity_id: room.entityId,
-        field: "notes",
+        // The patient's note: every participant sees it (a medication's `notes` are the
+        // care team's, and a patient's connection gets them as a bare "hidden" seq).
+        field: "patient_note",
         value,
       },
       (ack) => {

@@ -136,6 +136,10 @@ class Nginx:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.https_port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def _write_config(self) -> Path:
         certificate, key = self_signed(self._workdir)
         site = render_site(
@@ -154,7 +158,9 @@ daemon off;
 master_process off;
 pid {self._workdir / "nginx.pid"};
 error_log {self._workdir / "error.log"} warn;
-events {{ worker_connections 1024; }}
+# Two connections per client (client and upstream): room for the benchmarks' thousands.
+worker_rlimit_nofile 65536;
+events {{ worker_connections 16384; }}
 http {{
     access_log {self._workdir / "access.log"};
     client_body_temp_path {temp / "body"};
