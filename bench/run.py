@@ -286,7 +286,8 @@ METHOD = {
         "C consults, three connected participants each; one participant per consult edits "
         "at 2 edits/s, the consults' phases spread evenly over the half-second period. One "
         "Node driver (bench/node/driver.js) drives every server with the same logic. Ours: a "
-        "`mutate` `set` of a medication's `notes` (last writer wins) with a 120-byte value; "
+        "`mutate` `set` of a medication's `patient_note` (last writer wins, seen by all three) "
+        "with a 120-byte value; "
         "ack = the `mutate` acknowledgement; arrival = `panel-event` at each of the two other "
         "participants. Every edit is validated, committed with its audit row, then "
         "broadcast. y-websocket: the Yjs reference server (y-websocket 1.5.4 `bin/server.js`, "
@@ -295,7 +296,12 @@ METHOD = {
         "two maps observing it. It persists asynchronously and validates nothing. socket.io "
         "relay: bench/node/sio_server.js, the same events relayed by a bare Socket.IO 4 "
         "server with nothing stored: a floor. Each (server, C) gets a fresh server process; "
-        "server CPU is measured over the window; peak RSS is the process's VmHWM."
+        "server CPU is measured over the window; peak RSS is the process's VmHWM. "
+        "Ours, 2 instances: two of our processes sharing one Postgres database and a Redis, "
+        "behind nginx running deploy/nginx.conf (TLS, routing by consult id), all pinned to "
+        "the server core, so on this machine the row measures what the deployment of "
+        "docs/deploy.md costs, not what it gains; its CPU and memory are those of the two "
+        "instances, nginx and Redis together."
     ),
     "ramp": (
         "## 1b. Sustained edit rate\n\n"

@@ -177,10 +177,11 @@ async def record_seen(
         )
 
 
-async def ended_among(session: AsyncSession, consult_ids: Collection[str]) -> set[str]:
+async def ended_among(session: AsyncSession, consult_ids: Collection[str]) -> dict[str, str]:
+    """Those of `consult_ids` that have ended: id -> end reason."""
     if not consult_ids:
-        return set()
-    query = select(Consult.id).where(
+        return {}
+    query = select(Consult.id, Consult.end_reason).where(
         Consult.id.in_(sorted(consult_ids)), Consult.status == ConsultStatus.ENDED.value
     )
-    return set((await session.execute(query)).scalars())
+    return {row.id: row.end_reason or "" for row in await session.execute(query)}

@@ -166,7 +166,7 @@ class DatabaseAdmissions:
         except consults.ConsultAlreadyEnded:
             raise JoinRefused("consult_ended", "This consult has already ended.") from None
 
-    async def ended_among(self, consult_ids: Collection[str]) -> set[str]:
+    async def ended_among(self, consult_ids: Collection[str]) -> dict[str, str]:
         async with self._sessions() as session:
             return await consults.ended_among(session, consult_ids)
 

@@ -182,6 +182,9 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             _stored_secret, state.config.paths.var_dir / "token_secret"
         )
     state._signer = LinkSigner(secret)
+    # Join the other instances first: one that cannot (another token secret) stops here,
+    # before it touches the database.
+    await state.signaling.start()
     if state.config.database.auto_migrate:
         database_file = _sqlite_file(state.config.database.url)
         if database_file is not None:
@@ -189,7 +192,6 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         await upgrade_to_head(state.engine)
     await state.webhooks.start()
     state.panel_writer.start()
-    await state.signaling.start()
     yield
     await state.signaling.stop()
     await state.panel_writer.stop()

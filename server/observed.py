@@ -212,7 +212,7 @@ class ObservedAdmissions:
     async def end_consult(self, host: Identity, reason: str) -> None:
         await _observed("end-consult", lambda: self._inner.end_consult(host, reason), identity=host)
 
-    async def ended_among(self, consult_ids: Collection[str]) -> set[str]:
+    async def ended_among(self, consult_ids: Collection[str]) -> dict[str, str]:
         return await self._inner.ended_among(consult_ids)
 
 

@@ -229,8 +229,9 @@ class Admissions(Protocol):
     async def end_consult(self, host: Identity, reason: str) -> None:
         """End the consult for everyone, on every instance; raises JoinRefused if it ended."""
 
-    async def ended_among(self, consult_ids: Collection[str]) -> set[str]:
-        """Which of these consults have ended (to catch up after missed messages)."""
+    async def ended_among(self, consult_ids: Collection[str]) -> dict[str, str]:
+        """Those of these consults that have ended, with their end reasons (to catch up
+        after missed messages)."""
 
 
 class PanelService(Protocol):

@@ -186,8 +186,8 @@ class ConsultSignaling:
     async def _end_consults_that_ended(self) -> None:
         """A consult may have ended while its "end" could not reach this instance."""
         held = {session.identity.consult_id for session in self._sessions.values()}
-        for consult_id in await self.backend.admissions.ended_among(held):
-            await self._end_here(consult_id, "ended")
+        for consult_id, reason in (await self.backend.admissions.ended_among(held)).items():
+            await self._end_here(consult_id, reason)
 
     async def _departed(
         self, consult_id: str, entry: PresentParticipant, *, at: dt.datetime

@@ -5,13 +5,19 @@ API's `present`)."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from server.config import Config
 from server.state import STATE
-from tests.conftest import API_KEY, RunningServer, token_of
+from signaling.cluster import ClusterRefused
+from tests.conftest import API_KEY, FakeClock, RunningServer, start_instance, token_of
 from tests.support.nginx import Nginx
 from tests.support.sockets import RecordingClient, joined
 
@@ -177,3 +183,31 @@ async def test_participants_spread_over_two_instances_share_one_consult(
         assert await pharmacist.sio.call("end-consult", {"reason": "done"}) == {"ok": True}
         assert (await patient.wait_for("consult-ended"))["reason"] == "done"
         await asyncio.wait_for(patient.disconnected.wait(), 5)
+
+
+async def test_an_instance_with_another_token_secret_refuses_to_start(
+    server: RunningServer, config: Config, database_url: tuple[str, str | None], clock: FakeClock
+) -> None:
+    other = config.model_copy(
+        update={"auth": config.auth.model_copy(update={"token_secret": "another-" + "y" * 32})}
+    )
+    with pytest.raises(ClusterRefused, match=r"^auth\.token_secret: differs from the secret"):
+        await start_instance(other, database_url, clock)
+    # The command line says so, naming the setting, and stops with status 2.
+    settings = {
+        # The test database without this test's schema: it must not be touched at all.
+        "database": {"url": config.database.url, "auto_migrate": False},
+        "redis": {"url": config.redis.url},
+        "auth": {"token_secret": "another-" + "y" * 32},
+        "server": {"uvloop": False},
+    }
+    path = Path(tempfile.mkdtemp()) / "config.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "--config", str(path), "serve",
+        "--host", "127.0.0.1", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "mtm-consult: auth.token_secret: differs from the secret" in stderr.decode()

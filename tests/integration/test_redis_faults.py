@@ -67,6 +67,11 @@ async def test_redis_restarted_mid_consult_loses_nothing_and_commands_resume(
     assert (await patient.join())["waiting"] is True
     waiting = (await pharmacist.wait_for("waiting-room"))["waiting"]
     await pharmacist.wait_for("participant-joined")  # the clinician
+    # A second consult, whose only participant is held by the second instance.
+    other = await server.create_consult()
+    elsewhere = RecordingClient()
+    await elsewhere.connect(second, token_of(other["links"]["clinician"]))
+    assert (await elsewhere.join())["ok"]
     # What an instance knows of the others' participants is one heartbeat old at most.
     await asyncio.sleep(1.0)
     acknowledged: list[int] = []
@@ -91,12 +96,21 @@ async def test_redis_restarted_mid_consult_loses_nothing_and_commands_resume(
             result = clinician.results[f"during-{index}"]
             assert result["ok"], result
             acknowledged.append(result["seq"])
+        # Ended through the first instance while Redis is down.
+        async with server.http.post(
+            f"{first}/api/v1/consults/{other['id']}/end",
+            json={"reason": "ended during the outage"},
+            headers={"X-API-Key": API_KEY},
+        ) as response:
+            assert response.status == 200
         await asyncio.sleep(OUTAGE_SECONDS)
         # On the event loop's thread: a child dies with the thread that started it.
         private_redis.start()
 
-        # The admission crossed once Redis was back; the patient is in the call, and in
-        # the pharmacist's roster.
+        # The "end" crossed once Redis was back.
+        ended = await elsewhere.wait_for("consult-ended", timeout=15)
+        assert ended["reason"] == "ended during the outage"
+        # So did the admission: the patient is in the call, and in the pharmacist's roster.
         admitted = await patient.wait_for("admitted", timeout=15)
         assert {p["role"] for p in admitted["roster"]} == {"pharmacist", "clinician"}
         patient_id = admitted["self"]["id"]
@@ -143,7 +157,7 @@ async def test_redis_restarted_mid_consult_loses_nothing_and_commands_resume(
     finally:
         if not private_redis.running:
             private_redis.start()
-        for client in (pharmacist, patient):
+        for client in (pharmacist, patient, elsewhere):
             if client.sio.connected:
                 await client.sio.disconnect()
         await clinician.disconnect()
