@@ -34,9 +34,16 @@ def _shared(entity: dict[str, Any]) -> bool:
     return bool(entity["data"].get("audience", CARE_TEAM) == "patient")
 
 
+# A prescriber's notes on their answer to a recommendation are for the care team.
+_TEAM_ONLY_KEYS = {EntityType.RECOMMENDATION.value: frozenset({"decision_notes"})}
+
+
 def _patient_data(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
     if entity_type == EntityType.MEDICATION.value and not _notes_shared(data):
         return {name: value for name, value in data.items() if name != "notes"}
+    hidden = _TEAM_ONLY_KEYS.get(entity_type)
+    if hidden and hidden & data.keys():
+        return {name: value for name, value in data.items() if name not in hidden}
     return dict(data)
 
 

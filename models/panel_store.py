@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from models import replay
 from models.mutations import (
     Actor,
     Changes,
@@ -22,7 +23,9 @@ from models.mutations import (
     EventRecord,
     MutationError,
     PanelState,
+    PrescriberResponse,
     apply,
+    respond,
 )
 from models.tables import Base, ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
 
@@ -146,6 +149,16 @@ async def events_since(
     return [_event(row).json() for row in (await session.execute(query)).scalars()]
 
 
+async def snapshot_at(session: AsyncSession, consult_id: str, seq: int) -> dict[str, Any]:
+    """The panel as it was at `seq` (0 up to the consult's latest), rebuilt from the change
+    log (models/replay.py): `{seq, entities}` like `snapshot`. Raises ReplayError for a seq
+    past the log's end."""
+    status, _ = await _consult_row(session, consult_id)
+    # Seqs are gap-free from 1, so the first `seq` events are exactly those up to it.
+    events = await events_since(session, consult_id, 0, limit=seq) if seq > 0 else []
+    return replay.state_at(consult_id, status, events, seq).snapshot()
+
+
 async def history(session: AsyncSession, consult_id: str, entity_id: str) -> list[dict[str, Any]]:
     """Every event of one entity, oldest first (the audit trail a history drawer shows)."""
     query = (
@@ -164,18 +177,20 @@ async def persist(
     batch: Iterable[tuple[PanelState, int, Changes]],
     *,
     now: dt.datetime,
+    after_end: bool = False,
 ) -> None:
     """Write what mutations changed, for any number of consults, in the caller's transaction.
 
     Each item is (state after the mutations, its `last_seq` before them, the changes).
-    Raises StaleState if a consult ended meanwhile; a concurrent writer of the same consult
-    makes the log insert fail on its primary key (the caller rolls back either way).
+    Raises StaleState if a consult ended meanwhile (unless `after_end`: a prescriber's
+    answer to an ended consult's letter); a concurrent writer of the same consult makes the
+    log insert fail on its primary key (the caller rolls back either way).
     """
     items = [item for item in batch if item[2].events or item[2].receipts]
     if not items:
         return
     changed = [state.consult_id for state, _, changes in items if changes.events]
-    if changed:
+    if changed and not after_end:
         ended = await connection.execute(
             select(Consult.id).where(
                 Consult.id.in_(changed), Consult.status == ConsultStatus.ENDED.value
@@ -331,3 +346,72 @@ async def add_initial_medications(
             raise InitialMedicationRefused(index, error["code"], error["message"])
         changes.extend(applied)
     await persist(await session.connection(), [(state, first_seq, changes)], now=now)
+
+
+class MedicationsRefused(MutationError):
+    """Entries of a medication list are refused: `errors` holds (index, message) for each;
+    nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        super().__init__("invalid_value", "Some medications cannot be added.")
+        self.errors = errors
+
+
+async def add_medications(
+    session: AsyncSession,
+    consult_id: str,
+    actor: Actor,
+    medications: list[dict[str, Any]],
+    *,
+    mutation_prefix: str,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Add a list of medications as audited adds by `actor`, all or nothing, in the
+    caller's transaction; returns the new entities in list order.
+
+    Every entry is tried, so MedicationsRefused names each refused one; the caller rolls
+    back. `mutation_prefix` plus the index is each add's mutation id.
+    """
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    changes = Changes()
+    added: list[dict[str, Any]] = []
+    errors: list[tuple[int, str]] = []
+    for index, fields in enumerate(medications):
+        mutation = {
+            "mutation_id": f"{mutation_prefix}{index}",
+            "op": "add",
+            "entity": "medication",
+            "value": fields,
+        }
+        result, applied = apply(state, actor, mutation, now=now)
+        if not result["ok"]:
+            errors.append((index, result["error"]["message"]))
+            continue
+        changes.extend(applied)
+        added.append(result["entity"])
+    if errors:
+        raise MedicationsRefused(errors)
+    await persist(await session.connection(), [(state, first_seq, changes)], now=now)
+    return added
+
+
+async def record_response(
+    session: AsyncSession,
+    consult_id: str,
+    actor: Actor,
+    response: PrescriberResponse,
+    *,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A prescriber's answer to a recommendation (models.mutations.respond), written in the
+    caller's transaction under the consult's lock: of two concurrent uses of one link, the
+    second finds the recommendation decided. Raises MutationError; nothing is written then.
+    """
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    result, changes = respond(state, actor, response, now=now)
+    await persist(
+        await session.connection(), [(state, first_seq, changes)], now=now, after_end=True
+    )
+    return result

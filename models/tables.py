@@ -58,6 +58,9 @@ class Consult(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     live_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The seq the consult ended at: its documents are generated from the panel at this seq
+    # by default, however the log grows after (a prescriber's answers to the letter).
+    ended_seq: Mapped[int | None] = mapped_column(Integer, default=None)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="consult", order_by="Participant.created_at", lazy="selectin"

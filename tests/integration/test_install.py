@@ -118,13 +118,17 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
     assert time.monotonic() - started < 10
 
 
+# WeasyPrint's system libraries and a font: the server renders PDF documents.
+PDF_LIBRARIES = "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
+
+
 @pytest.mark.parametrize(
     ("profile", "lock", "debian"),
     [
-        ("demo", "requirements/runtime.txt", ""),
+        ("demo", "requirements/runtime.txt", PDF_LIBRARIES),
         ("lint", "requirements/lint.txt", ""),
-        ("test", "requirements/test.txt", "chromium coturn"),
-        ("bench", "requirements/test.txt", "chromium coturn"),
+        ("test", "requirements/test.txt", f"chromium coturn {PDF_LIBRARIES} poppler-utils"),
+        ("bench", "requirements/test.txt", f"chromium coturn {PDF_LIBRARIES} poppler-utils"),
     ],
 )
 async def test_each_profile_plans_its_own_lock_and_debian_packages(
