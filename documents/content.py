@@ -119,7 +119,9 @@ def _call_line(facts: ConsultFacts, lang: Language, key: str) -> str:
     return words[key].format(provider=facts.provider_name, contact=contact)
 
 
-def patient_summary(facts: ConsultFacts, snapshot: dict[str, Any], lang: Language) -> PatientSummary:
+def patient_summary(
+    facts: ConsultFacts, snapshot: dict[str, Any], lang: Language
+) -> PatientSummary:
     """The CMS cover letter, Medication Action Plan and Personal Medication List."""
     record = audience.record_for("patient", snapshot)
     medications = {entity["id"]: entity["data"] for entity in record["medications"]}

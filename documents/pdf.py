@@ -28,3 +28,8 @@ def html_to_pdf(html: str) -> bytes:
     pdf = document.write_pdf()
     assert isinstance(pdf, bytes)
     return pdf
+
+
+def warm_up() -> None:
+    """Load WeasyPrint (and lay out a page) once in a new worker process."""
+    html_to_pdf("<!doctype html><p>ready</p>")

@@ -223,8 +223,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "for_name": "for {name}",
         "dob": "Date of birth",
         "map_intro": (
-            "This action plan will help you get the best results from your medications if "
-            "you:"
+            "This action plan will help you get the best results from your medications if you:"
         ),
         "map_step_1": "Read “What we talked about.”",
         "map_step_2": "Take the steps listed in the “What I need to do” boxes.",
@@ -247,8 +246,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "pml_made": "This medication list was made for you after we talked.",
         "pml_sources": "We also used information from {sources}.",
         "pml_use_blank": (
-            "Use blank rows to add new medications. Then fill in the dates you started using "
-            "them."
+            "Use blank rows to add new medications. Then fill in the dates you started using them."
         ),
         "pml_cross_out": (
             "Cross out medications when you no longer use them. Then write the date and why "
@@ -360,19 +358,18 @@ WORDS: dict[Language, dict[str, str]] = {
         "questions": (
             "Preguntas que quiero hacer (incluya temas sobre medicamentos o tratamientos):"
         ),
-        "map_call": (
-            "Si tiene preguntas sobre su plan de acción, llame a {provider}{contact}."
-        ),
+        "map_call": "Si tiene preguntas sobre su plan de acción, llame a {provider}{contact}.",
         "pml_title": "Lista Personal de Medicamentos",
-        "pml_made": "Esta lista de medicamentos se hizo para usted después de nuestra conversación.",
+        "pml_made": (
+            "Esta lista de medicamentos se hizo para usted después de nuestra conversación."
+        ),
         "pml_sources": "También usamos información de {sources}.",
         "pml_use_blank": (
             "Use las filas en blanco para agregar medicamentos nuevos. Luego anote la fecha "
             "en que empezó a usarlos."
         ),
         "pml_cross_out": (
-            "Tache los medicamentos que ya no usa. Luego anote la fecha y por qué dejó de "
-            "usarlos."
+            "Tache los medicamentos que ya no usa. Luego anote la fecha y por qué dejó de usarlos."
         ),
         "pml_update": (
             "Pida a sus médicos, farmacéuticos y otros proveedores de salud que actualicen "

@@ -656,7 +656,7 @@ def _set(step: _Step, record: EntityRecord) -> dict[str, Any]:
             acceptance = _acceptance(state, new_data)
         if name == "status":
             record = replace(record, data={**record.data, **_decided(actor, step.now)})
-    detail = None
+    detail: dict[str, Any] | None = None
     if step.response is not None and name == "status":
         record = replace(record, data={**record.data, "decision_notes": step.response.notes})
         detail = {"response": {"notes": step.response.notes}}
@@ -731,7 +731,8 @@ def respond(
         )
     if record.versions.get("status", record.created_seq) != response.base_version:
         raise MutationError(
-            "stale_link", "This recommendation changed after the letter was made; ask for a new one."
+            "stale_link",
+            "This recommendation changed after the letter was made; ask for a new one.",
         )
     mutation = Mutation(
         mutation_id=response.response_id,

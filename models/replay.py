@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from models.mutations import (
+    Actor,
     EntityRecord,
     PanelState,
     _confirmed_values,
     _decided,
-    Actor,
 )
 from models.panel import CONFIRMATION_BOUND, FIELDS, EntityType
 
@@ -29,7 +29,9 @@ class ReplayError(Exception):
     """The log does not hold the events asked for (a gap, or a seq past its end)."""
 
 
-def state_at(consult_id: str, status: str, events: Iterable[dict[str, Any]], seq: int) -> PanelState:
+def state_at(
+    consult_id: str, status: str, events: Iterable[dict[str, Any]], seq: int
+) -> PanelState:
     """The panel after the events up to and including `seq` (`EventRecord.json()` shapes, in
     seq order, starting at 1). `status` is the consult's status to report with it."""
     state = PanelState(consult_id=consult_id, status=status, last_seq=0)

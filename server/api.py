@@ -20,20 +20,24 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from documents import fhir
+from documents.text import LANGUAGES, Language
 from models import audience, consults, mutations, panel_store
-from models.tables import Consult
-from server import links, openapi
+from models.tables import Consult, ConsultStatus
+from server import documents, links, openapi
 from server.api_keys import ApiClient, authenticate
 from server.api_models import (
     ConsultCreate,
     ConsultEnd,
     ConsultOut,
     EventsOut,
+    FhirResourceIn,
+    ImportOut,
     JsonObject,
     PanelOut,
 )
 from server.errors import ApiError
-from server.openapi import Endpoint, QueryParameter
+from server.openapi import ChoiceParameter, Endpoint, QueryParameter
 from server.rate_limit import TokenBuckets
 from server.security import Handler
 from server.state import STATE, AppState
@@ -316,7 +320,7 @@ async def end_consult(request: web.Request) -> web.Response:
     data = request_body(request, ConsultEnd)
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
     async with state.sessions() as session, session.begin():
-        consult = await _owned_consult(session, request)
+        consult = await _owned_consult(session, request, lock=True)
         try:
             consults.end(consult, reason=data.reason, now=now)
         except consults.ConsultAlreadyEnded:
@@ -326,6 +330,9 @@ async def end_consult(request: web.Request) -> web.Response:
     state.panel_writer.forget(consult.id)
     await state.signaling.end_consult(consult.id, data.reason)
     state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
+    state.webhooks.emit(
+        "consult.documents_ready", consult.id, documents.documents_ready_data(consult, PREFIX)
+    )
     return _answer(body)
 
 
@@ -368,18 +375,130 @@ def _query_int(request: web.Request, name: str, *, default: int, low: int, high:
     return int(raw)
 
 
+def _query_choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = request.query.get(name, default)
+    if raw not in choices:
+        raise ApiError(400, "invalid_query", f"{name} must be one of: {', '.join(choices)}.")
+    return raw
+
+
+SEQ_QUERY = QueryParameter(
+    "seq",
+    "The panel's state to show: the change log up to this seq (default: the end of the "
+    "consult, or its latest change while it runs).",
+    0,
+    mutations.MAX_SEQ,
+)
+LANG_QUERY = ChoiceParameter("lang", "The language of the patient's copy (default en).", LANGUAGES)
+
+
+def _document_handler(kind: documents.Kind, fmt: documents.Format) -> openapi.Handler:
+    """A handler answering one document of a consult, live or ended, at a seq."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = _state(request)
+        seq = (
+            _query_int(request, "seq", default=-1, low=0, high=mutations.MAX_SEQ)
+            if "seq" in request.query
+            else None
+        )
+        lang: Language = "en"
+        if kind == "summary":
+            lang = "es" if _query_choice(request, "lang", LANGUAGES, "en") == "es" else "en"
+        async with state.sessions() as session:
+            consult = await _owned_consult(session, request)
+            try:
+                inputs = await documents.load_inputs(session, state.config, consult, seq)
+            except documents.DocumentRefused as refused:
+                raise ApiError(refused.status, refused.code, refused.message) from None
+        link = documents.response_link_maker(
+            state.response_signer(), state.config.documents, consult, base_url(request, state)
+        )
+        rendered = await documents.render_document(state.pdf, kind, fmt, inputs, lang, link)
+        return web.Response(
+            body=rendered.body,
+            content_type=rendered.media_type,
+            charset="utf-8" if fmt != "pdf" else None,
+            headers=documents.headers_for(rendered),
+        )
+
+    handle.__name__ = f"read_{kind.replace('-', '_')}_{fmt}"
+    return handle
+
+
+async def import_medications(request: web.Request) -> web.Response:
+    """Add a starting medication list read from FHIR, all or nothing, before the call."""
+    state = _state(request)
+    clinic = api_client(request)
+    resource = request_body(request, FhirResourceIn).model_dump(mode="json")
+    try:
+        found, unreadable = fhir.import_medications(resource)
+    except fhir.NotFhir as problem:
+        raise ApiError(422, "invalid_fhir", str(problem)) from None
+    if unreadable:
+        raise _fhir_refusal([(error.where, error.message) for error in unreadable])
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    actor = mutations.Actor(participant_id=None, name=clinic.display_name, role="clinic")
+    async with state.sessions() as session, session.begin():
+        consult = await _owned_consult(session, request, lock=True)
+        if consult.status == ConsultStatus.ENDED.value:
+            raise ApiError(409, "consult_ended", "This consult has already ended.")
+        if consult.status == ConsultStatus.LIVE.value:
+            raise ApiError(
+                409,
+                "consult_started",
+                "The call has started: add medications in the call, not by import.",
+            )
+        try:
+            added = await panel_store.add_medications(
+                session,
+                consult.id,
+                actor,
+                [medication.fields for medication in found],
+                mutation_prefix="import-",
+                now=now,
+            )
+        except panel_store.MedicationsRefused as refused:
+            raise _fhir_refusal(
+                [(found[index].where, message) for index, message in refused.errors]
+            ) from None
+        seq = added[-1]["updated_seq"]
+    state.panel_writer.forget(consult.id)
+    return _answer(ImportOut.model_validate({"seq": seq, "medications": added}))
+
+
+def _fhir_refusal(errors: list[tuple[str, str]]) -> ApiError:
+    count = len(errors)
+    return ApiError(
+        422,
+        "invalid_fhir",
+        f"{count} {'entry' if count == 1 else 'entries'} cannot be imported; nothing was added.",
+        fields=[{"field": where, "message": message} for where, message in errors],
+    )
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
-async def _owned_consult(session: AsyncSession, request: web.Request) -> Consult:
+async def _owned_consult(
+    session: AsyncSession, request: web.Request, *, lock: bool = False
+) -> Consult:
     consult = await consults.get_consult(
-        session, request.match_info["consult_id"], clinic=api_client(request).clinic
+        session, request.match_info["consult_id"], clinic=api_client(request).clinic, lock=lock
     )
     if consult is None:
         raise ApiError(404, "consult_not_found", "There is no consult with this id.")
     return consult
 
+
+DOCUMENTS: list[tuple[documents.Kind, documents.Format, str]] = [
+    ("summary", "html", "The patient's summary (CMS Standardized Format), printable HTML"),
+    ("summary", "pdf", "The patient's summary (CMS Standardized Format), PDF"),
+    ("prescriber-letter", "html", "The prescriber letter, printable HTML"),
+    ("prescriber-letter", "pdf", "The prescriber letter, PDF"),
+    ("fhir-bundle", "json", "The consult as a FHIR R4 document Bundle"),
+]
 
 # Every REST endpoint. Adding one: its handler, its models in server/api_models.py, and an
 # entry here (the OpenAPI sync test fails until the document and the router agree).
@@ -423,6 +542,28 @@ ENDPOINTS: list[Endpoint] = [
             QueryParameter("since", "Events after this seq (default 0).", 0, mutations.MAX_SEQ),
             QueryParameter("limit", "At most this many (default 500).", 1, EVENTS_PAGE),
         ),
+    ),
+    *(
+        Endpoint(
+            "GET",
+            f"/consults/{{consult_id}}/documents/{kind}.{fmt}",
+            _document_handler(kind, fmt),
+            summary,
+            answer=JsonObject if fmt == "json" else None,
+            media_type=documents.MEDIA_TYPES[fmt],
+            errors=(400,),
+            query=(SEQ_QUERY, LANG_QUERY) if kind == "summary" else (SEQ_QUERY,),
+        )
+        for kind, fmt, summary in DOCUMENTS
+    ),
+    Endpoint(
+        "POST",
+        "/consults/{consult_id}/medications/import",
+        import_medications,
+        "Add a starting medication list from a FHIR Bundle or List",
+        answer=ImportOut,
+        body=FhirResourceIn,
+        errors=(409,),
     ),
     Endpoint(
         "GET",

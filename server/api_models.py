@@ -138,6 +138,15 @@ class ConsultCreate(RequestBody):
         return value
 
 
+class FhirResourceIn(BaseModel):
+    """A FHIR R4 Bundle (of MedicationStatements, in the order of its List when it has one)
+    or List (of contained MedicationStatements), as JSON (docs/documents.md, "Import")."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    resourceType: Literal["Bundle", "List"]  # noqa: N815 (FHIR's spelling)
+
+
 class ConsultEnd(RequestBody):
     reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(refuse_nul)] = (
         "ended by the clinic"
@@ -259,6 +268,11 @@ class EventsOut(Answer):
     next_since: int | None = Field(description="Ask from this seq next; null at the end.")
 
 
+class ImportOut(Answer):
+    seq: int = Field(description="The consult's latest seq after the import.")
+    medications: list[PanelEntityOut] = Field(description="The medications added, in order.")
+
+
 class FieldErrorOut(Answer):
     field: str
     message: str
@@ -269,7 +283,11 @@ class ErrorDetailOut(Answer):
     code: str
     message: str
     fields: list[FieldErrorOut] | None = Field(
-        None, description="Only for `invalid_body`: each refused field and why."
+        None,
+        description=(
+            "Only for `invalid_body` (each refused field and why) and `invalid_fhir` (each "
+            "entry that cannot be read or added, and why)."
+        ),
     )
 
 

@@ -19,13 +19,14 @@ from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from server import api, fastjson, metrics, pages
 from server.config import Config
+from server.documents import PdfRenderer
 from server.metrics import METRICS, ErrorCounter, Metrics
 from server.observed import CountedPresence, ObservedBackend
 from server.panel_writer import PanelWriter
 from server.security import Handler, plain_websockets, security_headers
 from server.signaling_backend import DatabaseSignalingBackend
 from server.state import STATE, AppState
-from server.tokens import LinkSigner
+from server.tokens import LinkSigner, ResponseSigner
 from server.webhooks import WebhookSender
 from signaling.handlers import ConsultSignaling, SignalingLimits
 from signaling.presence import InMemoryPresence
@@ -86,6 +87,7 @@ def create_app(
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
         panel_writer=PanelWriter(engine, sessions, clock, metrics=app_metrics),
+        pdf=PdfRenderer(config.documents.pdf_workers),
     )
     backend = DatabaseSignalingBackend(
         sessions, state.signer, config, clock, state.webhooks, state.probes, state.panel_writer
@@ -138,6 +140,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             _stored_secret, state.config.paths.var_dir / "token_secret"
         )
     state._signer = LinkSigner(secret)
+    state._response_signer = ResponseSigner(secret)
     if state.config.database.auto_migrate:
         database_file = _sqlite_file(state.config.database.url)
         if database_file is not None:
@@ -146,6 +149,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await state.webhooks.start()
     state.panel_writer.start()
     yield
+    await state.pdf.stop()
     await state.panel_writer.stop()
     await state.probes.close()
     await state.webhooks.stop()

@@ -14,7 +14,9 @@ from models import consults, mutations, panel, panel_store
 from models.roles import Action, Role, is_allowed
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
+from server.api import PREFIX as API_PREFIX
 from server.config import Config
+from server.documents import documents_ready_data
 from server.ice import ice_configuration
 from server.panel_writer import PanelWriter
 from server.tokens import LinkSigner, TokenError
@@ -160,7 +162,7 @@ class DatabaseSignalingBackend:
 
     async def end_consult(self, host: Identity, reason: str) -> None:
         async with self._sessions() as session, session.begin():
-            consult = await consults.get_consult(session, host.consult_id)
+            consult = await consults.get_consult(session, host.consult_id, lock=True)
             if consult is None:
                 raise JoinRefused("unknown_participant", "This consult does not exist.")
             try:
@@ -170,6 +172,11 @@ class DatabaseSignalingBackend:
         self._panel_writer.forget(host.consult_id)
         self._webhooks.emit(
             "consult.ended", host.consult_id, {"reason": reason, "ended_by": host.role}
+        )
+        self._webhooks.emit(
+            "consult.documents_ready",
+            host.consult_id,
+            documents_ready_data(consult, API_PREFIX),
         )
 
     def ice_configuration(self, participant_id: str) -> dict[str, Any]:

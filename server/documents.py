@@ -1,0 +1,271 @@
+"""The consult's documents as the server serves them: loaded at a seq, rendered, signed.
+
+`documents/` decides what each document says; this module reads the consult and its change
+log, fills in what the deployment configures (the MTM provider, its contact, the plan),
+signs the prescriber letter's response links, and renders PDFs in worker processes
+(WeasyPrint's layout is CPU-bound Python: on the event loop's thread it would stall every
+call of the process while a document renders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import multiprocessing
+import zoneinfo
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from documents import content, fhir, render
+from documents.pdf import html_to_pdf, warm_up
+from documents.text import Language
+from models import panel_store, replay
+from models.errors import Refused
+from models.roles import Role
+from models.tables import Consult, ConsultStatus
+from server.api_keys import display_name_of
+from server.config import Config, DocumentSettings
+from server.tokens import ResponseClaims, ResponseSigner
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["summary", "prescriber-letter", "fhir-bundle"]
+Format = Literal["html", "pdf", "json"]
+
+# Documents are standalone pages: their only style is inline, they run no script and
+# fetch nothing.
+DOCUMENT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'"
+)
+MEDIA_TYPES = {
+    "html": "text/html",
+    "pdf": "application/pdf",
+    "json": "application/fhir+json",
+}
+# Rendered PDFs kept by the hash of their HTML (the same HTML always gives the same PDF).
+_PDF_CACHE_SIZE = 32
+
+
+class DocumentRefused(Refused):
+    """A document cannot be made as asked; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DocumentInputs:
+    facts: content.ConsultFacts
+    snapshot: dict[str, Any]  # the panel at facts.seq
+    events: list[dict[str, Any]]  # the change log up to facts.seq
+
+
+def default_seq(consult: Consult) -> int:
+    """The end of the consult when it has ended, else its latest change."""
+    if consult.status == ConsultStatus.ENDED.value and consult.ended_seq is not None:
+        return consult.ended_seq
+    return consult.last_seq
+
+
+async def load_inputs(
+    session: AsyncSession, config: Config, consult: Consult, seq: int | None
+) -> DocumentInputs:
+    """The panel and log of `consult` at `seq` (default: `default_seq`)."""
+    if seq is None:
+        seq = default_seq(consult)
+    if seq > consult.last_seq:
+        raise DocumentRefused(
+            400, "invalid_query", f"seq must be at most {consult.last_seq}, the consult's latest."
+        )
+    events = await panel_store.events_since(session, consult.id, 0, limit=seq) if seq else []
+    try:
+        state = replay.state_at(consult.id, consult.status, events, seq)
+    except replay.ReplayError:
+        log.error("the change log of a consult cannot be replayed to a seq it reported")
+        raise
+    return DocumentInputs(
+        facts=consult_facts(config, consult, seq, events),
+        snapshot=state.snapshot(),
+        events=events,
+    )
+
+
+def consult_facts(
+    config: Config, consult: Consult, seq: int, events: list[dict[str, Any]]
+) -> content.ConsultFacts:
+    settings = config.documents
+    zone = zoneinfo.ZoneInfo(settings.time_zone)
+    provider = settings.provider_for(consult.clinic)
+    clinic_name = display_name_of(config.api.keys, consult.clinic) or consult.clinic
+    pharmacist = next(
+        (p.display_name for p in consult.participants if p.role == Role.PHARMACIST.value),
+        Role.PHARMACIST.label,
+    )
+    prepared = dt.datetime.fromisoformat(events[-1]["at"]) if events else consult.created_at
+    service = consult.live_at or consult.scheduled_at
+    return content.ConsultFacts(
+        consult_id=consult.id,
+        patient_name=consult.patient_name,
+        service_date=service.astimezone(zone).date(),
+        status=consult.status,
+        seq=seq,
+        prepared_at=prepared.astimezone(zone),
+        provider_name=provider.provider_name or clinic_name,
+        provider_contact=provider.provider_contact,
+        plan_name=provider.plan_name,
+        pharmacist_name=pharmacist,
+    )
+
+
+def response_link_maker(
+    signer: ResponseSigner, settings: DocumentSettings, consult: Consult, base_url: str
+) -> content.ResponseLink:
+    """Signed links for the letter's response blocks; the same inputs give the same link."""
+    start = max(consult.scheduled_at, consult.created_at)
+    expires = int((start + dt.timedelta(days=settings.response_link_days)).timestamp())
+
+    def link(recommendation_id: str, base_version: int) -> str:
+        token = signer.sign(
+            ResponseClaims(
+                consult_id=consult.id,
+                recommendation_id=recommendation_id,
+                base_version=base_version,
+                expires_at=expires,
+            )
+        )
+        return f"{base_url.rstrip('/')}/r/{token}"
+
+    return link
+
+
+def html_of(
+    kind: Kind, inputs: DocumentInputs, lang: Language, response_link: content.ResponseLink
+) -> str:
+    if kind == "summary":
+        return render.summary_html(content.patient_summary(inputs.facts, inputs.snapshot, lang))
+    if kind == "prescriber-letter":
+        return render.letter_html(
+            content.prescriber_letter(inputs.facts, inputs.snapshot, response_link)
+        )
+    raise ValueError(f"{kind} has no HTML form")
+
+
+def fhir_json(inputs: DocumentInputs) -> bytes:
+    bundle = fhir.export_bundle(inputs.facts, inputs.snapshot, inputs.events)
+    return orjson.dumps(bundle, option=orjson.OPT_INDENT_2)
+
+
+def file_name(kind: Kind, facts: content.ConsultFacts, fmt: Format, lang: Language) -> str:
+    suffix = "" if lang == "en" or kind != "summary" else f"-{lang}"
+    return f"{kind}-{facts.service_date.isoformat()}-seq{facts.seq}{suffix}.{fmt}"
+
+
+class PdfRenderer:
+    """Renders HTML to PDF in worker processes, a few recent results cached.
+
+    The workers start with the first PDF (a server that never renders one never starts
+    them); `start` starts them ahead, WeasyPrint loaded."""
+
+    def __init__(self, workers: int, *, context: str = "forkserver") -> None:
+        self._workers = workers
+        self._context = context
+        self._pool: ProcessPoolExecutor | None = None
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context(self._context)
+            )
+        return self._pool
+
+    def start(self) -> None:
+        """Start the workers and load WeasyPrint in them, so the first PDF is not slow."""
+        for _ in range(self._workers):
+            self._executor().submit(warm_up)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    async def pdf(self, html: str) -> bytes:
+        key = hashlib.sha256(html.encode()).hexdigest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        loop = asyncio.get_running_loop()
+        try:
+            pdf = await loop.run_in_executor(self._executor(), html_to_pdf, html)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start new ones and try once more.
+            log.error("a PDF worker process died; starting new ones")
+            self._pool = None
+            pdf = await loop.run_in_executor(self._executor(), html_to_pdf, html)
+        self._cache[key] = pdf
+        while len(self._cache) > _PDF_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return pdf
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    media_type: str
+    file_name: str
+
+
+async def render_document(
+    renderer: PdfRenderer,
+    kind: Kind,
+    fmt: Format,
+    inputs: DocumentInputs,
+    lang: Language,
+    response_link: content.ResponseLink,
+) -> Rendered:
+    name = file_name(kind, inputs.facts, fmt, lang)
+    if kind == "fhir-bundle":
+        return Rendered(fhir_json(inputs), MEDIA_TYPES["json"], name)
+    html = html_of(kind, inputs, lang, response_link)
+    if fmt == "html":
+        return Rendered(html.encode(), MEDIA_TYPES["html"], name)
+    return Rendered(await renderer.pdf(html), MEDIA_TYPES["pdf"], name)
+
+
+def headers_for(rendered: Rendered, *, download: bool = False) -> dict[str, str]:
+    disposition = "attachment" if download else "inline"
+    headers = {
+        "Content-Disposition": f'{disposition}; filename="{rendered.file_name}"',
+        # Health information: never kept by a shared cache or the browser's disk cache.
+        "Cache-Control": "no-store",
+    }
+    if rendered.media_type == MEDIA_TYPES["html"]:
+        headers["Content-Security-Policy"] = DOCUMENT_CSP
+    return headers
+
+
+def documents_ready_data(consult: Consult, prefix: str) -> dict[str, Any]:
+    """The `consult.documents_ready` webhook's data: the seq and where to fetch each."""
+    seq = default_seq(consult)
+    base = f"{prefix}/consults/{consult.id}/documents"
+    return {
+        "seq": seq,
+        "documents": {
+            "summary_html": f"{base}/summary.html?seq={seq}",
+            "summary_pdf": f"{base}/summary.pdf?seq={seq}",
+            "prescriber_letter_html": f"{base}/prescriber-letter.html?seq={seq}",
+            "prescriber_letter_pdf": f"{base}/prescriber-letter.pdf?seq={seq}",
+            "fhir_bundle": f"{base}/fhir-bundle.json?seq={seq}",
+        },
+    }
