@@ -255,9 +255,12 @@ def headers_for(rendered: Rendered, *, download: bool = False) -> dict[str, str]
     return headers
 
 
-def documents_ready_data(consult: Consult, prefix: str) -> dict[str, Any]:
-    """The `consult.documents_ready` webhook's data: the seq and where to fetch each."""
-    seq = default_seq(consult)
+def documents_ready_data(
+    consult: Consult, prefix: str, *, seq: int | None = None
+) -> dict[str, Any]:
+    """The `consult.documents_ready` webhook's data: the seq (default: the end) and where
+    to fetch each document at it."""
+    seq = default_seq(consult) if seq is None else seq
     base = f"{prefix}/consults/{consult.id}/documents"
     return {
         "seq": seq,

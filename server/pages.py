@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from models import audience, consults, panel_store
+from documents import content
+from documents.text import LANGUAGES, Language
+from models import audience, consults, mutations, panel_store
 from models.roles import Role
-from server import links
+from models.tables import Consult
+from server import documents, links
+from server.api import PREFIX as API_PREFIX
+from server.api import base_url
 from server.security import Handler
-from server.state import STATE
+from server.state import STATE, AppState
 from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,9 @@ def add_routes(app: web.Application, web_dir: Path) -> None:
     app.router.add_get("/static/vendor/socket.io.esm.min.js", socket_io_client)
     app.router.add_static("/static/", web_dir / "static", append_version=False)
     app.router.add_get("/c/{token}", join_page)
+    app.router.add_get("/c/{token}/documents/{name}", document_page)
+    app.router.add_get("/r/{token}", response_page)
+    app.router.add_post("/r/{token}", response_answer)
     app.router.add_get("/healthz", health)
 
 
@@ -119,6 +128,9 @@ async def join_page(request: web.Request) -> web.Response:
         boot=boot,
         participant=participant,
         role_label=role.label,
+        preview_url=f"/c/{token}/documents/summary.html"
+        if audience.sees_care_team(role.value)
+        else None,
     )
 
 
@@ -142,6 +154,88 @@ DECISION_WORDS = {
 }
 
 
+# The documents a participant's link opens: /c/<token>/documents/<name>.
+PAGE_DOCUMENTS: dict[str, tuple[documents.Kind, documents.Format]] = {
+    "summary.html": ("summary", "html"),
+    "summary.pdf": ("summary", "pdf"),
+    "prescriber-letter.html": ("prescriber-letter", "html"),
+    "prescriber-letter.pdf": ("prescriber-letter", "pdf"),
+}
+
+
+async def document_page(request: web.Request) -> web.Response:
+    """A document through a participant's link: the pharmacist's and clinician's preview
+    during the consult (any document, at its latest change), the patient's own summary
+    after it ends (at the end, for as long as their read-only record lasts)."""
+    state = request.app[STATE]
+    token = request.match_info["token"]
+    wanted = PAGE_DOCUMENTS.get(request.match_info["name"])
+    if wanted is None:
+        return _render(
+            request, "error.html", status=404, title="No such document", message=_NO_DOCUMENT
+        )
+    kind, fmt = wanted
+    lang = request.query.get("lang", "en")
+    if lang not in LANGUAGES:
+        return _render(
+            request,
+            "error.html",
+            status=400,
+            title="Unknown language",
+            message="This document is available in English (en) and Spanish (es).",
+        )
+    async with state.sessions() as session:
+        try:
+            consult, participant = await links.resolve(
+                session, state.signer(), token, now=state.clock()
+            )
+        except TokenError as problem:
+            found = await links.resolve_record(
+                session,
+                state.signer(),
+                token,
+                now=state.clock(),
+                access_days=state.config.consult.patient_access_days,
+            )
+            if found is None:
+                status, title, message = _LINK_PROBLEMS[problem.code]
+                return _render(request, "error.html", status=status, title=title, message=message)
+            consult, participant = found
+        refusal = _document_refusal(Role(participant.role), kind, consult)
+        if refusal is not None:
+            title, message = refusal
+            return _render(request, "error.html", status=403, title=title, message=message)
+        inputs = await documents.load_inputs(session, state.config, consult, None)
+    link = documents.response_link_maker(
+        state.response_signer(), state.config.documents, consult, base_url(request, state)
+    )
+    page_lang: Language = "es" if lang == "es" else "en"
+    rendered = await documents.render_document(state.pdf, kind, fmt, inputs, page_lang, link)
+    return web.Response(
+        body=rendered.body,
+        content_type=rendered.media_type,
+        charset="utf-8" if fmt == "html" else None,
+        headers=documents.headers_for(rendered, download=Role(participant.role) is Role.PATIENT),
+    )
+
+
+_NO_DOCUMENT = "Check that you opened the whole link."
+
+
+def _document_refusal(role: Role, kind: documents.Kind, consult: Consult) -> tuple[str, str] | None:
+    """Why `role` may not open `kind` now, or None when they may."""
+    if audience.sees_care_team(role.value):
+        return None
+    if kind != "summary":
+        return ("Not available", "This document is for your care team.")
+    if consult.status != "ended":
+        return (
+            "Not ready yet",
+            "Your summary will be here when your medication review has ended.",
+        )
+    return None
+
+
 async def _patient_record(request: web.Request, token: str) -> web.Response | None:
     """After the consult ends, the patient's link shows their list and plan, read-only."""
     state = request.app[STATE]
@@ -160,6 +254,7 @@ async def _patient_record(request: web.Request, token: str) -> web.Response | No
         request,
         "record.html",
         status=200,
+        token=token,
         record=audience.record_for("patient", snapshot),
         ended_on=consult.ended_at.strftime("%B %-d, %Y"),
         available_until=until.strftime("%B %-d, %Y"),
@@ -172,3 +267,214 @@ async def _patient_record(request: web.Request, token: str) -> web.Response | No
 def _render(request: web.Request, template: str, *, status: int, **context: object) -> web.Response:
     html = request.app[STATE].templates.get_template(template).render(status=status, **context)
     return web.Response(text=html, status=status, content_type="text/html")
+
+
+# -- the prescriber's answer to a recommendation -----------------------------------------
+
+_RESPONSE_LINK_PROBLEMS = {
+    "invalid_token": (404, "This link is not valid", "Check that you opened the whole link."),
+    "expired_token": (
+        410,
+        "This link has expired",
+        "Ask the pharmacist who sent the letter for a new one, or answer on paper.",
+    ),
+}
+# MutationError codes of an answer -> HTTP status.
+_ANSWER_STATUS = {
+    "unknown_consult": 404,
+    "unknown_entity": 404,
+    "already_answered": 409,
+    "stale_link": 409,
+    "consult_not_ended": 409,
+    "invalid_value": 422,
+}
+
+
+def _response_error(request: web.Request, code: str) -> web.Response:
+    status, title, message = _RESPONSE_LINK_PROBLEMS[code]
+    return _render(request, "error.html", status=status, title=title, message=message)
+
+
+async def _recommendation_row(
+    state: AppState, request: web.Request, consult: Consult, recommendation_id: str
+) -> content.RecommendationRow | None:
+    async with state.sessions() as session:
+        snapshot = await panel_store.snapshot(session, consult.id)
+    facts = documents.consult_facts(state.config, consult, snapshot["seq"], [])
+    link = documents.response_link_maker(
+        state.response_signer(), state.config.documents, consult, base_url(request, state)
+    )
+    letter = content.prescriber_letter(facts, snapshot, link)
+    return next((row for row in letter.recommendations if row.id == recommendation_id), None)
+
+
+def _respond_page(
+    request: web.Request,
+    consult: Consult,
+    row: content.RecommendationRow,
+    *,
+    status: int,
+    heading: str,
+    message: str | None,
+    open_form: bool,
+) -> web.Response:
+    state = request.app[STATE]
+    facts = documents.consult_facts(state.config, consult, consult.last_seq, [])
+    return _render(
+        request,
+        "respond.html",
+        status=status,
+        heading=heading,
+        message=message,
+        rec=row,
+        open=open_form,
+        patient_name=consult.patient_name,
+        service_date=facts.service_date.strftime("%B %-d, %Y"),
+        max_notes=mutations.MAX_RESPONSE_NOTES,
+    )
+
+
+async def _response_target(
+    request: web.Request,
+) -> tuple[Consult, str, int, str] | web.Response:
+    """(consult, recommendation id, base version, token) of a genuine link, or the page
+    that says why the link cannot be used."""
+    state = request.app[STATE]
+    token = request.match_info["token"]
+    try:
+        claims = state.response_signer().verify(token, now=state.clock())
+    except TokenError as problem:
+        return _response_error(request, problem.code)
+    async with state.sessions() as session:
+        consult = await consults.get_consult(session, claims.consult_id)
+    if consult is None:
+        return _response_error(request, "invalid_token")
+    return consult, claims.recommendation_id, claims.base_version, token
+
+
+async def response_page(request: web.Request) -> web.Response:
+    """The recommendation and, while it waits for an answer, the accept/decline form."""
+    state = request.app[STATE]
+    target = await _response_target(request)
+    if isinstance(target, web.Response):
+        return target
+    consult, recommendation_id, base_version, _ = target
+    row = await _recommendation_row(state, request, consult, recommendation_id)
+    if row is None:
+        return _response_error(request, "invalid_token")
+    if row.decided:
+        return _respond_page(
+            request,
+            consult,
+            row,
+            status=409,
+            heading="Already answered",
+            message="This recommendation has been answered; nothing more is needed.",
+            open_form=False,
+        )
+    if consult.status != "ended":
+        return _respond_page(
+            request,
+            consult,
+            row,
+            status=409,
+            heading="Not open yet",
+            message="The consult is still in progress: this link opens when it ends.",
+            open_form=False,
+        )
+    if row.response_link is None or not row.response_link.endswith(request.match_info["token"]):
+        return _respond_page(
+            request,
+            consult,
+            row,
+            status=409,
+            heading="This link is out of date",
+            message="This recommendation changed after the letter was made; ask for a new one.",
+            open_form=False,
+        )
+    return _respond_page(
+        request,
+        consult,
+        row,
+        status=200,
+        heading="Please answer this recommendation",
+        message=None,
+        open_form=True,
+    )
+
+
+async def response_answer(request: web.Request) -> web.Response:
+    """Record the prescriber's decision once, in the consult's change log."""
+    state = request.app[STATE]
+    target = await _response_target(request)
+    if isinstance(target, web.Response):
+        return target
+    consult, recommendation_id, base_version, token = target
+    form = await request.post()
+    decision = form.get("decision")
+    notes = form.get("notes")
+    name = form.get("name")
+    if not all(value is None or isinstance(value, str) for value in (decision, notes, name)):
+        return _render(
+            request, "error.html", status=422, title="Not recorded", message=_FORM_TEXT_ONLY
+        )
+    if decision not in ("accepted", "declined"):
+        return _render(
+            request, "error.html", status=422, title="Not recorded", message=_CHOOSE_DECISION
+        )
+    assert isinstance(decision, str)
+    clean_notes = notes.strip() if isinstance(notes, str) and notes.strip() else None
+    actor = mutations.Actor(
+        participant_id=None,
+        name=" ".join(name.split()) if isinstance(name, str) else "",
+        role=mutations.PRESCRIBER,
+    )
+    response = mutations.PrescriberResponse(
+        recommendation_id=recommendation_id,
+        decision="accepted" if decision == "accepted" else "declined",
+        notes=clean_notes,
+        base_version=base_version,
+        # One mutation id per link, so the log says which link answered.
+        response_id="response-" + hashlib.sha256(token.encode()).hexdigest()[:40],
+    )
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    try:
+        async with state.sessions() as session, session.begin():
+            result = await panel_store.record_response(
+                session, consult.id, actor, response, now=now
+            )
+    except mutations.MutationError as refused:
+        return _render(
+            request,
+            "error.html",
+            status=_ANSWER_STATUS.get(refused.code, 409),
+            title="Not recorded",
+            message=refused.message,
+        )
+    state.webhooks.emit(
+        "recommendation.answered",
+        consult.id,
+        {
+            "recommendation_id": recommendation_id,
+            "decision": response.decision,
+            "seq": result["seq"],
+            "documents": documents.documents_ready_data(consult, API_PREFIX, seq=result["seq"])[
+                "documents"
+            ],
+        },
+    )
+    row = await _recommendation_row(state, request, consult, recommendation_id)
+    assert row is not None
+    return _respond_page(
+        request,
+        consult,
+        row,
+        status=200,
+        heading="Thank you",
+        message=f"Your answer is recorded: {row.decision.lower()}.",
+        open_form=False,
+    )
+
+
+_FORM_TEXT_ONLY = "Send the form as it is shown: text fields only."
+_CHOOSE_DECISION = "Choose accept or decline, then send your answer again."

@@ -97,7 +97,7 @@ def security_headers(server: ServerSettings) -> Middleware:
             add_headers(request, exc)
             raise
         add_headers(request, response)
-        if request.path.startswith("/c/"):
+        if request.path.startswith(("/c/", "/r/")):
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -119,12 +119,13 @@ async def plain_websockets(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-_SECRET_PATH = re.compile(r"^/c/[^/?#]+")
+# Join links (/c/) and the prescriber's response links (/r/) carry a secret token.
+_SECRET_PATH = re.compile(r"^/([cr])/[^/?#]+")
 
 
 def redact_path(path: str) -> str:
-    """The request path with any join token replaced, safe to log."""
-    return _SECRET_PATH.sub("/c/<token>", path)
+    """The request path with any join or response token replaced, safe to log."""
+    return _SECRET_PATH.sub(r"/\1/<token>", path)
 
 
 # Longer paths are cut in the log (a client may send a 5,000-character one).
