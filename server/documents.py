@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import content, fhir, render
@@ -30,7 +31,7 @@ from documents.text import Language
 from models import panel_store, replay
 from models.errors import Refused
 from models.roles import Role
-from models.tables import Consult, ConsultStatus
+from models.tables import Consult, ConsultStatus, Participant
 from server.api_keys import display_name_of
 from server.config import Config, DocumentSettings
 from server.tokens import ResponseClaims, ResponseSigner
@@ -88,29 +89,34 @@ async def load_inputs(
             400, "invalid_query", f"seq must be at most {consult.last_seq}, the consult's latest."
         )
     events = await panel_store.events_since(session, consult.id, 0, limit=seq) if seq else []
+    pharmacist = await session.scalar(
+        select(Participant.display_name).where(
+            Participant.consult_id == consult.id, Participant.role == Role.PHARMACIST.value
+        )
+    )
     try:
         state = replay.state_at(consult.id, consult.status, events, seq)
     except replay.ReplayError:
         log.error("the change log of a consult cannot be replayed to a seq it reported")
         raise
     return DocumentInputs(
-        facts=consult_facts(config, consult, seq, events),
+        facts=consult_facts(config, consult, seq, events, pharmacist or Role.PHARMACIST.label),
         snapshot=state.snapshot(),
         events=events,
     )
 
 
 def consult_facts(
-    config: Config, consult: Consult, seq: int, events: list[dict[str, Any]]
+    config: Config,
+    consult: Consult,
+    seq: int,
+    events: list[dict[str, Any]],
+    pharmacist: str = Role.PHARMACIST.label,
 ) -> content.ConsultFacts:
     settings = config.documents
     zone = zoneinfo.ZoneInfo(settings.time_zone)
     provider = settings.provider_for(consult.clinic)
     clinic_name = display_name_of(config.api.keys, consult.clinic) or consult.clinic
-    pharmacist = next(
-        (p.display_name for p in consult.participants if p.role == Role.PHARMACIST.value),
-        Role.PHARMACIST.label,
-    )
     prepared = dt.datetime.fromisoformat(events[-1]["at"]) if events else consult.created_at
     service = consult.live_at or consult.scheduled_at
     return content.ConsultFacts(
@@ -198,6 +204,9 @@ class PdfRenderer:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     async def pdf(self, html: str) -> bytes:
         key = hashlib.sha256(html.encode()).hexdigest()

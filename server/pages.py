@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from documents import content
 from documents.text import LANGUAGES, Language
@@ -451,6 +452,12 @@ async def response_answer(request: web.Request) -> web.Response:
             title="Not recorded",
             message=refused.message,
         )
+    except (IntegrityError, OperationalError):
+        # Another write to this consult won the race (the same link sent twice at once, on
+        # a database without row locks): this one is rolled back whole.
+        return _render(
+            request, "error.html", status=409, title="Not recorded", message=_ANSWER_RACED
+        )
     state.webhooks.emit(
         "recommendation.answered",
         consult.id,
@@ -476,5 +483,6 @@ async def response_answer(request: web.Request) -> web.Response:
     )
 
 
+_ANSWER_RACED = "Another answer was being recorded at the same moment. Reload this page."
 _FORM_TEXT_ONLY = "Send the form as it is shown: text fields only."
 _CHOOSE_DECISION = "Choose accept or decline, then send your answer again."
