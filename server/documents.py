@@ -13,11 +13,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import multiprocessing
+import struct
+import sys
 import zoneinfo
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import content, fhir, render
-from documents.pdf import html_to_pdf, warm_up
 from documents.text import Language
 from models import panel_store, replay
 from models.errors import Refused
@@ -52,6 +50,7 @@ MEDIA_TYPES = {
     "pdf": "application/pdf",
     "json": "application/fhir+json",
 }
+_LENGTH = struct.Struct(">I")  # documents/pdf_worker.py's framing
 # Rendered PDFs kept by the hash of their HTML (the same HTML always gives the same PDF).
 _PDF_CACHE_SIZE = 32
 
@@ -176,37 +175,125 @@ def file_name(kind: Kind, facts: content.ConsultFacts, fmt: Format, lang: Langua
     return f"{kind}-{facts.service_date.isoformat()}-seq{facts.seq}{suffix}.{fmt}"
 
 
+class PdfFailed(Exception):
+    """A PDF could not be made (the worker failed or timed out)."""
+
+
+class _Worker:
+    """One `python -m documents.pdf_worker` process: a request at a time over its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "documents.pdf_worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # WeasyPrint's warnings name CSS and URLs, never a value; the server's log
+            # stays JSON lines of its own.
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(process)
+
+    async def render(self, html: str) -> bytes:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        body = html.encode()
+        self.process.stdin.write(_LENGTH.pack(len(body)) + body)
+        await self.process.stdin.drain()
+        status = await self.process.stdout.readexactly(1)
+        (length,) = _LENGTH.unpack(await self.process.stdout.readexactly(_LENGTH.size))
+        answer = await self.process.stdout.readexactly(length)
+        if status != b"\x00":
+            raise PdfFailed(f"the PDF worker failed: {answer.decode(errors='replace')}")
+        return answer
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except TimeoutError:
+                self.kill()
+                await self.process.wait()
+
+
 class PdfRenderer:
     """Renders HTML to PDF in worker processes, a few recent results cached.
 
-    The workers start with the first PDF (a server that never renders one never starts
-    them); `start` starts them ahead, WeasyPrint loaded."""
+    WeasyPrint's layout is CPU-bound Python: in the server's process it would hold the
+    event loop (a thread would still contend for its interpreter lock), so each PDF is
+    made by one of `workers` separate processes, started with the first PDF (a server
+    that never renders one never starts them). A worker that dies, fails to answer in
+    `timeout` seconds or is abandoned mid-answer is killed and replaced.
+    """
 
-    def __init__(self, workers: int, *, context: str = "forkserver") -> None:
+    def __init__(self, workers: int, *, timeout: float = 60.0) -> None:
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(workers)  # one render per worker at a time
         self._workers = workers
-        self._context = context
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
         self._cache: OrderedDict[str, bytes] = OrderedDict()
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context(self._context)
-            )
-        return self._pool
-
-    def start(self) -> None:
-        """Start the workers and load WeasyPrint in them, so the first PDF is not slow."""
-        for _ in range(self._workers):
-            self._executor().submit(warm_up)
-
-    async def stop(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    async def start(self) -> None:
+        """Start every worker now (WeasyPrint loads in each) rather than on first use."""
+        while len(self._idle) + len(self._busy) < self._workers:
+            self._idle.append(await _Worker.start())
+
+    async def stop(self) -> None:
+        workers = [*self._idle, *self._busy]
+        self._idle, self._busy = [], set()
+        await asyncio.gather(*(worker.stop() for worker in workers))
+
+    async def _take(self) -> _Worker:
+        """A worker of one's own; the caller holds a slot."""
+        worker = self._idle.pop() if self._idle else await _Worker.start()
+        self._busy.add(worker)
+        return worker
+
+    def _release(self, worker: _Worker) -> None:
+        self._busy.discard(worker)
+        self._idle.append(worker)
+
+    def _discard(self, worker: _Worker) -> None:
+        self._busy.discard(worker)
+        worker.kill()
+
+    async def _render(self, html: str) -> bytes:
+        async with self._slots:
+            for attempt in range(2):
+                worker = await self._take()
+                try:
+                    pdf = await asyncio.wait_for(worker.render(html), self._timeout)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    # The worker died (killed, out of memory): a new one tries once more.
+                    self._discard(worker)
+                    log.error("a PDF worker process died (%s)", type(exc).__name__)
+                    if attempt == 1:
+                        raise PdfFailed("the PDF worker died") from None
+                    continue
+                except PdfFailed:
+                    self._release(worker)
+                    raise
+                except BaseException:
+                    # Timed out or cancelled mid-answer: its pipe is no longer in step.
+                    self._discard(worker)
+                    raise
+                self._release(worker)
+                return pdf
+        raise AssertionError("unreachable")
 
     async def pdf(self, html: str) -> bytes:
         key = hashlib.sha256(html.encode()).hexdigest()
@@ -214,14 +301,7 @@ class PdfRenderer:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        loop = asyncio.get_running_loop()
-        try:
-            pdf = await loop.run_in_executor(self._executor(), html_to_pdf, html)
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): start new ones and try once more.
-            log.error("a PDF worker process died; starting new ones")
-            self._pool = None
-            pdf = await loop.run_in_executor(self._executor(), html_to_pdf, html)
+        pdf = await self._render(html)
         self._cache[key] = pdf
         while len(self._cache) > _PDF_CACHE_SIZE:
             self._cache.popitem(last=False)
