@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from server.webhooks import verify_signature
-from tests.conftest import RunningServer, token_of
+from tests.conftest import API_KEY, RunningServer, token_of
 from tests.support.sockets import joined
 
 SECRET = "webhook-secret-0123456789"
@@ -120,3 +120,40 @@ async def test_delivery_gives_up_after_max_attempts(
             await hooks.changed.wait()
     await asyncio.sleep(0.5)
     assert len(hooks.attempts) == 4 and hooks.accepted == []
+
+
+async def test_documents_ready_follows_the_end_with_where_to_fetch_each_document(
+    receiver: tuple[Receiver, str], server: RunningServer
+) -> None:
+    hooks, _ = receiver
+    hooks.failures = 0
+    by_clinic = await server.create_consult(medications=[{"name": "Metformin"}])
+    await server.end_consult(by_clinic["id"])
+    in_call = await server.create_consult(medications=[{"name": "Aspirin"}, {"name": "Statin"}])
+    async with joined(server.base_url, token_of(in_call["links"]["pharmacist"])) as (host, _):
+        assert await host.sio.call("end-consult", {"reason": "Review complete"}) == {"ok": True}
+    ready = {}
+    async with asyncio.timeout(10):
+        while len(ready) < 2:
+            ready = {
+                e["consult_id"]: e for e in hooks.accepted if e["type"] == "consult.documents_ready"
+            }
+            hooks.changed.clear()
+            if len(ready) < 2:
+                await hooks.changed.wait()
+    for consult, seq in [(by_clinic, 1), (in_call, 2)]:
+        data = ready[consult["id"]]["data"]
+        assert data["seq"] == seq
+        assert set(data["documents"]) == {
+            "summary_html", "summary_pdf", "prescriber_letter_html", "prescriber_letter_pdf",
+            "fhir_bundle",
+        }  # fmt: skip
+        # Each path is the REST API's, at the seq the consult ended at.
+        async with server.http.get(
+            server.base_url + data["documents"]["summary_html"], headers={"X-API-Key": API_KEY}
+        ) as response:
+            assert response.status == 200
+            assert consult["medications"][0]["data"]["name"] in await response.text()
+    ended = [e for e in hooks.accepted if e["type"] == "consult.ended"]
+    order = [e["type"] for e in hooks.accepted if e["consult_id"] == by_clinic["id"]]
+    assert order.index("consult.ended") < order.index("consult.documents_ready") and ended
