@@ -356,8 +356,14 @@ async def read_events(request: web.Request) -> web.Response:
     limit = _query_int(request, "limit", default=EVENTS_PAGE, low=1, high=EVENTS_PAGE)
     async with state.sessions() as session:
         consult = await _owned_consult(session, request)
-        events = await panel_store.events_since(session, consult.id, since, limit=limit)
         last_seq = consult.last_seq
+        # Nothing lies past the latest seq; the database is not asked (a `since` that large
+        # may not even fit its seq column).
+        events = (
+            await panel_store.events_since(session, consult.id, since, limit=limit)
+            if since < last_seq
+            else []
+        )
     last = events[-1]["seq"] if events else since
     return _answer(
         EventsOut.model_validate(

@@ -198,6 +198,10 @@ async def test_the_whole_record_is_readable_after_the_call(server: RunningServer
     for bad in ("-1", "abc", "1.5", "²", str(2**63)):
         status, body = await rest(server, f"/consults/{consult['id']}/events?since={bad}")
         assert status == 400 and body["error"]["code"] == "invalid_query"
+    # Past the end, up to the largest allowed (beyond what the seq column holds): nothing.
+    for past in (record["seq"], 2**31, 2**63 - 1):
+        status, page = await rest(server, f"/consults/{consult['id']}/events?since={past}")
+        assert status == 200 and page["events"] == [] and page["next_since"] is None
     status, body = await rest(server, "/consults/c_nope/panel")
     assert status == 404 and body["error"]["code"] == "consult_not_found"
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from server.webhooks import verify_signature
 from tests.conftest import API_KEY, RunningServer, token_of
+from tests.support.review import tell_review
 from tests.support.sockets import joined
 
 SECRET = "webhook-secret-0123456789"
@@ -157,3 +159,22 @@ async def test_documents_ready_follows_the_end_with_where_to_fetch_each_document
     ended = [e for e in hooks.accepted if e["type"] == "consult.ended"]
     order = [e["type"] for e in hooks.accepted if e["consult_id"] == by_clinic["id"]]
     assert order.index("consult.ended") < order.index("consult.documents_ready") and ended
+
+
+async def test_a_prescribers_answer_is_announced(
+    receiver: tuple[Receiver, str], server: RunningServer
+) -> None:
+    hooks, _ = receiver
+    hooks.failures = 0
+    review = await tell_review(server)
+    url = f"{server.base_url}/api/v1/consults/{review.consult_id}/documents/prescriber-letter.html"
+    async with server.http.get(url, headers={"X-API-Key": API_KEY}) as response:
+        link = re.findall(r'href="(http://[^"]+/r/[^"]+)"', await response.text())[-1]
+    async with server.http.post(link, data={"decision": "declined", "name": "Dr. Chen"}) as answer:
+        assert answer.status == 200
+    event = await hooks.wait_for("recommendation.answered")
+    assert event["data"]["recommendation_id"] == review.ids["check_labs"]
+    assert event["data"]["decision"] == "declined"
+    assert event["data"]["documents"]["summary_pdf"].endswith(f"?seq={event['data']['seq']}")
+    attempt = next(a for a in hooks.attempts if a["event"]["id"] == event["id"])
+    assert b"Chen" not in attempt["body"]  # ids, never names
