@@ -94,6 +94,13 @@ def _checked(endpoint: Endpoint) -> Handler:
         for name in endpoint.path_parameters:
             if not re.fullmatch(openapi.PATH_PARAMETERS[name]["pattern"], request.match_info[name]):
                 raise ApiError(404, "consult_not_found", "There is no consult with this id.")
+        allowed = {parameter.name for parameter in endpoint.query}
+        if any(name not in allowed for name in request.query):
+            # Strict as the bodies are: a misspelt parameter is an error, not a default.
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise ApiError(
+                400, "invalid_query", f"Unknown query parameter; this endpoint takes: {takes}."
+            )
         if endpoint.body is not None:
             request[_BODY] = _validated(
                 endpoint.body, await _json_body(request, optional=not endpoint.body_required)

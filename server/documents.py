@@ -247,6 +247,10 @@ class PdfRenderer:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def worker_pids(self) -> list[int]:
+        """The running workers' process ids (the benchmark pins them to a core)."""
+        return [worker.process.pid for worker in [*self._idle, *self._busy]]
+
     async def start(self) -> None:
         """Start every worker now (WeasyPrint loads in each) rather than on first use."""
         while len(self._idle) + len(self._busy) < self._workers:

@@ -32,8 +32,8 @@ _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 # Why each error status can happen, for the document.
 _ERROR_MEANINGS = {
     400: (
-        "The body is not a JSON object (`invalid_json`), or a query parameter is out of "
-        "range (`invalid_query`)."
+        "The body is not a JSON object (`invalid_json`), or a query parameter is unknown or "
+        "out of range (`invalid_query`)."
     ),
     401: "`X-API-Key` is missing or not a configured key (`invalid_api_key`).",
     404: "No such consult for your clinic (`consult_not_found`).",
@@ -108,7 +108,8 @@ class Endpoint:
         return _PARAMETER.findall(self.path)
 
     def error_statuses(self) -> list[int]:
-        statuses = set(self.errors) | {500}
+        # 400: any request may carry a query parameter the endpoint does not take.
+        statuses = set(self.errors) | {400, 500}
         if self.authenticated:
             statuses |= {401, 429}
         if self.path_parameters:

@@ -511,6 +511,13 @@ async def test_unknown_consults_seqs_and_languages_are_refused(
     assert status == 400 and b"invalid_query" in body
     status, _, body = await fetch(server, review.consult_id, "summary.html", lang="fr")
     assert status == 400 and b"invalid_query" in body
+    # A misspelt parameter is refused, not ignored (the letter takes no language).
+    for name, query in [
+        ("summary.html", {"language": "es"}),
+        ("prescriber-letter.pdf", {"lang": "es"}),
+    ]:
+        status, _, body = await fetch(server, review.consult_id, name, **query)
+        assert status == 400 and b"invalid_query" in body
 
 
 async def test_participants_links_open_what_their_role_may_see(server: RunningServer) -> None:

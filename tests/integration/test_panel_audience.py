@@ -198,6 +198,9 @@ async def test_the_whole_record_is_readable_after_the_call(server: RunningServer
     for bad in ("-1", "abc", "1.5", "²", str(2**63)):
         status, body = await rest(server, f"/consults/{consult['id']}/events?since={bad}")
         assert status == 400 and body["error"]["code"] == "invalid_query"
+    for unknown in ("sinse=0", "=null", "since=0&limit=4&page=2"):
+        status, body = await rest(server, f"/consults/{consult['id']}/events?{unknown}")
+        assert status == 400 and body["error"]["code"] == "invalid_query"
     # Past the end, up to the largest allowed (beyond what the seq column holds): nothing.
     for past in (record["seq"], 2**31, 2**63 - 1):
         status, page = await rest(server, f"/consults/{consult['id']}/events?since={past}")
