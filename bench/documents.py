@@ -217,7 +217,20 @@ async def through_rest(
             times = await timed(settings.runs, fetch)
     finally:
         await runner.cleanup()
-    return times, len(re.findall(rb"/Type\s*/Page[^s]", pdf)), len(pdf)
+    return times, await page_count(pdf), len(pdf)
+
+
+async def page_count(pdf: bytes) -> int:
+    """Pages of `pdf`, as poppler's `pdfinfo` reads them (-1 without poppler-utils)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "pdfinfo", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+    except FileNotFoundError:
+        return -1
+    out, _ = await process.communicate(pdf)
+    found = re.search(rb"^Pages:\s+(\d+)", out, re.MULTILINE)
+    return int(found.group(1)) if found else -1
 
 
 async def run(workdir: Path, cores: Cores, settings: DocumentBenchSettings) -> dict[str, Any]:
