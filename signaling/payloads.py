@@ -121,7 +121,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One sentence naming each bad field, without echoing the submitted values."""
     parts = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "payload"
+        # A key the client made up is named back to it, cut short.
+        field = ".".join(str(part)[:64] for part in error["loc"]) or "payload"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known field"
