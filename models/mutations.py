@@ -50,8 +50,8 @@ from models.roles import Action, Role, is_allowed
 from models.tables import ConsultStatus
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-# Seqs and versions are stored as 64-bit integers.
-MAX_SEQ = 2**63 - 1
+# Seqs and versions are stored in 32-bit integer columns (change_event.seq, consult.last_seq).
+MAX_SEQ = 2**31 - 1
 # Entries one consult's panel may hold (medications, problems, recommendations, plan items
 # together); a deployment sets its own with `consult.max_panel_entries`.
 DEFAULT_MAX_ENTITIES = 300

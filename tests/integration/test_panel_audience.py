@@ -195,7 +195,7 @@ async def test_the_whole_record_is_readable_after_the_call(server: RunningServer
         seen += [e["seq"] for e in page["events"]]
         since = page["next_since"]
     assert seen == list(range(1, record["seq"] + 1))
-    for bad in ("-1", "abc", "1.5", "²", str(2**63)):
+    for bad in ("-1", "abc", "1.5", "²", str(2**31)):
         status, body = await rest(server, f"/consults/{consult['id']}/events?since={bad}")
         assert status == 400 and body["error"]["code"] == "invalid_query"
     status, body = await rest(server, "/consults/c_nope/panel")
