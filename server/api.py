@@ -90,6 +90,16 @@ def _checked(endpoint: Endpoint) -> Handler:
         for name in endpoint.path_parameters:
             if not re.fullmatch(openapi.PATH_PARAMETERS[name]["pattern"], request.match_info[name]):
                 raise ApiError(404, "consult_not_found", "There is no consult with this id.")
+        if endpoint.query:
+            known = {parameter.name for parameter in endpoint.query}
+            unknown = sorted(set(request.query) - known)
+            if unknown:
+                allowed = ", ".join(sorted(known))
+                raise ApiError(
+                    400,
+                    "invalid_query",
+                    f"Unknown query parameter '{unknown[0][:40]}'; this endpoint takes {allowed}.",
+                )
         if endpoint.body is not None:
             request[_BODY] = _validated(
                 endpoint.body, await _json_body(request, optional=not endpoint.body_required)

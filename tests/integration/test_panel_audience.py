@@ -198,6 +198,8 @@ async def test_the_whole_record_is_readable_after_the_call(server: RunningServer
     for bad in ("-1", "abc", "1.5", "²", str(2**31)):
         status, body = await rest(server, f"/consults/{consult['id']}/events?since={bad}")
         assert status == 400 and body["error"]["code"] == "invalid_query"
+    status, body = await rest(server, f"/consults/{consult['id']}/events?since=0&sinse=3")
+    assert status == 400 and "sinse" in body["error"]["message"]
     status, body = await rest(server, "/consults/c_nope/panel")
     assert status == 404 and body["error"]["code"] == "consult_not_found"
 
