@@ -33,6 +33,7 @@ from server.api_models import (
     PanelOut,
 )
 from server.errors import ApiError
+from server.metrics import METRICS
 from server.openapi import Endpoint, QueryParameter
 from server.rate_limit import TokenBuckets
 from server.security import Handler
@@ -79,6 +80,7 @@ def _checked(endpoint: Endpoint) -> Handler:
                 )
             wait = request.app[RATE_LIMITS].take(client.key_id)
             if wait > 0:
+                request.app[METRICS].rate_limit_hit("api_calls_per_key")
                 seconds = max(1, math.ceil(wait))
                 raise ApiError(
                     429,

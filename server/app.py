@@ -62,7 +62,9 @@ def create_app(
     signaling = config.signaling
     sio = GuardedServer(
         limits=WireLimits(
-            events_per_second=signaling.events_per_second, event_burst=signaling.event_burst
+            events_per_second=signaling.events_per_second,
+            event_burst=signaling.event_burst,
+            on_limit=app_metrics.rate_limit_hit,
         ),
         async_mode="aiohttp",
         client_manager=client_manager,
@@ -105,6 +107,7 @@ def create_app(
             connections_per_token=signaling.connections_per_token,
             participants_per_consult=signaling.participants_per_consult,
             panel_sync_max_events=signaling.panel_sync_max_events,
+            on_limit=app_metrics.rate_limit_hit,
         ),
     )
     app[STATE] = state

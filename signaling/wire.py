@@ -57,10 +57,16 @@ class MalformedPacket(Exception):
         self.reason = reason
 
 
+def _ignore(limit: str) -> None:
+    """No one is counting."""
+
+
 @dataclass(frozen=True)
 class WireLimits:
     events_per_second: float
     event_burst: int
+    # Told the name of each limit that refuses something (the server counts them in metrics).
+    on_limit: Callable[[str], None] = _ignore
 
 
 class LogLimiter:
@@ -338,6 +344,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _refuse_rate_limited(
         self, eio_sid: str, namespace: str, ack_id: int | None, event: str, wait: float
     ) -> None:
+        self.limits.on_limit("events_per_connection")
         # Every acknowledgement asked for is answered; the `error` event at most once a
         # second, so a flood is not answered by a flood.
         now = time.monotonic()
@@ -359,6 +366,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _refuse_connect(self, eio_sid: str, namespace: str, wait: float) -> None:
         self.refusals["rate_limited"] += 1
+        self.limits.on_limit("events_per_connection")
         seconds = _retry_after(wait)
         message = RATE_LIMITED_MESSAGE.format(seconds=seconds)
         await self._send_packet(
