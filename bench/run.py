@@ -438,11 +438,14 @@ def write_docs(
         lines += [METHOD[name], ""]
         run = results[name].get("run")
         if run:
-            lines += [
-                f"_Measured in a separate run: `{run['command']}`, {run['date']}, code "
-                f"{run['code']}._",
-                "",
-            ]
+            said = [f"`{run['command']}`", run["date"]]
+            if run.get("code"):
+                said.append(f"code {run['code']}")
+            if run.get("load_average"):
+                said.append(
+                    "load average at start " + ", ".join(f"{x:.2f}" for x in run["load_average"])
+                )
+            lines += [f"_Measured in a separate run: {', '.join(said)}._", ""]
         if "elapsed_s" in results[name]:
             lines += [f"_Took {results[name]['elapsed_s']:.0f} s._", ""]
         for table in _tables(name, results[name]):
@@ -557,7 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         # A run of some benchmarks updates theirs in the saved results and keeps the rest
         # (each section says which run measured it).
         for name in names:
-            results[name]["run"] = {"date": info["date"], "code": info["code"], "command": command}
+            results[name]["run"] = {
+                "date": info["date"],
+                "code": info["code"],
+                "command": command,
+                "load_average": info["load_average"],
+            }
         saved = _from_json(json.loads(RESULTS.read_text()))
         results = {**saved, **{name: results[name] for name in names}}
         info, command = results["machine"], results["command"]

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.panel import CARE_TEAM, UNDECIDED, EntityType
+from models.panel import CARE_TEAM, TO_CONFIRM_STATUSES, UNCONFIRMED, UNDECIDED, EntityType
 from models.roles import Action, Role, is_allowed
-
-# Medication statuses for which the patient is asked how they really take it.
-_TO_CONFIRM_STATUSES = frozenset({"active", "on-hold"})
-_UNCONFIRMED = frozenset({None, "needs-confirming"})
 
 
 def sees_care_team(role: str) -> bool:
@@ -151,8 +147,8 @@ def open_items(entities: list[dict[str, Any]]) -> dict[str, list[str]]:
             e["id"]
             for e in entities
             if e["type"] == EntityType.MEDICATION.value
-            and e["data"]["status"] in _TO_CONFIRM_STATUSES
-            and e["data"].get("patient_confirmation") in _UNCONFIRMED
+            and e["data"]["status"] in TO_CONFIRM_STATUSES
+            and e["data"].get("patient_confirmation") in UNCONFIRMED
         ],
     }
 

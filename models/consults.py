@@ -120,12 +120,13 @@ def may_skip_waiting(
 ) -> bool:
     """Whether a participant joins the call directly rather than the waiting room.
 
-    Roles that never wait (pharmacist, clinician) always do. Others do when they were
-    admitted and are either still connected (a second tab, a reload racing the old
-    connection) or left less than `grace` ago.
+    Roles that never wait (pharmacist, clinician) do unless they were removed, and then wait
+    to be admitted again like anyone. Others do when they were admitted and are either still
+    connected (a second tab, a reload racing the old connection) or left less than `grace`
+    ago.
     """
     if is_allowed(Role(participant.role), Action.JOIN_WITHOUT_WAITING):
-        return True
+        return not was_removed(participant)
     if participant.admitted_at is None:
         return False
     if present_elsewhere or participant.last_left_at is None:
@@ -136,6 +137,12 @@ def may_skip_waiting(
 def admit(participant: Participant, *, now: dt.datetime) -> None:
     participant.admitted_at = now
     participant.last_left_at = None
+
+
+def was_removed(participant: Participant) -> bool:
+    """Removed (or denied) and not admitted since: `revoke_admission` is the only way to an
+    unadmitted participant with a departure time."""
+    return participant.admitted_at is None and participant.last_left_at is not None
 
 
 def revoke_admission(participant: Participant, *, now: dt.datetime) -> None:

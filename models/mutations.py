@@ -50,8 +50,11 @@ from models.roles import Action, Role, is_allowed
 from models.tables import ConsultStatus
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-# Seqs and versions are stored as 64-bit integers.
-MAX_SEQ = 2**63 - 1
+# Seqs and versions are stored in 32-bit integer columns (change_event.seq, consult.last_seq).
+MAX_SEQ = 2**31 - 1
+# Entries one consult's panel may hold (medications, problems, recommendations, plan items
+# together); a deployment sets its own with `consult.max_panel_entries`.
+DEFAULT_MAX_ENTITIES = 300
 # The actor role of a prescriber who answers a recommendation through the letter's link.
 PRESCRIBER = "prescriber"
 MAX_RESPONSE_NOTES = 2000
@@ -198,6 +201,7 @@ class PanelState:
     entities: dict[str, EntityRecord] = field(default_factory=dict)
     # (participant id, mutation id) -> the first result given for it.
     receipts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    max_entities: int = DEFAULT_MAX_ENTITIES
 
     def ordered(self, entity_type: str, *, exclude: str | None = None) -> list[EntityRecord]:
         return sorted(
@@ -455,6 +459,12 @@ def _acceptance(
     if data.get("change") == "start":
         created = {**defaults(EntityType.MEDICATION), **proposed}
         _check_dates(created)
+        if len(state.entities) >= state.max_entities:
+            raise MutationError(
+                "quota_exceeded",
+                f"This consult's panel already holds {state.max_entities} entries, the most "
+                "allowed; accepting would add one more. Nothing was changed.",
+            )
         return None, created
     if not proposed:
         return None
@@ -513,6 +523,12 @@ def _create(
     *,
     detail: dict[str, Any] | None = None,
 ) -> EntityRecord:
+    if len(step.state.entities) >= step.state.max_entities:
+        raise MutationError(
+            "quota_exceeded",
+            f"This consult's panel already holds {step.state.max_entities} entries, the most "
+            "allowed; nothing was added.",
+        )
     op = "add" if detail is None else "derived"
     event = step.event(
         op,

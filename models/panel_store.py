@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from models import replay
 from models.mutations import (
+    DEFAULT_MAX_ENTITIES,
     Actor,
     Changes,
     EntityRecord,
@@ -97,7 +98,13 @@ async def _consult_row(
     return row.status, row.last_seq
 
 
-async def load(session: AsyncSession, consult_id: str, *, lock: bool = False) -> PanelState:
+async def load(
+    session: AsyncSession,
+    consult_id: str,
+    *,
+    lock: bool = False,
+    max_entities: int = DEFAULT_MAX_ENTITIES,
+) -> PanelState:
     """The consult's panel with every receipt, for applying mutations to."""
     status, last_seq = await _consult_row(session, consult_id, lock=lock)
     receipts = {
@@ -114,6 +121,7 @@ async def load(session: AsyncSession, consult_id: str, *, lock: bool = False) ->
         last_seq=last_seq,
         entities={record.id: record for record in await _entities(session, consult_id)},
         receipts=receipts,
+        max_entities=max_entities,
     )
 
 
@@ -298,9 +306,10 @@ async def apply_mutation(
     raw: Any,
     *,
     now: dt.datetime,
+    max_entities: int = DEFAULT_MAX_ENTITIES,
 ) -> dict[str, Any]:
     """Load, apply and save one mutation in the caller's transaction (the one-off path)."""
-    state = await load(session, consult_id, lock=True)
+    state = await load(session, consult_id, lock=True, max_entities=max_entities)
     first_seq = state.last_seq
     result, changes = apply(state, actor, raw, now=now)
     await persist(await session.connection(), [(state, first_seq, changes)], now=now)

@@ -37,6 +37,7 @@ from server.api_models import (
     PanelOut,
 )
 from server.errors import ApiError
+from server.metrics import METRICS
 from server.openapi import ChoiceParameter, Endpoint, QueryParameter
 from server.rate_limit import TokenBuckets
 from server.security import Handler
@@ -83,6 +84,7 @@ def _checked(endpoint: Endpoint) -> Handler:
                 )
             wait = request.app[RATE_LIMITS].take(client.key_id)
             if wait > 0:
+                request.app[METRICS].rate_limit_hit("api_calls_per_key")
                 seconds = max(1, math.ceil(wait))
                 raise ApiError(
                     429,
@@ -94,13 +96,16 @@ def _checked(endpoint: Endpoint) -> Handler:
         for name in endpoint.path_parameters:
             if not re.fullmatch(openapi.PATH_PARAMETERS[name]["pattern"], request.match_info[name]):
                 raise ApiError(404, "consult_not_found", "There is no consult with this id.")
-        allowed = {parameter.name for parameter in endpoint.query}
-        if any(name not in allowed for name in request.query):
-            # Strict as the bodies are: a misspelt parameter is an error, not a default.
-            takes = ", ".join(sorted(allowed)) or "none"
-            raise ApiError(
-                400, "invalid_query", f"Unknown query parameter; this endpoint takes: {takes}."
-            )
+        if endpoint.query:
+            known = {parameter.name for parameter in endpoint.query}
+            unknown = sorted(set(request.query) - known)
+            if unknown:
+                allowed = ", ".join(sorted(known))
+                raise ApiError(
+                    400,
+                    "invalid_query",
+                    f"Unknown query parameter '{unknown[0][:40]}'; this endpoint takes {allowed}.",
+                )
         if endpoint.body is not None:
             request[_BODY] = _validated(
                 endpoint.body, await _json_body(request, optional=not endpoint.body_required)

@@ -63,7 +63,9 @@ def create_app(
     signaling = config.signaling
     sio = GuardedServer(
         limits=WireLimits(
-            events_per_second=signaling.events_per_second, event_burst=signaling.event_burst
+            events_per_second=signaling.events_per_second,
+            event_burst=signaling.event_burst,
+            on_limit=app_metrics.rate_limit_hit,
         ),
         async_mode="aiohttp",
         client_manager=client_manager,
@@ -86,7 +88,13 @@ def create_app(
         clock=clock,
         webhooks=WebhookSender(config.webhooks, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
-        panel_writer=PanelWriter(engine, sessions, clock, metrics=app_metrics),
+        panel_writer=PanelWriter(
+            engine,
+            sessions,
+            clock,
+            metrics=app_metrics,
+            max_entities=config.consult.max_panel_entries,
+        ),
         pdf=PdfRenderer(config.documents.pdf_workers),
     )
     backend = DatabaseSignalingBackend(
@@ -101,6 +109,7 @@ def create_app(
             connections_per_token=signaling.connections_per_token,
             participants_per_consult=signaling.participants_per_consult,
             panel_sync_max_events=signaling.panel_sync_max_events,
+            on_limit=app_metrics.rate_limit_hit,
         ),
     )
     app[STATE] = state

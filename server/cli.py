@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
+import logging
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from server.app import create_app
 from server.config import CLINIC_NAME_PATTERN, Config, ConfigError, load_config
 from server.security import RedactingAccessLogger
 from server.state import STATE
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(config.logging.level)
     if args.command == "serve":
-        return _serve(config, demo=args.demo)
+        return _serve(config, demo=args.demo, reload=lambda: _load(args))
     if args.command == "db":
         asyncio.run(_upgrade(config))
         print("database is at the latest schema")
@@ -156,6 +160,26 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, overrides=overrides)
 
 
+def _reload_api_keys(app: web.Application, reload: Callable[[], Config]) -> None:
+    """SIGHUP: take `api.keys` from the settings again, so a key can be added or retired
+    without a restart (rotation: add the new key, move clients, remove the old one). Settings
+    that do not load leave the keys as they were."""
+    state = app[STATE]
+    try:
+        fresh = reload()
+    except ConfigError:
+        # Not the message: it may quote a value of the settings.
+        log.error(
+            "api keys not reloaded: the settings do not load; `mtm-consult db upgrade` "
+            "with the same settings prints why"
+        )
+        return
+    state.config = state.config.model_copy(
+        update={"api": state.config.api.model_copy(update={"keys": fresh.api.keys})}
+    )
+    log.info("api keys reloaded: %d entries", len(fresh.api.keys))
+
+
 def _base_url(config: Config) -> str:
     return config.server.public_url or f"http://{config.server.host}:{config.server.port}"
 
@@ -255,11 +279,12 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 100)
 
 
-def _serve(config: Config, *, demo: bool) -> int:
+def _serve(config: Config, *, demo: bool, reload: Callable[[], Config]) -> int:
     async def run() -> None:
         app = create_app(config)
         runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
         await runner.setup()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_api_keys, app, reload)
         site = web.TCPSite(runner, config.server.host, config.server.port)
         await site.start()
         _settle_garbage_collector()

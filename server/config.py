@@ -180,6 +180,7 @@ class ConsultSettings(_Section):
     rejoin_grace_seconds: float = Field(120, ge=0, le=3600)
     patient_may_share_screen: bool = False
     patient_access_days: int = Field(30, ge=0, le=3650)
+    max_panel_entries: int = Field(300, ge=10, le=10_000)
 
 
 DEFAULT_CONSENT_TEXT = (

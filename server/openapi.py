@@ -108,8 +108,7 @@ class Endpoint:
         return _PARAMETER.findall(self.path)
 
     def error_statuses(self) -> list[int]:
-        # 400: any request may carry a query parameter the endpoint does not take.
-        statuses = set(self.errors) | {400, 500}
+        statuses = set(self.errors) | {500}
         if self.authenticated:
             statuses |= {401, 429}
         if self.path_parameters:

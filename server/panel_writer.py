@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
-from models.mutations import Actor, Changes, MutationError, PanelState, apply
+from models.mutations import DEFAULT_MAX_ENTITIES, Actor, Changes, MutationError, PanelState, apply
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class PanelWriter:
         max_batch: int = 500,
         cached_consults: int = 5000,
         metrics: Metrics | None = None,
+        max_entities: int = DEFAULT_MAX_ENTITIES,
     ) -> None:
+        self._max_entities = max_entities
         self._metrics = metrics if metrics is not None else Metrics()
         self._engine = engine
         self._sessions = sessions
@@ -166,7 +168,7 @@ class PanelWriter:
     async def _state(self, session: AsyncSession, consult_id: str) -> PanelState:
         state = self._cache.get(consult_id)
         if state is None:
-            state = await panel_store.load(session, consult_id)
+            state = await panel_store.load(session, consult_id, max_entities=self._max_entities)
             self._cache[consult_id] = state
             while len(self._cache) > self._cached_consults:
                 self._cache.popitem(last=False)
@@ -180,7 +182,12 @@ class PanelWriter:
             try:
                 async with self._sessions() as session, session.begin():
                     result = await panel_store.apply_mutation(
-                        session, pending.consult_id, pending.actor, pending.raw, now=self._now()
+                        session,
+                        pending.consult_id,
+                        pending.actor,
+                        pending.raw,
+                        now=self._now(),
+                        max_entities=self._max_entities,
                     )
             except MutationError as refused:
                 result = refused.result()

@@ -36,6 +36,7 @@ from models.consults import create_consult as create_consult_row
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.tables import Consult
+from server.api_keys import hash_key
 from tests.conftest import RunningServer, token_of
 from tests.support.sockets import RecordingClient
 
@@ -122,7 +123,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         MTM_PATHS__VAR_DIR=str(tmp_path / "var"),
         MTM_SERVER__PORT=str(port),
         MTM_AUTH__TOKEN_SECRET=TOKEN_SECRET,
-        MTM_API__KEYS=json.dumps({"north": API_KEY}),
+        MTM_API__KEYS=json.dumps(
+            [{"clinic": "north", "display_name": "North Clinic", "hash": hash_key(API_KEY)}]
+        ),
         MTM_LOGGING__LEVEL="DEBUG",
         MTM_METRICS__ENABLED="true",
         MTM_METRICS__TOKEN=METRICS_TOKEN,

@@ -274,6 +274,32 @@ def test_only_the_clinician_decides() -> None:
     assert state.entities[med].data["strength"] == "10 mg"
 
 
+# -- quota -----------------------------------------------------------------------------------
+
+
+def test_a_full_panel_refuses_more_entries_and_changes_nothing() -> None:
+    state = PanelState(consult_id="c", status="live", last_seq=0, max_entities=2)
+    med = lisinopril(state)
+    add(state, "plan_item", {"talked_about": "x"})
+    before = (state.last_seq, dict(state.entities))
+    result = mutate(state, PHARMACIST, op="add", entity="problem",
+                    value={"category": "nonadherence"})  # fmt: skip
+    assert result["error"]["code"] == "quota_exceeded"
+    assert (state.last_seq, state.entities) == before
+    # Editing what is there still works.
+    assert set_field(state, PHARMACIST, med, "why", "blood pressure")["ok"]
+
+
+def test_accepting_a_start_on_a_full_panel_is_refused_whole() -> None:
+    state = PanelState(consult_id="c", status="live", last_seq=0, max_entities=1)
+    rec = add(state, "recommendation", {"text": "Start A", "change": "start",
+                                        "proposed": {"name": "A"}})  # fmt: skip
+    seq = state.last_seq
+    result = set_field(state, CLINICIAN, rec, "status", "accepted")
+    assert result["error"]["code"] == "quota_exceeded"
+    assert state.last_seq == seq and state.entities[rec].data["status"] == "proposed"
+
+
 # -- strict values ----------------------------------------------------------------------------
 
 
@@ -292,6 +318,20 @@ def test_a_date_is_a_date(value: Any) -> None:
     med = lisinopril(state)
     result = set_field(state, PHARMACIST, med, "start_date", value)
     assert result["error"]["code"] == "invalid_value"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800", "ok \udfff"])
+@pytest.mark.parametrize("field", ["name", "notes", "how_taken"])
+def test_text_that_a_database_cannot_store_is_refused(field: str, text: str) -> None:
+    state = panel()
+    med = lisinopril(state)
+    before = state.entities[med]
+    result = set_field(state, PHARMACIST, med, field, text)
+    assert result["error"]["code"] == "invalid_value", result
+    assert state.entities[med] == before
+    value = {"text": "x", "medication_id": med, "proposed": {"how_taken": text}}
+    proposal = mutate(state, PHARMACIST, op="add", entity="recommendation", value=value)
+    assert proposal["error"]["code"] == "invalid_value"
 
 
 def test_a_stale_status_edit_is_a_conflict_not_a_transition_error() -> None:

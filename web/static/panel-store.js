@@ -137,7 +137,7 @@ export class PanelStore {
 
   /** What is still open ("waiting for you") for this participant's role (panel-schema.js). */
   openItems() {
-    return openItems(this.entities.values(), this.role);
+    return openItems(this.entities.values(), this.role, this.schema);
   }
 
   /** The event with this seq, if it arrived recently (to explain a derived change). */

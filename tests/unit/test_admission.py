@@ -1,0 +1,52 @@
+"""Who joins the call directly and who waits to be admitted (models/consults.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from models.consults import admit, may_skip_waiting, revoke_admission
+from models.tables import Participant
+
+NOW = dt.datetime(2026, 11, 29, 15, 0, tzinfo=dt.UTC)
+GRACE = dt.timedelta(seconds=30)
+
+
+def person(role: str) -> Participant:
+    return Participant(id="p", consult_id="c", role=role, display_name=role, token_id="t")
+
+
+def skips(participant: Participant, *, later: float = 0, elsewhere: bool = False) -> bool:
+    return may_skip_waiting(
+        participant,
+        now=NOW + dt.timedelta(seconds=later),
+        grace=GRACE,
+        present_elsewhere=elsewhere,
+    )
+
+
+@pytest.mark.parametrize("role", ["pharmacist", "clinician"])
+def test_the_care_team_joins_directly(role: str) -> None:
+    assert skips(person(role))
+
+
+@pytest.mark.parametrize("role", ["clinician", "patient"])
+def test_a_removed_participant_waits_to_be_admitted_again(role: str) -> None:
+    participant = person(role)
+    admit(participant, now=NOW)
+    revoke_admission(participant, now=NOW)
+    assert not skips(participant, later=1)
+    assert not skips(participant, later=3600)
+    admit(participant, now=NOW + dt.timedelta(seconds=5))
+    assert skips(participant, later=6)
+
+
+def test_a_patient_waits_until_admitted_and_returns_within_the_grace() -> None:
+    patient = person("patient")
+    assert not skips(patient)
+    admit(patient, now=NOW)
+    assert skips(patient)
+    patient.last_left_at = NOW
+    assert skips(patient, later=GRACE.total_seconds())
+    assert not skips(patient, later=GRACE.total_seconds() + 1)
