@@ -3,7 +3,8 @@
 C consults (rooms), three connected participants each; one participant per room edits at
 2 edits/s (phases spread over the period). Measured by the same Node driver against:
 
-- ours: `mutate` `set` of medication `notes` (a last-writer-wins field) with a value of
+- ours: `mutate` `set` of a medication's `why` (a last-writer-wins field every participant
+  sees; care-team notes would reach the patient only as a hidden stub) with a value of
   `payload_bytes`; ack = the `mutate` acknowledgement, arrival = `panel-event` at the two
   other participants. Every edit is validated, committed with an audit row, then broadcast.
 - yjs: y-websocket 1.5.4's reference server (bin/server.js, y-leveldb persistence); three

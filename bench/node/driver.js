@@ -306,7 +306,7 @@ async function fanout() {
         op: "set",
         entity: "medication",
         entity_id: room.entityId,
-        field: "notes",
+        field: "why",
         value,
       },
       (ack) => {
