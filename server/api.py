@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import audience, consults, mutations, panel_store
+from models import audience, consults, embed, mutations, panel_store
 from models.tables import Consult
 from server import links, openapi
 from server.api_keys import ApiClient, authenticate
@@ -28,10 +28,13 @@ from server.api_models import (
     ConsultCreate,
     ConsultEnd,
     ConsultOut,
+    EmbedSettingsIn,
+    EmbedSettingsOut,
     EventsOut,
     JsonObject,
     PanelOut,
 )
+from server.embed import clinic_settings
 from server.errors import ApiError
 from server.metrics import METRICS
 from server.openapi import Endpoint, QueryParameter
@@ -380,6 +383,40 @@ def _query_int(request: web.Request, name: str, *, default: int, low: int, high:
     return int(raw)
 
 
+def _embed_answer(settings: embed.ClinicEmbedSettings) -> EmbedSettingsOut:
+    return EmbedSettingsOut(
+        allowed_origins=settings.allowed_origins,
+        medication_names_in_events=settings.medication_names_in_events,
+        source=settings.source,
+        updated_at=settings.updated_at.isoformat() if settings.updated_at else None,
+    )
+
+
+async def read_embed_settings(request: web.Request) -> web.Response:
+    """The calling clinic's embedding settings in force (stored, configured or none)."""
+    state = _state(request)
+    async with state.sessions() as session:
+        settings = await clinic_settings(session, state.config, api_client(request).clinic)
+    return _answer(_embed_answer(settings))
+
+
+async def replace_embed_settings(request: web.Request) -> web.Response:
+    """Replace the calling clinic's embedding settings; embed pages loaded from now on use
+    them (a page already open keeps the ones it loaded with)."""
+    state = _state(request)
+    data = request_body(request, EmbedSettingsIn)
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    async with state.sessions() as session:
+        settings = await embed.store_settings(
+            session,
+            api_client(request).clinic,
+            list(data.allowed_origins),
+            medication_names_in_events=data.medication_names_in_events,
+            now=now,
+        )
+    return _answer(_embed_answer(settings))
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
@@ -435,6 +472,21 @@ ENDPOINTS: list[Endpoint] = [
             QueryParameter("since", "Events after this seq (default 0).", 0, mutations.MAX_SEQ),
             QueryParameter("limit", "At most this many (default 500).", 1, EVENTS_PAGE),
         ),
+    ),
+    Endpoint(
+        "GET",
+        "/clinic/embed",
+        read_embed_settings,
+        "Your clinic's embedding settings (allowed origins, medication names in events)",
+        answer=EmbedSettingsOut,
+    ),
+    Endpoint(
+        "PUT",
+        "/clinic/embed",
+        replace_embed_settings,
+        "Replace your clinic's embedding settings",
+        answer=EmbedSettingsOut,
+        body=EmbedSettingsIn,
     ),
     Endpoint(
         "GET",

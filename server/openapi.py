@@ -56,7 +56,7 @@ class QueryParameter:
 class Endpoint:
     """One REST endpoint: how it is routed, what it accepts and what it answers."""
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PUT"]
     path: str  # below /api/v1, aiohttp style: /consults/{consult_id}
     handler: Handler
     summary: str
@@ -100,7 +100,8 @@ def build_document(endpoints: Sequence[Endpoint], *, prefix: str) -> dict[str, A
         "info": {
             "title": "MTM Consult REST API",
             "version": "1",
-            "description": "Create, read and end consults (docs/api.md).",
+            "description": "Create, read and end consults; a clinic's embedding settings "
+            "(docs/api.md, docs/embed.md).",
         },
         "paths": paths,
         "components": {

@@ -10,8 +10,9 @@ from pathlib import Path
 from aiohttp import web
 
 from models import audience, consults, panel_store
+from models.embed import ClinicEmbedSettings
 from models.roles import Role
-from server import links
+from server import embed, links
 from server.security import Handler
 from server.state import STATE
 from server.tokens import TokenError
@@ -73,6 +74,8 @@ def add_routes(app: web.Application, web_dir: Path) -> None:
     app.router.add_get("/static/vendor/socket.io.esm.min.js", socket_io_client)
     app.router.add_static("/static/", web_dir / "static", append_version=False)
     app.router.add_get("/c/{token}", join_page)
+    app.router.add_get("/embed/{token}", embed_page)
+    embed.add_sdk_routes(app, web_dir / "static" / "sdk")
     app.router.add_get("/healthz", health)
 
 
@@ -81,8 +84,42 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def join_page(request: web.Request) -> web.Response:
+    return await _call_page(request, request.match_info["token"])
+
+
+async def embed_page(request: web.Request) -> web.Response:
+    """The call for a clinic's portal (docs/embed.md): framed only by the clinic's allowed
+    origins, themed by the address's parameters, driven by the host page through the SDK."""
     state = request.app[STATE]
     token = request.match_info["token"]
+    async with state.sessions() as session:
+        clinic = await links.clinic_of(session, state.signer(), token, now=state.clock())
+        settings = (
+            await embed.clinic_settings(session, state.config, clinic)
+            if clinic is not None
+            else ClinicEmbedSettings()
+        )
+    try:
+        theme = embed.parse_theme(request.query.items())
+    except embed.ThemeRefused as problem:
+        response = _render_embed_error(
+            request, settings, 400, "This embed address is not valid", problem
+        )
+    else:
+        response = await _call_page(request, token, embedded=(settings, theme))
+    response.headers.update(
+        embed.embed_headers(state.config.server.public_url, settings.allowed_origins)
+    )
+    return response
+
+
+async def _call_page(
+    request: web.Request,
+    token: str,
+    *,
+    embedded: tuple[ClinicEmbedSettings, embed.EmbedTheme] | None = None,
+) -> web.Response:
+    state = request.app[STATE]
     try:
         async with state.sessions() as session:
             consult, participant = await links.resolve(
@@ -90,13 +127,16 @@ async def join_page(request: web.Request) -> web.Response:
             )
             given = await consults.has_consented(session, participant.id)
     except TokenError as problem:
+        status, title, message = _LINK_PROBLEMS[problem.code]
+        if embedded is not None:
+            # A portal shows its own record of an ended consult; the embed just says so.
+            return _render_embed_error(request, embedded[0], status, title, problem, message)
         record = await _patient_record(request, token)
         if record is not None:
             return record
-        status, title, message = _LINK_PROBLEMS[problem.code]
         return _render(request, "error.html", status=status, title=title, message=message)
     role = Role(participant.role)
-    boot = {
+    boot: dict[str, object] = {
         "token": token,
         "participant": {
             "id": participant.id,
@@ -112,6 +152,14 @@ async def join_page(request: web.Request) -> web.Response:
         # window.mtm / window.mtmPanel exist only when a test turns them on.
         "expose_test_hooks": state.config.testing.expose_hooks,
     }
+    theme = None
+    if embedded is not None:
+        settings, theme = embedded
+        boot["embed"] = {
+            "allowed_origins": settings.allowed_origins,
+            "medication_names_in_events": settings.medication_names_in_events,
+            "theme": theme.json(),
+        }
     return _render(
         request,
         "call.html",
@@ -119,7 +167,29 @@ async def join_page(request: web.Request) -> web.Response:
         boot=boot,
         participant=participant,
         role_label=role.label,
+        theme=theme,
     )
+
+
+def _render_embed_error(
+    request: web.Request,
+    settings: ClinicEmbedSettings,
+    status: int,
+    title: str,
+    problem: Exception,
+    message: str | None = None,
+) -> web.Response:
+    """An error page inside the portal's frame, which also tells the host page (an `error`
+    event with the problem's code) through web/static/embed-error.js."""
+    code = getattr(problem, "code", "embed_error")
+    text = message or getattr(problem, "message", str(problem))
+    boot = {
+        "embed": {
+            "allowed_origins": settings.allowed_origins,
+            "error": {"code": code, "message": text},
+        }
+    }
+    return _render(request, "error.html", status=status, title=title, message=text, embed_boot=boot)
 
 
 STATUS_WORDS = {
