@@ -292,8 +292,10 @@ async def _start_example_portal(
     portal = web.AppRunner(example_host_app(call_origin), access_log=None)
     await portal.setup()
     wanted = call_port + 1 if 0 < call_port < 65535 else 0
-    site = web.TCPSite(portal, "127.0.0.1", wanted)
-    await site.start()
+    try:
+        await web.TCPSite(portal, "127.0.0.1", wanted).start()
+    except OSError:
+        await web.TCPSite(portal, "127.0.0.1", 0).start()  # the next port is taken: any
     portal_origin = f"http://localhost:{portal.addresses[0][1]}"
     embed_settings = state.config.embed.clinics.get(DEMO_CLINIC)
     clinics = {

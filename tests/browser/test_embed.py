@@ -271,7 +271,9 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
     server: RunningServer, browser: Browser, portal: str
 ) -> None:
     await allow(server, [portal])
-    consult = await server.create_consult()
+    consult = await server.create_consult(
+        medications=[{"name": "Lisinopril", "strength": "10 mg", "how_taken": "1 every morning"}]
+    )
     theme = "&accent=%23b91c1c&logo=0&panel=0&lang=es"
     host = await open_portal(browser, portal, consult["links"]["patient"], theme)
     frame = embed_frame(host)
@@ -293,6 +295,44 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
     assert (await command(host, "join('Maria Lopez')"))["value"] == {"state": "in-call"}
     await frame_state(frame, "in-call")
     pharmacist_id = next(p["id"] for p in consult["participants"] if p["role"] == "pharmacist")
+
+    # The portal hears no more than the patient may see: care-team-only work gives no event.
+    medication = consult["medications"][0]
+    async with joined(server.base_url, token_of(consult["links"]["clinician"])) as (clinician, _):
+
+        async def mutate(mutation_id: str, **change: Any) -> dict[str, Any]:
+            result: dict[str, Any] = await clinician.sio.call(
+                "mutate", {"mutation_id": mutation_id, **change}
+            )
+            assert result["ok"], result
+            return result
+
+        await mutate(
+            "n1", op="set", entity="medication", entity_id=medication["id"],
+            field="notes", value="Care team: watch potassium",
+        )  # fmt: skip
+        for audience in ("care-team", "patient"):
+            added = await mutate(
+                f"r-{audience}", op="add", entity="recommendation",
+                value={"text": f"Advice kept to {audience}", "audience": audience},
+            )  # fmt: skip
+            await mutate(
+                f"d-{audience}", op="set", entity="recommendation",
+                entity_id=added["entity"]["id"], field="status", value="accepted",
+                base_version=added["entity"]["versions"]["status"],
+            )  # fmt: skip
+        strength = await mutate(
+            "s1", op="set", entity="medication", entity_id=medication["id"],
+            field="strength", value="20 mg", base_version=medication["versions"]["strength"],
+        )  # fmt: skip
+        await wait_for_event(host, "medication-changed", lambda e: e["seq"] == strength["seq"])
+    assert [e["field"] for e in await events(host, "medication-changed")] == ["strength"]
+    assert [e["recommendation_id"] for e in await events(host, "recommendation-decided")] == [
+        added["entity"]["id"]
+    ]
+    log = await host.get_by_test_id("host-log").inner_text()
+    for secret in ("potassium", "Advice kept", "Lisinopril", "20 mg"):
+        assert secret not in log
 
     # A patient's embed asking to admit or deny: the server refuses it by role.
     for action in ("admit", "deny"):
