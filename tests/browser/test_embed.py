@@ -426,6 +426,47 @@ SDK_FRAME = """async ({ sdk, url }) => {
 }"""
 
 
+CAMERA = """async () => {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    stream.getTracks().forEach((track) => track.stop());
+    return "granted";
+  } catch (error) {
+    return error.name;
+  }
+}"""
+
+
+async def test_a_portal_must_delegate_the_camera_to_the_call(
+    server: RunningServer, browser: Browser
+) -> None:
+    """docs/embed.md: a portal whose own Permissions-Policy names only itself keeps the
+    camera and microphone from the frame, whatever the iframe's `allow` says."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(
+            text="<!doctype html><title>portal</title>",
+            content_type="text/html",
+            headers={"Permissions-Policy": "camera=(self), microphone=(self)"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner, port = await serve(app)
+    try:
+        await allow(server, [f"http://localhost:{port}"])
+        consult = await server.create_consult()
+        strict = await open_page(browser, f"http://localhost:{port}/")
+        answer = await strict.evaluate(
+            SDK_FRAME,
+            {"sdk": f"{server.base_url}/sdk/mtm-consult.js", "url": consult["links"]["clinician"]},
+        )
+        assert answer == {"ready": "clinician"}
+        assert await embed_frame(strict).evaluate(CAMERA) == "NotAllowedError"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_portal_origin_the_clinic_did_not_allow_is_refused_by_the_browser(
     server: RunningServer, browser: Browser, portal: str
 ) -> None:
@@ -450,9 +491,10 @@ async def test_a_portal_origin_the_clinic_did_not_allow_is_refused_by_the_browse
         assert not any("/embed/" in frame.url for frame in other.frames)
     finally:
         await runner.cleanup()
-    # Control: the allowed portal gets the same frame's answer.
+    # Control: the allowed portal gets the same frame's answer, and its camera.
     allowed = await open_page(browser, f"{portal}/")
     assert await allowed.evaluate(SDK_FRAME, {"sdk": sdk, "url": link}) == {"ready": "clinician"}
+    assert await embed_frame(allowed).evaluate(CAMERA) == "granted"
     # A theme the server refuses reaches the portal as an `error` event.
     bad = await open_portal(browser, portal, link, "&accent=%23ffff00")
     refused = await wait_for_event(bad, "error")
