@@ -393,7 +393,12 @@ async def test_messages_from_a_foreign_origin_are_ignored_by_both_sides(
     async with joined(server.base_url, token_of(consult["links"]["clinician"])) as (clinician, _):
         added = await clinician.sio.call(
             "mutate",
-            {"mutation_id": "m1", "op": "add", "entity": "medication", "value": {"name": "Warfarin"}},
+            {
+                "mutation_id": "m1",
+                "op": "add",
+                "entity": "medication",
+                "value": {"name": "Warfarin"},
+            },
         )
         assert added["ok"], added
     assert (await wait_for_event(host, "medication-changed"))["name"] == "Warfarin"

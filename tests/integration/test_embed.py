@@ -249,9 +249,7 @@ async def test_an_expired_link_is_framed_for_its_clinic_and_a_forged_one_for_nob
     token = token_of(consult["links"]["clinician"])
     async with server.http.get(f"{server.base_url}/embed/{token}x") as page:
         assert page.status == 404
-        assert directives(page.headers["Content-Security-Policy"])["frame-ancestors"] == (
-            "'none'"
-        )
+        assert directives(page.headers["Content-Security-Policy"])["frame-ancestors"] == "'none'"
 
 
 async def test_the_sdk_is_served_to_any_origin(server: RunningServer) -> None:
