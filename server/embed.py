@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import embed
 from models.errors import Refused
 from server.config import Config
-from server.security import content_security_policy
+from server.security import Handler, content_security_policy
 
 # Languages the embed's labels come in (web/static/embed-bridge.js has the words).
 LANGUAGES = ("en", "es")
@@ -146,7 +146,7 @@ def embed_headers(public_url: str | None, allowed_origins: list[str]) -> dict[st
 def add_sdk_routes(app: web.Application, sdk_dir: Path) -> None:
     """The SDK at /sdk/: an ES module any portal may import (CORS), and its declarations."""
 
-    def serve(name: str, content_type: str) -> Any:
+    def serve(name: str, content_type: str) -> Handler:
         path = sdk_dir / name
 
         async def handler(request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from models import audience, consults, panel_store
 from models.embed import ClinicEmbedSettings
+from models.errors import Refused
 from models.roles import Role
 from server import embed, links
 from server.security import Handler
@@ -176,17 +177,16 @@ def _render_embed_error(
     settings: ClinicEmbedSettings,
     status: int,
     title: str,
-    problem: Exception,
+    problem: Refused,
     message: str | None = None,
 ) -> web.Response:
     """An error page inside the portal's frame, which also tells the host page (an `error`
     event with the problem's code) through web/static/embed-error.js."""
-    code = getattr(problem, "code", "embed_error")
-    text = message or getattr(problem, "message", str(problem))
+    text = message or problem.message
     boot = {
         "embed": {
             "allowed_origins": settings.allowed_origins,
-            "error": {"code": code, "message": text},
+            "error": {"code": problem.code, "message": text},
         }
     }
     return _render(request, "error.html", status=status, title=title, message=text, embed_boot=boot)

@@ -89,6 +89,9 @@ async def test_allowed_origins_set_through_the_api_frame_the_embed_page_only(
     assert embed["medication_names_in_events"] is True
     assert embed["theme"] == {"accent": None, "logo": True, "panel": True, "language": "en"}
     assert 'data-embed="true"' in html and 'data-testid="embed-logo"' in html
+    # No way out of the frame: the only link reloads this page, forms have no action.
+    assert re.findall(r"<a [^>]*href=\"([^\"]*)\"", html) == [""]
+    assert "target=" not in html and "action=" not in html
     # Every other page still refuses to be framed, the call page of the same link included.
     for url in (link, f"{server.base_url}/healthz", f"{server.base_url}/api/v1/openapi.json"):
         async with server.http.get(url) as other:
