@@ -257,6 +257,13 @@ async def test_the_portal_runs_the_waiting_room_and_the_embedded_call(
     log = await host.get_by_test_id("host-log").inner_text()
     assert "Warfarin" not in log and "ibuprofen" not in log and "5 mg" not in log
 
+    patient_id = arrived["participant"]["id"]
+    await patient.get_by_test_id("leave-button").click()
+    left = await wait_for_event(
+        host, "participant-left", lambda e: e["participant_id"] == patient_id
+    )
+    assert left == {"participant_id": patient_id, "reason": "left"}
+
     await server.end_consult(consult["id"], "all done")
     await wait_for_event(host, "consult-ended")
     await wait_for_event(host, "state", lambda data: data["state"] == "ended")
