@@ -6,7 +6,17 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -165,3 +175,15 @@ class ConsentRecord(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     text_sha256: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
+
+
+class ClinicEmbed(Base):
+    """A clinic's embedding settings as set through the REST API (models/embed.py)."""
+
+    __tablename__ = "clinic_embed"
+
+    clinic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Origins allowed to frame the clinic's embed pages (CSP frame-ancestors), in order.
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON)
+    medication_names_in_events: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

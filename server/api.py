@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import fhir
 from documents.text import LANGUAGES, Language
-from models import audience, consults, mutations, panel_store
+from models import audience, consults, embed, mutations, panel_store
 from models.tables import Consult, ConsultStatus
 from server import documents, links, openapi
 from server.api_keys import ApiClient, authenticate
@@ -30,12 +30,15 @@ from server.api_models import (
     ConsultCreate,
     ConsultEnd,
     ConsultOut,
+    EmbedSettingsIn,
+    EmbedSettingsOut,
     EventsOut,
     FhirResourceIn,
     ImportOut,
     JsonObject,
     PanelOut,
 )
+from server.embed import clinic_settings
 from server.errors import ApiError
 from server.metrics import METRICS
 from server.openapi import ChoiceParameter, Endpoint, QueryParameter
@@ -495,6 +498,40 @@ def _fhir_refusal(errors: list[tuple[str, str]]) -> ApiError:
     )
 
 
+def _embed_answer(settings: embed.ClinicEmbedSettings) -> EmbedSettingsOut:
+    return EmbedSettingsOut(
+        allowed_origins=settings.allowed_origins,
+        medication_names_in_events=settings.medication_names_in_events,
+        source=settings.source,
+        updated_at=settings.updated_at.isoformat() if settings.updated_at else None,
+    )
+
+
+async def read_embed_settings(request: web.Request) -> web.Response:
+    """The calling clinic's embedding settings in force (stored, configured or none)."""
+    state = _state(request)
+    async with state.sessions() as session:
+        settings = await clinic_settings(session, state.config, api_client(request).clinic)
+    return _answer(_embed_answer(settings))
+
+
+async def replace_embed_settings(request: web.Request) -> web.Response:
+    """Replace the calling clinic's embedding settings; embed pages loaded from now on use
+    them (a page already open keeps the ones it loaded with)."""
+    state = _state(request)
+    data = request_body(request, EmbedSettingsIn)
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    async with state.sessions() as session:
+        settings = await embed.store_settings(
+            session,
+            api_client(request).clinic,
+            list(data.allowed_origins),
+            medication_names_in_events=data.medication_names_in_events,
+            now=now,
+        )
+    return _answer(_embed_answer(settings))
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
@@ -582,6 +619,21 @@ ENDPOINTS: list[Endpoint] = [
         answer=ImportOut,
         body=FhirResourceIn,
         errors=(409,),
+    ),
+    Endpoint(
+        "GET",
+        "/clinic/embed",
+        read_embed_settings,
+        "Your clinic's embedding settings (allowed origins, medication names in events)",
+        answer=EmbedSettingsOut,
+    ),
+    Endpoint(
+        "PUT",
+        "/clinic/embed",
+        replace_embed_settings,
+        "Replace your clinic's embedding settings",
+        answer=EmbedSettingsOut,
+        body=EmbedSettingsIn,
     ),
     Endpoint(
         "GET",

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from models import embed
 from models.panel import MEDICATION_FIELDS
 
 # Consult ids are `c_` and URL-safe characters (models/consults.py); anything else in the
@@ -153,6 +154,36 @@ class ConsultEnd(RequestBody):
     )
 
 
+EmbedOrigin = Annotated[
+    str,
+    Field(
+        max_length=300,
+        # In the schema for clients; checked by embed_origin, whose messages say what is wrong.
+        json_schema_extra={"pattern": embed.ORIGIN_PATTERN},
+        description="https://host[:port], lower case, no path or default port; "
+        "http only for localhost, 127.0.0.1 and [::1].",
+    ),
+    AfterValidator(embed.embed_origin),
+]
+
+
+class EmbedSettingsIn(RequestBody):
+    """A clinic's embedding settings, replaced as a whole (docs/embed.md)."""
+
+    allowed_origins: list[EmbedOrigin] = Field(
+        max_length=embed.MAX_ALLOWED_ORIGINS,
+        description="Origins allowed to frame the clinic's embed pages; [] allows none.",
+    )
+    medication_names_in_events: bool = Field(
+        description="Whether the embed's events to the host page may name medications."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        return embed.allowed_origins(value)
+
+
 # -- answers ------------------------------------------------------------------------------
 
 # Times are sent as Python writes them (`2026-12-01T14:30:00+00:00`), always UTC.
@@ -271,6 +302,16 @@ class EventsOut(Answer):
 class ImportOut(Answer):
     seq: int = Field(description="The consult's latest seq after the import.")
     medications: list[PanelEntityOut] = Field(description="The medications added, in order.")
+
+
+class EmbedSettingsOut(Answer):
+    allowed_origins: list[str]
+    medication_names_in_events: bool
+    source: Literal["api", "config", "default"] = Field(
+        description="api: set through this API; config: embed.clinics; default: neither "
+        "(no origin may embed)."
+    )
+    updated_at: IsoTime | None = Field(description="When the API last set them.")
 
 
 class FieldErrorOut(Answer):

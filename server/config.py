@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models import embed
+
 ENV_PREFIX = "MTM_"
 
 
@@ -285,6 +287,33 @@ class MetricsSettings(_Section):
         return self
 
 
+class ClinicEmbedConfig(_Section):
+    """One clinic's embedding settings (models/embed.py); the REST API can replace them."""
+
+    allowed_origins: list[str] = Field(default_factory=list)
+    medication_names_in_events: bool = False
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return embed.allowed_origins(value)
+
+
+class EmbedSettings(_Section):
+    # Per clinic (the `clinic` of its API keys): which origins may embed its consults.
+    clinics: dict[str, ClinicEmbedConfig] = Field(default_factory=dict)
+
+    @field_validator("clinics")
+    @classmethod
+    def _clinic_names(cls, value: dict[str, ClinicEmbedConfig]) -> dict[str, ClinicEmbedConfig]:
+        for clinic in value:
+            if not re.fullmatch(CLINIC_NAME_PATTERN, clinic):
+                raise ValueError(
+                    f"{clinic[:40]!r} is not a clinic name (letters, digits, '.', '_', '-')"
+                )
+        return value
+
+
 class ForTestingSettings(_Section):
     expose_hooks: bool = False
 
@@ -305,6 +334,7 @@ class Config(_Section):
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
     testing: ForTestingSettings = Field(default_factory=ForTestingSettings)
 
 

@@ -87,7 +87,7 @@ DOCUMENT_SCHEMAS: dict[str, dict[str, Any]] = {
 class Endpoint:
     """One REST endpoint: how it is routed, what it accepts and what it answers."""
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PUT"]
     path: str  # below /api/v1, aiohttp style: /consults/{consult_id}
     handler: Handler
     summary: str
@@ -135,7 +135,8 @@ def build_document(endpoints: Sequence[Endpoint], *, prefix: str) -> dict[str, A
         "info": {
             "title": "MTM Consult REST API",
             "version": "1",
-            "description": "Create, read and end consults; fetch their documents (docs/api.md).",
+            "description": "Create, read and end consults; fetch their documents; a clinic's "
+            "embedding settings (docs/api.md, docs/embed.md).",
         },
         "paths": paths,
         "components": {

@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from documents import content
 from documents.text import LANGUAGES, Language
 from models import audience, consults, mutations, panel_store
+from models.embed import ClinicEmbedSettings
+from models.errors import Refused
 from models.roles import Role
 from models.tables import Consult
-from server import documents, links
+from server import documents, embed, links
 from server.api import PREFIX as API_PREFIX
 from server.api import base_url
 from server.security import Handler
@@ -83,6 +85,8 @@ def add_routes(app: web.Application, web_dir: Path) -> None:
     app.router.add_get("/c/{token}/documents/{name}", document_page)
     app.router.add_get("/r/{token}", response_page)
     app.router.add_post("/r/{token}", response_answer)
+    app.router.add_get("/embed/{token}", embed_page)
+    embed.add_sdk_routes(app, web_dir / "static" / "sdk")
     app.router.add_get("/healthz", health)
 
 
@@ -91,8 +95,42 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def join_page(request: web.Request) -> web.Response:
+    return await _call_page(request, request.match_info["token"])
+
+
+async def embed_page(request: web.Request) -> web.Response:
+    """The call for a clinic's portal (docs/embed.md): framed only by the clinic's allowed
+    origins, themed by the address's parameters, driven by the host page through the SDK."""
     state = request.app[STATE]
     token = request.match_info["token"]
+    async with state.sessions() as session:
+        clinic = await links.clinic_of(session, state.signer(), token, now=state.clock())
+        settings = (
+            await embed.clinic_settings(session, state.config, clinic)
+            if clinic is not None
+            else ClinicEmbedSettings()
+        )
+    try:
+        theme = embed.parse_theme(request.query.items())
+    except embed.ThemeRefused as problem:
+        response = _render_embed_error(
+            request, settings, 400, "This embed address is not valid", problem
+        )
+    else:
+        response = await _call_page(request, token, embedded=(settings, theme))
+    response.headers.update(
+        embed.embed_headers(state.config.server.public_url, settings.allowed_origins)
+    )
+    return response
+
+
+async def _call_page(
+    request: web.Request,
+    token: str,
+    *,
+    embedded: tuple[ClinicEmbedSettings, embed.EmbedTheme] | None = None,
+) -> web.Response:
+    state = request.app[STATE]
     try:
         async with state.sessions() as session:
             consult, participant = await links.resolve(
@@ -100,13 +138,16 @@ async def join_page(request: web.Request) -> web.Response:
             )
             given = await consults.has_consented(session, participant.id)
     except TokenError as problem:
+        status, title, message = _LINK_PROBLEMS[problem.code]
+        if embedded is not None:
+            # A portal shows its own record of an ended consult; the embed just says so.
+            return _render_embed_error(request, embedded[0], status, title, problem, message)
         record = await _patient_record(request, token)
         if record is not None:
             return record
-        status, title, message = _LINK_PROBLEMS[problem.code]
         return _render(request, "error.html", status=status, title=title, message=message)
     role = Role(participant.role)
-    boot = {
+    boot: dict[str, object] = {
         "token": token,
         "participant": {
             "id": participant.id,
@@ -122,6 +163,14 @@ async def join_page(request: web.Request) -> web.Response:
         # window.mtm / window.mtmPanel exist only when a test turns them on.
         "expose_test_hooks": state.config.testing.expose_hooks,
     }
+    theme = None
+    if embedded is not None:
+        settings, theme = embedded
+        boot["embed"] = {
+            "allowed_origins": settings.allowed_origins,
+            "medication_names_in_events": settings.medication_names_in_events,
+            "theme": theme.json(),
+        }
     return _render(
         request,
         "call.html",
@@ -129,10 +178,32 @@ async def join_page(request: web.Request) -> web.Response:
         boot=boot,
         participant=participant,
         role_label=role.label,
+        # An embedded call never navigates away from the portal: no preview link there.
         preview_url=f"/c/{token}/documents/summary.html"
-        if audience.sees_care_team(role.value)
+        if audience.sees_care_team(role.value) and embedded is None
         else None,
+        theme=theme,
     )
+
+
+def _render_embed_error(
+    request: web.Request,
+    settings: ClinicEmbedSettings,
+    status: int,
+    title: str,
+    problem: Refused,
+    message: str | None = None,
+) -> web.Response:
+    """An error page inside the portal's frame, which also tells the host page (an `error`
+    event with the problem's code) through web/static/embed-error.js."""
+    text = message or problem.message
+    boot = {
+        "embed": {
+            "allowed_origins": settings.allowed_origins,
+            "error": {"code": problem.code, "message": text},
+        }
+    }
+    return _render(request, "error.html", status=status, title=title, message=text, embed_boot=boot)
 
 
 STATUS_WORDS = {

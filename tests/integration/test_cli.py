@@ -97,6 +97,52 @@ async def test_serve_demo_prints_links_that_open_the_call(tmp_path: Path) -> Non
         await asyncio.wait_for(process.wait(), 30)
 
 
+PORTAL_LINE = re.compile(r"^\s+(http://localhost:(\d+))/#link=(http://\S+/c/\S+)$", re.MULTILINE)
+
+
+async def test_serve_demo_serves_the_example_portal_allowed_to_embed_the_call(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(port),
+        env=environment(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        printed = ""
+        async with asyncio.timeout(60):
+            while not PORTAL_LINE.search(printed):
+                line = await process.stdout.readline()
+                assert line, "the server stopped before printing the portal's address"
+                printed += line.decode()
+        match = PORTAL_LINE.search(printed)
+        assert match is not None
+        portal, portal_port, link = match.groups()
+        assert int(portal_port) != port
+        assert link == dict(LINK.findall(printed))["pharmacist"]
+        call_origin = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            # The portal (another origin: localhost, its own port) loads the SDK from the call.
+            async with http.get(f"http://127.0.0.1:{portal_port}/") as page:
+                assert page.status == 200
+                assert '<script type="module" src="host.js"></script>' in await page.text()
+                policy = page.headers["Content-Security-Policy"]
+                assert f"frame-src {call_origin}" in policy
+                assert f"script-src 'self' {call_origin}" in policy
+                assert f'camera=(self "{call_origin}")' in page.headers["Permissions-Policy"]
+            # The call lets that portal, and only it, frame the demo's embed page.
+            async with http.get(link.replace("/c/", "/embed/")) as embed:
+                assert embed.status == 200
+                assert f"frame-ancestors {portal};" in embed.headers["Content-Security-Policy"]
+            async with http.get(link) as page:
+                assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
 KEY_LINE = re.compile(r"^  (mtm_\S+)$", re.MULTILINE)
 ENTRY_LINE = re.compile(r"^  (- \{.*\})$", re.MULTILINE)
 
