@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from tests.conftest import RunningServer
 from tests.integration.test_panel_sync import all_events, database_view, seen_by, tokens
 from tests.support.panel_client import PanelClient

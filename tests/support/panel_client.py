@@ -11,7 +11,6 @@ from typing import Any
 
 import socketio
 
-
 # Refusals that mean "not now" rather than "no": the mutation stays queued and is retried.
 RETRY_LATER = frozenset({"database_unavailable"})
 
