@@ -73,11 +73,6 @@ def add_routes(app: web.Application, web_dir: Path) -> None:
     app.router.add_get("/static/vendor/socket.io.esm.min.js", socket_io_client)
     app.router.add_static("/static/", web_dir / "static", append_version=False)
     app.router.add_get("/c/{token}", join_page)
-    app.router.add_get("/healthz", health)
-
-
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
 
 
 async def join_page(request: web.Request) -> web.Response:

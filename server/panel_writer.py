@@ -75,6 +75,11 @@ class PanelWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="panel-writer")
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped or dead (readiness: without it no edit is saved)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -88,7 +93,7 @@ class PanelWriter:
 
     async def submit(self, consult_id: str, actor: Actor, raw: Any) -> dict[str, Any]:
         """Apply one mutation; returns its result once committed (or refused)."""
-        if self._task is None or self._task.done():
+        if not self.running:
             raise RuntimeError("the panel writer is not running")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(consult_id, actor, raw, future))
