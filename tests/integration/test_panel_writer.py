@@ -13,6 +13,7 @@ from models.consults import create_consult
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.mutations import Actor
+from models.panel_store import apply_mutation
 from server.panel_writer import PanelWriter
 from tests.conftest import PanelDb
 from tests.support.database import private_postgres_database
@@ -243,3 +244,84 @@ async def test_two_writers_editing_one_consult_at_once_never_deadlock_or_fail() 
         assert (deadlocks_after - deadlocks_before, len(results)) == (0, 180)
         seqs = sorted(result["seq"] for result in results)
         assert seqs == list(range(2, 182))
+
+
+async def deadlocks_reported(connection: asyncpg.Connection) -> int:
+    """`pg_stat_database.deadlocks` of the connection's database, once every other backend
+    of it has exited (a backend reports its statistics when it exits)."""
+    async with asyncio.timeout(10):
+        while await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ):
+            await asyncio.sleep(0.05)
+    count: int = await connection.fetchval(
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return count
+
+
+async def test_an_edit_that_loses_a_real_deadlock_is_retried_not_failed() -> None:
+    """Another transaction locks the medication's row and then the consult's, while the
+    writer holds the consult's and waits for the medication's: Postgres aborts the writer
+    (the other transaction's deadlock_timeout is longer). The edit is retried and applied.
+
+    The writer's cached panel is made stale first, so the deadlock hits the one-by-one
+    path (which used to retry only unique violations and answered internal_error)."""
+    async with private_postgres_database("mtm_deadlock_retry") as (url, dsn):
+        engine = make_engine(url)
+        await upgrade_to_head(engine)
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session, session.begin():
+            consult = await create_consult(
+                session, clinic="north", patient_name="Maria Lopez",
+                scheduled_at=dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC), notes=None,
+                now=dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
+            )  # fmt: skip
+            pharmacist = next(p for p in consult.participants if p.role == "pharmacist")
+        actor = Actor(participant_id=pharmacist.id, name="Ana", role="pharmacist")
+        writer = PanelWriter(engine, sessions, time.time)
+        writer.start()
+        other = await asyncpg.connect(dsn)
+        try:
+            added = await writer.submit(
+                consult.id, actor,
+                {"mutation_id": "setup", "op": "add", "entity": "medication",
+                 "value": {"name": "Metformin"}},
+            )  # fmt: skip
+            medication = added["entity"]["id"]
+            async with sessions() as session, session.begin():  # as another instance would
+                await apply_mutation(
+                    session, consult.id, actor, notes("elsewhere", medication, "x"),
+                    now=dt.datetime.now(dt.UTC),
+                )  # fmt: skip
+            await other.execute("SET deadlock_timeout = '10s'")
+            transaction = other.transaction()
+            await transaction.start()
+            await other.execute(
+                "SELECT 1 FROM panel_entity WHERE consult_id = $1 AND id = $2 FOR UPDATE",
+                consult.id,
+                medication,
+            )
+            edit = asyncio.ensure_future(
+                writer.submit(consult.id, actor, notes("n1", medication, "after the deadlock"))
+            )
+            async with asyncio.timeout(10):  # until the writer waits for the row we hold
+                while not await other.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ):
+                    await asyncio.sleep(0.02)
+            # Now the consult's row, which the writer holds: a cycle.
+            await other.execute("SELECT 1 FROM consult WHERE id = $1 FOR UPDATE", consult.id)
+            await transaction.rollback()
+            result = await asyncio.wait_for(edit, 20)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+        try:
+            deadlocks = await deadlocks_reported(other)
+        finally:
+            await other.close()
+        assert result["ok"], result
+        assert deadlocks == 1  # a real deadlock happened, and the edit still applied
