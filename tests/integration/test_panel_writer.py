@@ -225,16 +225,7 @@ async def test_two_writers_editing_one_consult_at_once_never_deadlock_or_fail() 
             for engine in engines:
                 await engine.dispose()
         try:
-            # A backend reports its statistics when it exits: wait for the writers' to go.
-            async with asyncio.timeout(10):
-                while await statistics.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                ):
-                    await asyncio.sleep(0.05)
-            deadlocks_after = await statistics.fetchval(
-                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-            )
+            deadlocks_after = await deadlocks_reported(statistics)
         finally:
             await statistics.close()
         failed = [stream for stream in streams if isinstance(stream, BaseException)]
