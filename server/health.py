@@ -62,6 +62,7 @@ class Readiness:
     def __init__(self, state: AppState) -> None:
         self._state = state
         self._redis: redis.asyncio.Redis | None = None
+        self._abandoned: set[asyncio.Future[bool | None]] = set()
         self.checks = (
             Check("database", DATABASE, self._database),
             Check("redis", REDIS, self._redis_ping),
@@ -85,13 +86,23 @@ class Readiness:
         }
         return report, (failed[0] if failed else None)
 
-    @staticmethod
-    async def _outcome(check: Check) -> bool | None:
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                return await check.probe()
-        except TimeoutError:
-            return False
+    async def _outcome(self, check: Check) -> bool | None:
+        probe = asyncio.ensure_future(check.probe())
+        done, _ = await asyncio.wait({probe}, timeout=CHECK_TIMEOUT_SECONDS)
+        if done:
+            return probe.result()
+        # Answer now. Cancelling a statement on a hung connection can itself hang (the
+        # driver sends the cancel request over the same dead path): it ends in the
+        # background, held here so that it is not collected mid-way.
+        probe.cancel()
+        self._abandoned.add(probe)
+        probe.add_done_callback(self._forget)
+        return False
+
+    def _forget(self, probe: asyncio.Future[bool | None]) -> None:
+        self._abandoned.discard(probe)
+        if not probe.cancelled():
+            probe.exception()  # retrieved: whatever it was, the answer was given already
 
     async def _database(self) -> bool:
         # Twice: the first use of a pooled connection that died (the database restarted

@@ -142,6 +142,8 @@ class WebhookSender:
     async def _run(self) -> None:
         while True:
             sleep = POLL_SECONDS
+            # Cleared before looking, so that a commit during this round wakes the next.
+            self._wake.clear()
             try:
                 if await self._deliver_due():
                     continue  # there may be more, or the next of a consult just delivered
@@ -156,7 +158,6 @@ class WebhookSender:
                     )
                 else:
                     log.exception("webhook delivery round failed")
-            self._wake.clear()
             try:
                 async with asyncio.timeout(min(POLL_SECONDS, max(0.01, sleep))):
                     await self._wake.wait()

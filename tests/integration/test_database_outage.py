@@ -82,8 +82,8 @@ async def test_edits_during_a_database_outage_wait_queued_then_apply_exactly_onc
             assert [m["mutation_id"] for m in client.queue] == [f"{role}-{n}" for n in (1, 2, 3)]
             assert not any(f"{role}-{n}" in client.results for n in (1, 2, 3))
             assert {code for _, code in client.not_saved} == {"database_unavailable"}
-            # Retried while it lasted, not just once.
-            assert len(client.not_saved) > OUTAGE_SECONDS
+            # Sent again by the client on its own, not only when the test added a mutation.
+            assert len(client.not_saved) > 3
         await proxy.restore()
 
         for client in clients.values():

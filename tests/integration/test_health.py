@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from server.health import CHECK_TIMEOUT_SECONDS
 from tests.conftest import RunningServer
 from tests.support.tcp_proxy import TcpProxy, postgres_proxy, through
 
@@ -95,6 +96,22 @@ class TestDatabaseFault:
         await database_proxy.restore()
         # Ready again at once: the pool's dead connections are replaced, not reported.
         assert (await probe(server, "/readyz"))[0] == 200
+
+    async def test_not_ready_within_the_check_timeout_while_the_database_hangs(
+        self, server: RunningServer, database_proxy: TcpProxy
+    ) -> None:
+        """A partition that drops packets: no error ever comes, the check's timeout answers."""
+        assert (await probe(server, "/readyz"))[0] == 200
+        database_proxy.stall()
+        started = asyncio.get_running_loop().time()
+        status, body = await probe(server, "/readyz")
+        waited = asyncio.get_running_loop().time() - started
+        assert (status, body["reason"]) == (503, "database_unreachable")
+        assert CHECK_TIMEOUT_SECONDS <= waited < CHECK_TIMEOUT_SECONDS + 2
+        await database_proxy.restore()
+        async with asyncio.timeout(10):
+            while (await probe(server, "/readyz"))[0] != 200:
+                await asyncio.sleep(0.2)
 
 
 @pytest.fixture

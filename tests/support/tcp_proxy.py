@@ -3,7 +3,9 @@ the database (the shared Postgres keeps running for everybody else).
 
 `cut()` aborts every connection through the proxy (both sides see a reset, as when a
 database restarts or a network path dies) and closes the listening socket, so new
-connections are refused; `restore()` listens again on the same port.
+connections are refused; `restore()` listens again on the same port. `stall()` is the
+quieter fault, a network partition that drops packets: connections stay open (new ones are
+accepted) but nothing passes until `restore()`, which lets the held bytes through.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def is_open(self) -> bool:
@@ -47,9 +51,14 @@ class TcpProxy:
                 writer.transport.abort()
         self._pairs.clear()
 
+    def stall(self) -> None:
+        """Pass nothing, in either direction, until `restore()`."""
+        self._flowing.clear()
+
     async def restore(self) -> None:
         if self._server is None:
             await self._listen()
+        self._flowing.set()
 
     async def close(self) -> None:
         await self.cut()
@@ -90,6 +99,7 @@ class TcpProxy:
     ) -> None:
         try:
             while data := await source.read(65536):
+                await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
