@@ -4,6 +4,13 @@
 `Changes` back with a few bulk statements. Seqs are gap-free per consult and the log's
 primary key is (consult, seq): a second writer that applied a mutation to a stale copy of
 the state collides on that key, so its transaction fails instead of forking the history.
+
+Lock order (Postgres): every transaction that writes a consult's panel first locks the
+consult row `FOR NO KEY UPDATE` (several consults: in id order), then writes the log,
+entities and receipts, then the consult row. Taking the strongest lock it will need first
+matters: the log's and receipts' foreign keys take a key-share lock on the consult row, and
+a transaction that held that and then upgraded to update the row deadlocked with one that
+was already waiting to lock it.
 """
 
 from __future__ import annotations
@@ -89,9 +96,9 @@ async def _consult_row(
 ) -> tuple[str, int]:
     query = select(Consult.status, Consult.last_seq).where(Consult.id == consult_id)
     if lock:
-        # Serialises one-off writers of a consult across processes (a no-op on SQLite,
-        # whose writers are serialised by the database lock).
-        query = query.with_for_update()
+        # Serialises writers of a consult across processes (a no-op on SQLite, whose
+        # writers are serialised by the database lock); see "Lock order" above.
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise MutationError("unknown_consult", "There is no such consult.")
@@ -190,21 +197,28 @@ async def persist(
     """Write what mutations changed, for any number of consults, in the caller's transaction.
 
     Each item is (state after the mutations, its `last_seq` before them, the changes).
-    Raises StaleState if a consult ended meanwhile (unless `after_end`: a prescriber's
-    answer to an ended consult's letter); a concurrent writer of the same consult makes the
-    log insert fail on its primary key (the caller rolls back either way).
+    Locks the consults first (see "Lock order"), then raises StaleState if one ended
+    (unless `after_end`: a prescriber's answer to an ended consult's letter) or another
+    writer moved its seq since the state was read (the caller rolls back).
     """
     items = [item for item in batch if item[2].events or item[2].receipts]
     if not items:
         return
-    changed = [state.consult_id for state, _, changes in items if changes.events]
-    if changed and not after_end:
-        ended = await connection.execute(
-            select(Consult.id).where(
-                Consult.id.in_(changed), Consult.status == ConsultStatus.ENDED.value
-            )
-        )
-        if ended.first() is not None:
+    read_at = {state.consult_id: first_seq for state, first_seq, _ in items}
+    current = await connection.execute(
+        select(Consult.id, Consult.status, Consult.last_seq)
+        .where(Consult.id.in_(sorted(read_at)))
+        .order_by(Consult.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    )
+    for consult_id, status, last_seq in current:
+        if last_seq != read_at[consult_id]:
+            raise StaleState("another writer changed the consult's panel")
+        if (
+            not after_end
+            and status == ConsultStatus.ENDED.value
+            and any(changes.events for state, _, changes in items if state.consult_id == consult_id)
+        ):
             raise StaleState("a consult ended while its mutations were being applied")
     events = [
         {"consult_id": state.consult_id, **_event_row(event)}

@@ -317,8 +317,8 @@ async def create_consult(request: web.Request) -> web.Response:
             now=now,
         )
         await _add_initial_medications(session, consult.id, clinic, data.medications, now)
+        await state.webhooks.emit(session, "consult.created", consult.id)
         body = await consult_answer(session, state, consult, base_url(request, state))
-    state.webhooks.emit("consult.created", consult.id)
     return _answer(body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"})
 
 
@@ -340,14 +340,19 @@ async def end_consult(request: web.Request) -> web.Response:
             consults.end(consult, reason=data.reason, now=now)
         except consults.ConsultAlreadyEnded:
             raise ApiError(409, "consult_ended", "This consult has already ended.") from None
+        await state.webhooks.emit(
+            session, "consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"}
+        )
+        await state.webhooks.emit(
+            session,
+            "consult.documents_ready",
+            consult.id,
+            documents.documents_ready_data(consult, PREFIX),
+        )
     async with state.sessions() as session:
         body = await consult_answer(session, state, consult, base_url(request, state))
     state.panel_writer.forget(consult.id)
     await state.signaling.end_consult(consult.id, data.reason)
-    state.webhooks.emit("consult.ended", consult.id, {"reason": data.reason, "ended_by": "clinic"})
-    state.webhooks.emit(
-        "consult.documents_ready", consult.id, documents.documents_ready_data(consult, PREFIX)
-    )
     return _answer(body)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
-from server import api, fastjson, metrics, pages
+from server import api, fastjson, health, metrics, pages
 from server.config import Config
 from server.documents import PdfRenderer
 from server.metrics import METRICS, ErrorCounter, Metrics
@@ -86,7 +86,7 @@ def create_app(
             undefined=jinja2.StrictUndefined,
         ),
         clock=clock,
-        webhooks=WebhookSender(config.webhooks, clock),
+        webhooks=WebhookSender(config.webhooks, sessions, clock),
         probes=ProbeService(max_concurrent=config.probe.max_concurrent),
         panel_writer=PanelWriter(
             engine,
@@ -117,6 +117,7 @@ def create_app(
     app.cleanup_ctx.append(_lifespan)
     app.cleanup_ctx.append(_count_errors)
     api.add_routes(app)
+    health.add_routes(app)
     pages.add_routes(app, WEB_DIR)
     metrics.add_routes(app, config.metrics)
     return app

@@ -200,8 +200,9 @@ class ConsentSettings(_Section):
 class WebhookSettings(_Section):
     url: str | None = None
     secret: str | None = Field(None, min_length=16)
-    max_attempts: int = Field(6, ge=1, le=20)
+    max_attempts: int = Field(12, ge=1, le=30)
     initial_backoff_seconds: float = Field(1.0, gt=0, le=600)
+    max_backoff_seconds: float = Field(300, gt=0, le=3600)
     timeout_seconds: float = Field(10, gt=0, le=120)
 
     @field_validator("url")

@@ -87,11 +87,6 @@ def add_routes(app: web.Application, web_dir: Path) -> None:
     app.router.add_post("/r/{token}", response_answer)
     app.router.add_get("/embed/{token}", embed_page)
     embed.add_sdk_routes(app, web_dir / "static" / "sdk")
-    app.router.add_get("/healthz", health)
-
-
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
 
 
 async def join_page(request: web.Request) -> web.Response:
@@ -515,6 +510,20 @@ async def response_answer(request: web.Request) -> web.Response:
             result = await panel_store.record_response(
                 session, consult.id, actor, response, now=now
             )
+            if result.get("ok"):
+                await state.webhooks.emit(
+                    session,
+                    "recommendation.answered",
+                    consult.id,
+                    {
+                        "recommendation_id": recommendation_id,
+                        "decision": response.decision,
+                        "seq": result["seq"],
+                        "documents": documents.documents_ready_data(
+                            consult, API_PREFIX, seq=result["seq"]
+                        )["documents"],
+                    },
+                )
     except mutations.MutationError as refused:
         return _render(
             request,
@@ -529,18 +538,6 @@ async def response_answer(request: web.Request) -> web.Response:
         return _render(
             request, "error.html", status=409, title="Not recorded", message=_ANSWER_RACED
         )
-    state.webhooks.emit(
-        "recommendation.answered",
-        consult.id,
-        {
-            "recommendation_id": recommendation_id,
-            "decision": response.decision,
-            "seq": result["seq"],
-            "documents": documents.documents_ready_data(consult, API_PREFIX, seq=result["seq"])[
-                "documents"
-            ],
-        },
-    )
     row = await _recommendation_row(state, request, consult, recommendation_id)
     assert row is not None
     return _respond_page(

@@ -110,10 +110,12 @@ class DatabaseSignalingBackend:
             decision = JoinDecision(
                 consult={"id": consult.id, "status": consult.status}, admitted=admitted
             )
-        for event in happened:
-            self._webhooks.emit(event, identity.consult_id)
-        if not admitted:
-            self._webhooks.emit("participant.waiting", identity.consult_id, _who(identity))
+            for event in happened:
+                await self._webhooks.emit(session, event, identity.consult_id)
+            if not admitted:
+                await self._webhooks.emit(
+                    session, "participant.waiting", identity.consult_id, _who(identity)
+                )
         return decision
 
     async def record_in_call(self, identity: Identity) -> dict[str, Any]:
@@ -125,9 +127,11 @@ class DatabaseSignalingBackend:
             consult = participant.consult
             happened = consults.mark_in_call(consult, now=now)
             state = {"id": consult.id, "status": consult.status}
-        for event in happened:
-            self._webhooks.emit(event, identity.consult_id)
-        self._webhooks.emit("participant.joined", identity.consult_id, _who(identity))
+            for event in happened:
+                await self._webhooks.emit(session, event, identity.consult_id)
+            await self._webhooks.emit(
+                session, "participant.joined", identity.consult_id, _who(identity)
+            )
         return state
 
     async def record_leave(self, identity: Identity, reason: str) -> None:
@@ -135,30 +139,33 @@ class DatabaseSignalingBackend:
             participant = await consults.get_participant(session, identity.participant_id)
             if participant is not None:
                 consults.record_left(participant, now=self._now())
-        self._webhooks.emit(
-            "participant.left", identity.consult_id, {**_who(identity), "reason": reason}
-        )
+            await self._webhooks.emit(
+                session,
+                "participant.left",
+                identity.consult_id,
+                {**_who(identity), "reason": reason},
+            )
 
     async def admit(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, participant_id)
             consults.admit(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.admitted", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.admitted", host.consult_id, who)
 
     async def deny(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, participant_id)
             consults.revoke_admission(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.denied", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.denied", host.consult_id, who)
 
     async def remove(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, participant_id)
             consults.revoke_admission(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.removed", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.removed", host.consult_id, who)
 
     async def end_consult(self, host: Identity, reason: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -169,15 +176,16 @@ class DatabaseSignalingBackend:
                 consults.end(consult, reason=reason, now=self._now())
             except consults.ConsultAlreadyEnded:
                 raise JoinRefused("consult_ended", "This consult has already ended.") from None
+            await self._webhooks.emit(
+                session, "consult.ended", host.consult_id, {"reason": reason, "ended_by": host.role}
+            )
+            await self._webhooks.emit(
+                session,
+                "consult.documents_ready",
+                host.consult_id,
+                documents_ready_data(consult, API_PREFIX),
+            )
         self._panel_writer.forget(host.consult_id)
-        self._webhooks.emit(
-            "consult.ended", host.consult_id, {"reason": reason, "ended_by": host.role}
-        )
-        self._webhooks.emit(
-            "consult.documents_ready",
-            host.consult_id,
-            documents_ready_data(consult, API_PREFIX),
-        )
 
     def ice_configuration(self, participant_id: str) -> dict[str, Any]:
         return ice_configuration(self._config.ice, participant_id, now=self._clock())
