@@ -169,14 +169,14 @@ async def test_each_consult_numbers_its_events_and_they_arrive_in_that_order(
     async with joined(server.base_url, token_of(first["links"]["pharmacist"])):
         await hooks.wait_for("participant.joined")
     await server.end_consult(first["id"])
-    await hooks.wait_for("consult.ended")
-    # created, opened, live, joined, left, ended; and the second consult's created.
-    await hooks.wait_for_count(7)
+    await hooks.wait_for("consult.documents_ready")
+    # created, opened, live, joined, left, ended, documents_ready; the second's created.
+    await hooks.wait_for_count(8)
     accepted = in_order_per_consult(hooks.accepted)
-    assert accepted == {first["id"]: [1, 2, 3, 4, 5, 6], second["id"]: [1]}
+    assert accepted == {first["id"]: [1, 2, 3, 4, 5, 6, 7], second["id"]: [1]}
     # One at a time per consult: no attempt of an event before the previous one arrived.
     attempted = in_order_per_consult([attempt["event"] for attempt in hooks.attempts])
-    assert attempted[first["id"]] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
+    assert attempted[first["id"]] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]
 
 
 async def test_an_event_exists_only_if_its_transaction_commits(
@@ -190,10 +190,11 @@ async def test_an_event_exists_only_if_its_transaction_commits(
             await server.state.webhooks.emit(session, "consult.live", consult["id"])
             raise RuntimeError("the change failed")
     await server.end_consult(consult["id"])
-    await hooks.wait_for("consult.ended")
+    await hooks.wait_for("consult.documents_ready")
     assert [(e["type"], e["sequence"]) for e in hooks.accepted] == [
         ("consult.created", 1),
         ("consult.ended", 2),  # no gap: the rolled-back event took no number
+        ("consult.documents_ready", 3),
     ]
 
 
