@@ -59,8 +59,9 @@ async def flood(config: dict[str, Any]) -> dict[str, Any]:
                         answers[str(code)] += 1
                     outstanding.release()
 
+        opening = await ws.receive(timeout=10)
+        assert isinstance(opening.data, str) and opening.data.startswith("0"), opening
         reader = asyncio.create_task(read())
-        assert (await ws.receive(timeout=10)).data.startswith("0")
         await ws.send_str("40" + json.dumps({"token": config["token"]}))
         await asyncio.wait_for(joined.wait(), 10)
         started = time.monotonic()

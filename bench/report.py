@@ -507,6 +507,46 @@ def _boring(name: str) -> bool:
     return bool(BORING.search(name))
 
 
+def documents_tables(results: dict[str, Any]) -> list[Table]:
+    rows = results["rows"]
+    settings = results["settings"]
+    floor = rows["blank"]["p50_ms"]
+    names = [
+        ("rest", f"ours: GET summary.pdf, {settings['medications']} medications (REST, SQLite)"),
+        ("worker", "ours: the same PDF from its HTML (worker process)"),
+        ("in_process", "ours: the same PDF from its HTML (in process)"),
+        ("html", "peer: the HTML alone (content and template)"),
+        ("blank", "peer: WeasyPrint, a blank page (worker process)"),
+    ]
+    main = Table(
+        f"PDF of the patient's summary: {settings['medications']} medications, "
+        f"{results['pages']} pages, {results['bytes'] / 1024:.0f} KiB ({settings['runs']} runs "
+        "each after a warm-up)",
+        ["what", "p50 ms", "p95 ms", "min ms", "× blank page"],
+    )
+    for key, label in names:
+        row = rows[key]
+        main.rows.append(
+            [
+                label,
+                num(row["p50_ms"], 0),
+                num(row["p95_ms"], 0),
+                num(row["min_ms"], 0),
+                times(ratio(row["p50_ms"], floor)),
+            ]
+        )
+    loop = results["loop"]
+    pauses = Table(
+        "The event loop while one PDF renders (longest gap of a 2 ms ticker)",
+        ["where the PDF renders", "render ms", "longest pause ms"],
+    )
+    for key, label in [("worker", "worker process (ours)"), ("on_loop", "on the event loop")]:
+        pauses.rows.append(
+            [label, num(loop[key]["render_ms"], 0), num(loop[key]["longest_pause_ms"], 0)]
+        )
+    return [main, pauses]
+
+
 RENDERERS = {
     "fanout": fanout_tables,
     "ramp": ramp_tables,
@@ -515,4 +555,5 @@ RENDERERS = {
     "synthetic": synthetic_tables,
     "profile": profile_tables,
     "flood": flood_tables,
+    "documents": documents_tables,
 }

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.panel import CARE_TEAM, UNDECIDED, EntityType
+from models.panel import CARE_TEAM, TO_CONFIRM_STATUSES, UNCONFIRMED, UNDECIDED, EntityType
 from models.roles import Action, Role, is_allowed
-
-# Medication statuses for which the patient is asked how they really take it.
-_TO_CONFIRM_STATUSES = frozenset({"active", "on-hold"})
-_UNCONFIRMED = frozenset({None, "needs-confirming"})
 
 
 def sees_care_team(role: str) -> bool:
@@ -34,9 +30,16 @@ def _shared(entity: dict[str, Any]) -> bool:
     return bool(entity["data"].get("audience", CARE_TEAM) == "patient")
 
 
+# A prescriber's notes on their answer to a recommendation are for the care team.
+_TEAM_ONLY_KEYS = {EntityType.RECOMMENDATION.value: frozenset({"decision_notes"})}
+
+
 def _patient_data(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
     if entity_type == EntityType.MEDICATION.value and not _notes_shared(data):
         return {name: value for name, value in data.items() if name != "notes"}
+    hidden = _TEAM_ONLY_KEYS.get(entity_type)
+    if hidden and hidden & data.keys():
+        return {name: value for name, value in data.items() if name not in hidden}
     return dict(data)
 
 
@@ -144,8 +147,8 @@ def open_items(entities: list[dict[str, Any]]) -> dict[str, list[str]]:
             e["id"]
             for e in entities
             if e["type"] == EntityType.MEDICATION.value
-            and e["data"]["status"] in _TO_CONFIRM_STATUSES
-            and e["data"].get("patient_confirmation") in _UNCONFIRMED
+            and e["data"]["status"] in TO_CONFIRM_STATUSES
+            and e["data"].get("patient_confirmation") in UNCONFIRMED
         ],
     }
 

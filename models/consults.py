@@ -57,12 +57,18 @@ async def create_consult(
 
 
 async def get_consult(
-    session: AsyncSession, consult_id: str, *, clinic: str | None = None
+    session: AsyncSession, consult_id: str, *, clinic: str | None = None, lock: bool = False
 ) -> Consult | None:
-    """The consult, or None if unknown (or owned by another clinic when `clinic` is given)."""
+    """The consult, or None if unknown (or owned by another clinic when `clinic` is given).
+
+    `lock` takes the consult's row lock (Postgres) for the transaction: the panel writer
+    updates `last_seq` under the same lock, so `end` then reads the seq of the last change
+    committed before the end."""
     query = select(Consult).where(Consult.id == consult_id)
     if clinic is not None:
         query = query.where(Consult.clinic == clinic)
+    if lock:
+        query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -75,12 +81,14 @@ class ConsultAlreadyEnded(Exception):
 
 
 def end(consult: Consult, *, reason: str, now: dt.datetime) -> None:
-    """Mark the consult ended; its links stop working."""
+    """Mark the consult ended at its latest seq; its links stop working (read the consult
+    with `lock=True`)."""
     if consult.status == ConsultStatus.ENDED.value:
         raise ConsultAlreadyEnded(consult.id)
     consult.status = ConsultStatus.ENDED.value
     consult.ended_at = now
     consult.end_reason = reason
+    consult.ended_seq = consult.last_seq
 
 
 def mark_arrived(consult: Consult, *, now: dt.datetime) -> list[str]:

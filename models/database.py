@@ -1,4 +1,4 @@
-"""Async engine and session factory."""
+"""Async engine and session factory, and what a database error means for the caller."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,27 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from models.errors import Refused
+
+# SQLSTATEs that say "the database cannot be reached or is going away", not "your statement
+# is wrong": connection exceptions (class 08), shutting down or starting up (57P01-57P03),
+# too many connections (53300).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+# A deadlock victim or a serialization failure: the transaction did nothing; run it again.
+_RETRYABLE_STATES = frozenset({"40P01", "40001"})
+
+
+class DatabaseUnavailable(Refused):
+    """The database cannot be reached: nothing was saved, and the same request may be sent
+    again (a mutation's id makes a repeat apply once)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "database_unavailable",
+            "The database cannot be reached, so this change is not saved yet. It stays "
+            "queued on this device and is sent again automatically; keep the page open.",
+        )
 
 
 def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -54,3 +76,27 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    origin = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(origin, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (a restart, a network cut,
+    a failover): the statement's outcome is unknown to this process, the data was not
+    refused. Connecting raises the driver's OSError (refused, reset) or a timeout unwrapped;
+    a connection lost while in use is a DBAPIError that invalidated it."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    return state is not None and state.startswith(_UNAVAILABLE_STATES)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock victim or a serialization failure: rolled back, safe to run again."""
+    return _sqlstate(exc) in _RETRYABLE_STATES

@@ -50,11 +50,14 @@ from models.roles import Action, Role, is_allowed
 from models.tables import ConsultStatus
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-# Seqs and versions are stored as 64-bit integers.
-MAX_SEQ = 2**63 - 1
+# Seqs and versions are stored in 32-bit integer columns (change_event.seq, consult.last_seq).
+MAX_SEQ = 2**31 - 1
 # Entries one consult's panel may hold (medications, problems, recommendations, plan items
 # together); a deployment sets its own with `consult.max_panel_entries`.
 DEFAULT_MAX_ENTITIES = 300
+# The actor role of a prescriber who answers a recommendation through the letter's link.
+PRESCRIBER = "prescriber"
+MAX_RESPONSE_NOTES = 2000
 
 
 class MutationError(Refused):
@@ -75,6 +78,10 @@ class Actor:
     def may(self, action: Action) -> bool:
         if self.role == "clinic":
             return True
+        if self.role == PRESCRIBER:
+            # A prescriber answering the letter's signed link (no participant) decides
+            # recommendations, nothing else.
+            return action is Action.DECIDE_RECOMMENDATION
         return is_allowed(Role(self.role), action)
 
 
@@ -269,6 +276,8 @@ class _Step:
     now: dt.datetime
     changes: Changes
     events: list[EventRecord] = field(default_factory=list)
+    # A prescriber's answer through the letter's link: their notes go with the decision.
+    response: PrescriberResponse | None = None
 
     def store(self, record: EntityRecord, event: EventRecord) -> None:
         self.state.entities[record.id] = record
@@ -662,16 +671,11 @@ def _set(step: _Step, record: EntityRecord) -> dict[str, Any]:
         if name == "status" and value == "accepted":
             acceptance = _acceptance(state, new_data)
         if name == "status":
-            record = replace(
-                record,
-                data={
-                    **record.data,
-                    "decided_by": actor.name,
-                    "decided_by_role": actor.role,
-                    "decided_at": step.now.isoformat(),
-                },
-            )
-    detail = None
+            record = replace(record, data={**record.data, **_decided(actor, step.now)})
+    detail: dict[str, Any] | None = None
+    if step.response is not None and name == "status":
+        record = replace(record, data={**record.data, "decision_notes": step.response.notes})
+        detail = {"response": {"notes": step.response.notes}}
     if mutation.override:
         author = record.authors.get(name) or {
             "id": None,
@@ -683,6 +687,84 @@ def _set(step: _Step, record: EntityRecord) -> dict[str, Any]:
     if acceptance is not None:
         _apply_acceptance(step, record.id, acceptance)
     return step.result()
+
+
+def _decided(actor: Actor, now: dt.datetime) -> dict[str, Any]:
+    """Who decided a recommendation, and when: kept beside its status (replay.py too)."""
+    return {"decided_by": actor.name, "decided_by_role": actor.role, "decided_at": now.isoformat()}
+
+
+@dataclass(frozen=True)
+class PrescriberResponse:
+    """A prescriber's answer to one recommendation, from the prescriber letter's signed
+    link: the decision, their notes, and the status version the letter was made at."""
+
+    recommendation_id: str
+    decision: Literal["accepted", "declined"]
+    notes: str | None
+    base_version: int
+    # Unique per link: the decision's events carry it as their mutation id.
+    response_id: str
+
+
+def respond(
+    state: PanelState, actor: Actor, response: PrescriberResponse, *, now: dt.datetime
+) -> tuple[dict[str, Any], Changes]:
+    """Record a prescriber's answer, also after the consult has ended, as one audited change
+    of the recommendation's status (with the notes in its event's `detail.response`), and
+    what accepting it changes on the list (derived events, as in the call).
+
+    Only once the consult has ended (during it, the clinician decides in the call). A link
+    answers once: a recommendation already decided, or decided and changed since the
+    letter was made (`base_version`), is refused with MutationError and nothing is written,
+    not even a conflict event. Raises MutationError for every refusal.
+    """
+    if state.status != ConsultStatus.ENDED.value:
+        # During the consult the clinician decides in the call, where everyone sees it.
+        raise MutationError(
+            "consult_not_ended",
+            "This consult is still in progress; answers through the letter open when it ends.",
+        )
+    if response.decision not in ("accepted", "declined"):
+        raise MutationError("invalid_value", "Choose accept or decline.")
+    if response.notes is not None and (
+        len(response.notes) > MAX_RESPONSE_NOTES or "\x00" in response.notes
+    ):
+        raise MutationError(
+            "invalid_value", f"Notes must be text of at most {MAX_RESPONSE_NOTES} characters."
+        )
+    if not 1 <= len(actor.name.strip()) <= 200 or "\x00" in actor.name:
+        raise MutationError("invalid_value", "Give your name (at most 200 characters).")
+    record = state.entities.get(response.recommendation_id)
+    if record is None or record.type != EntityType.RECOMMENDATION.value:
+        raise MutationError("unknown_entity", "This recommendation is not in the consult.")
+    status = record.data.get("status")
+    if status not in UNDECIDED:
+        by = record.data.get("decided_by")
+        raise MutationError(
+            "already_answered",
+            f"This recommendation was already {status}" + (f" by {by}." if by else "."),
+        )
+    if record.versions.get("status", record.created_seq) != response.base_version:
+        raise MutationError(
+            "stale_link",
+            "This recommendation changed after the letter was made; ask for a new one.",
+        )
+    mutation = Mutation(
+        mutation_id=response.response_id,
+        op="set",
+        entity=EntityType.RECOMMENDATION,
+        entity_id=record.id,
+        field="status",
+        value=response.decision,
+        base_version=response.base_version,
+    )
+    changes = Changes()
+    step = _Step(state, actor, mutation, now, changes, response=response)
+    result = _set(step, record)
+    if not result["ok"]:  # a conflict cannot happen (the version was checked above)
+        raise MutationError("stale_link", "This recommendation changed; ask for a new letter.")
+    return result, changes
 
 
 def _apply_acceptance(

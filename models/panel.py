@@ -49,6 +49,10 @@ CARE_TEAM = "care-team"
 # Where a reconciled fact about what the patient really takes comes from.
 SOURCES = ("patient", "fill-history", "chart", "other")
 CONFIRMATIONS = ("confirmed", "corrected", "needs-confirming")
+# Medications the patient is asked to confirm: these statuses, and not confirmed (or changed
+# since): `models.audience.open_items` and the clients' "waiting for you" read these.
+TO_CONFIRM_STATUSES = frozenset({"active", "on-hold"})
+UNCONFIRMED = frozenset({None, "needs-confirming"})
 # A patient's confirmation is bound to the values they saw: a change of any of these
 # makes it "needs-confirming" again.
 CONFIRMATION_BOUND = ("strength", "form", "how_taken", "status")
@@ -336,8 +340,19 @@ def schema() -> dict[str, Any]:
 
     Clients build their forms from this, so they offer only what the server accepts.
     """
+    open_rules: dict[EntityType, dict[str, Any]] = {
+        EntityType.MEDICATION: {
+            "to_confirm": {
+                "statuses": sorted(TO_CONFIRM_STATUSES),
+                "confirmations": sorted(UNCONFIRMED, key=lambda v: v or ""),
+                "bound_to": list(CONFIRMATION_BOUND),
+            }
+        },
+        EntityType.RECOMMENDATION: {"to_decide": {"statuses": sorted(UNDECIDED)}},
+    }
     return {
         entity.value: {
+            **open_rules.get(entity, {}),
             "create_action": CREATE_ACTION[entity].value,
             "fields": {name: spec.describe() for name, spec in FIELDS[entity].items()},
             "transitions": {

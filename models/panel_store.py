@@ -9,9 +9,12 @@ process that wakes up): every write first locks the consult's row and compares i
 is stale gets `StaleState` and writes nothing. The log's primary key (consult, seq) is the
 backstop: a second writer of the same seq cannot commit, so the history never forks.
 
-One lock order everywhere a transaction writes the panel: the consult rows first (in id
-order), then the log, the entities, the receipts. Two writers of one consult then queue on
-its row instead of deadlocking.
+Lock order (Postgres): every transaction that writes a consult's panel first locks the
+consult row `FOR NO KEY UPDATE` (several consults: in id order), then writes the log,
+entities and receipts, then the consult row. Taking the strongest lock it will need first
+matters: the log's and receipts' foreign keys take a key-share lock on the consult row, and
+a transaction that held that and then upgraded to update the row deadlocked with one that
+was already waiting to lock it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from models import replay
 from models.mutations import (
     DEFAULT_MAX_ENTITIES,
     Actor,
@@ -31,7 +35,9 @@ from models.mutations import (
     EventRecord,
     MutationError,
     PanelState,
+    PrescriberResponse,
     apply,
+    respond,
 )
 from models.tables import Base, ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
 
@@ -94,9 +100,9 @@ async def _consult_row(
 ) -> tuple[str, int]:
     query = select(Consult.status, Consult.last_seq).where(Consult.id == consult_id)
     if lock:
-        # Serialises one-off writers of a consult across processes (a no-op on SQLite,
-        # whose writers are serialised by the database lock).
-        query = query.with_for_update()
+        # Serialises writers of a consult across processes (a no-op on SQLite, whose
+        # writers are serialised by the database lock); see "Lock order" above.
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise MutationError("unknown_consult", "There is no such consult.")
@@ -162,6 +168,16 @@ async def events_since(
     return [_event(row).json() for row in (await session.execute(query)).scalars()]
 
 
+async def snapshot_at(session: AsyncSession, consult_id: str, seq: int) -> dict[str, Any]:
+    """The panel as it was at `seq` (0 up to the consult's latest), rebuilt from the change
+    log (models/replay.py): `{seq, entities}` like `snapshot`. Raises ReplayError for a seq
+    past the log's end."""
+    status, _ = await _consult_row(session, consult_id)
+    # Seqs are gap-free from 1, so the first `seq` events are exactly those up to it.
+    events = await events_since(session, consult_id, 0, limit=seq) if seq > 0 else []
+    return replay.state_at(consult_id, status, events, seq).snapshot()
+
+
 async def history(session: AsyncSession, consult_id: str, entity_id: str) -> list[dict[str, Any]]:
     """Every event of one entity, oldest first (the audit trail a history drawer shows)."""
     query = (
@@ -180,17 +196,19 @@ async def persist(
     batch: Iterable[tuple[PanelState, int, Changes]],
     *,
     now: dt.datetime,
+    after_end: bool = False,
 ) -> None:
     """Write what mutations changed, for any number of consults, in the caller's transaction.
 
     Each item is (state after the mutations, its `last_seq` before them, the changes).
-    Raises StaleState (and writes nothing) if another writer moved a consult's log since, or
-    a consult ended meanwhile; the caller rolls back.
+    Locks the consults first (see "Lock order"), then raises StaleState if one ended
+    (unless `after_end`: a prescriber's answer to an ended consult's letter) or another
+    writer moved its seq since the state was read (the caller rolls back).
     """
     items = [item for item in batch if item[2].events or item[2].receipts]
     if not items:
         return
-    await _fence(connection, items)
+    await _fence(connection, items, after_end=after_end)
     events = [
         {"consult_id": state.consult_id, **_event_row(event)}
         for state, _, changes in items
@@ -241,22 +259,28 @@ async def persist(
         await connection.execute(update(table).where(table.c.id == bindparam("b_id")), moved)
 
 
-async def _fence(connection: AsyncConnection, items: list[tuple[PanelState, int, Changes]]) -> None:
+async def _fence(
+    connection: AsyncConnection,
+    items: list[tuple[PanelState, int, Changes]],
+    *,
+    after_end: bool,
+) -> None:
     """Lock the consults' rows (id order, before anything else is written) and check that
-    each is still at the seq its changes were decided on, and not ended."""
+    each is still at the seq its changes were decided on, and not ended (unless
+    `after_end`: a prescriber's answer to an ended consult's letter)."""
     table = _table(Consult)
     rows = await connection.execute(
         select(table.c.id, table.c.status, table.c.last_seq)
         .where(table.c.id.in_(sorted({state.consult_id for state, _, _ in items})))
         .order_by(table.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
     )
     now_at = {row.id: (row.status, row.last_seq) for row in rows}
     for state, first_seq, changes in items:
         status, last_seq = now_at.get(state.consult_id, (None, None))
         if last_seq != first_seq:
             raise StaleState("another writer moved the consult's log")
-        if changes.events and status == ConsultStatus.ENDED.value:
+        if changes.events and status == ConsultStatus.ENDED.value and not after_end:
             raise StaleState("a consult ended while its mutations were being applied")
 
 
@@ -359,3 +383,72 @@ async def add_initial_medications(
             raise InitialMedicationRefused(index, error["code"], error["message"])
         changes.extend(applied)
     await persist(await session.connection(), [(state, first_seq, changes)], now=now)
+
+
+class MedicationsRefused(MutationError):
+    """Entries of a medication list are refused: `errors` holds (index, message) for each;
+    nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        super().__init__("invalid_value", "Some medications cannot be added.")
+        self.errors = errors
+
+
+async def add_medications(
+    session: AsyncSession,
+    consult_id: str,
+    actor: Actor,
+    medications: list[dict[str, Any]],
+    *,
+    mutation_prefix: str,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Add a list of medications as audited adds by `actor`, all or nothing, in the
+    caller's transaction; returns the new entities in list order.
+
+    Every entry is tried, so MedicationsRefused names each refused one; the caller rolls
+    back. `mutation_prefix` plus the index is each add's mutation id.
+    """
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    changes = Changes()
+    added: list[dict[str, Any]] = []
+    errors: list[tuple[int, str]] = []
+    for index, fields in enumerate(medications):
+        mutation = {
+            "mutation_id": f"{mutation_prefix}{index}",
+            "op": "add",
+            "entity": "medication",
+            "value": fields,
+        }
+        result, applied = apply(state, actor, mutation, now=now)
+        if not result["ok"]:
+            errors.append((index, result["error"]["message"]))
+            continue
+        changes.extend(applied)
+        added.append(result["entity"])
+    if errors:
+        raise MedicationsRefused(errors)
+    await persist(await session.connection(), [(state, first_seq, changes)], now=now)
+    return added
+
+
+async def record_response(
+    session: AsyncSession,
+    consult_id: str,
+    actor: Actor,
+    response: PrescriberResponse,
+    *,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A prescriber's answer to a recommendation (models.mutations.respond), written in the
+    caller's transaction under the consult's lock: of two concurrent uses of one link, the
+    second finds the recommendation decided. Raises MutationError; nothing is written then.
+    """
+    state = await load(session, consult_id, lock=True)
+    first_seq = state.last_seq
+    result, changes = respond(state, actor, response, now=now)
+    await persist(
+        await session.connection(), [(state, first_seq, changes)], now=now, after_end=True
+    )
+    return result

@@ -8,7 +8,13 @@ batch commits, the next one gathers.
 
 The in-memory state is a cache of what is committed. If a batch fails (another process
 wrote one of its consults, a consult ended, a database error), every consult in it is
-dropped from the cache and each of its mutations is retried alone on fresh state.
+dropped from the cache and each of its mutations is retried alone on fresh state. A
+deadlock or serialization failure is retried, never answered as a failed edit.
+
+While the database cannot be reached, every mutation is answered `database_unavailable`
+("not saved yet"): nothing is acknowledged that was not committed, and the client sends
+the same mutation again later (its id makes the repeat apply once, even if the commit that
+lost its connection did happen).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
+from models.database import DatabaseUnavailable, is_retryable, is_unavailable
 from models.mutations import DEFAULT_MAX_ENTITIES, Actor, Changes, MutationError, PanelState, apply
 
 log = logging.getLogger(__name__)
@@ -83,6 +90,11 @@ class PanelWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="panel-writer")
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped or dead (readiness: without it no edit is saved)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -96,16 +108,12 @@ class PanelWriter:
 
     async def submit(self, consult_id: str, actor: Actor, raw: Any) -> dict[str, Any]:
         """Apply one mutation; returns its result once committed (or refused)."""
-        if self._task is None or self._task.done():
+        if not self.running:
             raise RuntimeError("the panel writer is not running")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(consult_id, actor, raw, future))
         self._wake.set()
         return await future
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     def forget(self, consult_id: str) -> None:
         """Drop a consult's cached panel (it ended, or was changed elsewhere)."""
@@ -121,6 +129,19 @@ class PanelWriter:
                 try:
                     await self._process(batch)
                 except Exception as exc:  # never let one batch stop the writer
+                    if is_unavailable(exc):
+                        # Expected during an outage: no traceback (its text is of no use
+                        # and a long log of them hides the first one).
+                        log.warning(
+                            "panel batch of %d not saved: database unavailable (%s)",
+                            len(batch),
+                            type(exc).__name__,
+                        )
+                        answer = DatabaseUnavailable().result()
+                        for pending in batch:
+                            if not pending.result.done():
+                                pending.result.set_result(answer)
+                        continue
                     log.exception("panel batch failed")
                     for pending in batch:
                         if not pending.result.done():
@@ -171,6 +192,8 @@ class PanelWriter:
                 await panel_store.persist(connection, touched.values(), now=now)
             self._observer.committed(time.perf_counter() - commit_started)
         except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
+            if is_unavailable(exc):
+                raise  # retrying one by one cannot help; _run answers "not saved yet"
             log.warning(
                 "panel batch of %d conflicted (%s); retrying one by one",
                 len(batch),
@@ -203,6 +226,10 @@ class PanelWriter:
         serialization failure the database broke) is retried after a short jittered pause;
         the edit is never answered with it."""
         for attempt in range(attempts):
+            if attempt:
+                # Short, growing and jittered: two writers that just collided should not
+                # collide again at the same instant.
+                await asyncio.sleep(random.uniform(0.5, 1.0) * 0.01 * 2**attempt)
             try:
                 async with self._sessions() as session, session.begin():
                     result = await panel_store.apply_mutation(
@@ -218,21 +245,13 @@ class PanelWriter:
             except (DBAPIError, panel_store.StaleState) as exc:
                 if not worth_retrying(exc) or attempt + 1 == attempts:
                     raise
-                await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)
                 continue
             if not pending.result.done():
                 pending.result.set_result(result)
             return
 
 
-# Postgres SQLSTATEs that mean "this transaction lost a race; run it again".
-_RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
-
-
 def worth_retrying(exc: BaseException) -> bool:
-    """Whether `exc` is a lost race (run the transaction again), not a failure."""
-    if isinstance(exc, IntegrityError | panel_store.StaleState):
-        return True
-    if isinstance(exc, DBAPIError):
-        return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
-    return False
+    """Whether `exc` is a lost race (run the transaction again), not a failure: another
+    writer's key or fence, a deadlock victim, a serialization failure."""
+    return isinstance(exc, IntegrityError | panel_store.StaleState) or is_retryable(exc)

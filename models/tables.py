@@ -6,7 +6,18 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -58,6 +69,11 @@ class Consult(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     live_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The seq the consult ended at: its documents are generated from the panel at this seq
+    # by default, however the log grows after (a prescriber's answers to the letter).
+    ended_seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The sequence of the consult's latest webhook event: gap-free per consult.
+    webhook_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="consult", order_by="Participant.created_at", lazy="selectin"
@@ -166,3 +182,49 @@ class ConsentRecord(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     text_sha256: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
+
+
+class ClinicEmbed(Base):
+    """A clinic's embedding settings as set through the REST API (models/embed.py)."""
+
+    __tablename__ = "clinic_embed"
+
+    clinic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Origins allowed to frame the clinic's embed pages (CSP frame-ancestors), in order.
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON)
+    medication_names_in_events: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up after webhooks.max_attempts
+
+
+class WebhookOutbox(Base):
+    """One webhook event, written in the transaction of the change it reports and kept
+    until the receiver accepted it (or it was given up)."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(ForeignKey("consult.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default=WebhookState.PENDING.value)
+    # Attempts started so far; the next one is not before next_attempt_at (while an
+    # attempt runs, that is the end of its lease: an instance that died mid-attempt leaves
+    # the event to be sent again then).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Why the last attempt failed ("HTTP 503", "ClientConnectorError"): never a body.
+    last_error: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (
+        UniqueConstraint("consult_id", "sequence", name="uq_webhook_outbox_sequence"),
+        Index("ix_webhook_outbox_due", "state", "next_attempt_at"),
+    )

@@ -2,18 +2,22 @@
 # Install what one use of the project needs, and nothing more. Idempotent and fast when
 # nothing changed: each step is skipped when what it would produce is already there.
 #
-#   scripts/setup.sh demo    the server alone: .venv from requirements/runtime.txt, web/ npm ci
-#   scripts/setup.sh test    + Debian chromium, coturn, nginx and redis-server,
-#                            requirements/test.txt (pytest, playwright, hypothesis)
+#   scripts/setup.sh demo    the server alone: Debian Pango and a font (WeasyPrint's PDF
+#                            documents), .venv from requirements/runtime.txt, web/ npm ci
+#   scripts/setup.sh test    + Debian chromium, coturn, nginx, redis-server and
+#                            poppler-utils (pdftotext reads the PDFs back),
+#                            requirements/test.txt (pytest, playwright, hypothesis,
+#                            fhir.resources)
 #   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy); no Debian packages
 #   scripts/setup.sh bench   as test (bench/run.py adds its own Node and py-spy tools)
 #   scripts/setup.sh --plan PROFILE   print what PROFILE installs, install nothing
 #
 # Steps:
-#   1. Debian packages of the profile (test, bench: chromium for browser tests, coturn as
-#      the TURN relay of every media test, nginx in front of several instances and
-#      redis-server for private Redis servers the tests start, stop and restart; the tests
-#      start their own on loopback, so the packages' own services are not started)
+#   1. Debian packages of the profile (demo, test, bench: libpango-1.0-0, libpangoft2-1.0-0
+#      and fonts-dejavu-core, which WeasyPrint loads to render PDFs; test, bench: chromium
+#      for browser tests, coturn as the TURN relay of every media test, nginx in front of
+#      several instances and redis-server for private Redis servers the tests start, stop
+#      and restart (the packages' own services are not started), poppler-utils)
 #   2. .venv with python3 (>= 3.11); `pip install --require-hashes -r <the profile's lock>`,
 #      then `pip install --no-deps --no-build-isolation -e .`: every package, the build
 #      backend included, is the version and the file (sha256) the lock names. Re-run only
@@ -36,9 +40,11 @@ if [ "${1:-}" = "--plan" ]; then
     shift
 fi
 profile="${1:-test}"
+# What WeasyPrint needs at run time (the server renders PDF documents).
+pdf=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 case "$profile" in
-    demo) lock=requirements/runtime.txt debian=() web=1 ;;
-    test | bench) lock=requirements/test.txt debian=(chromium coturn nginx redis-server) web=1 ;;
+    demo) lock=requirements/runtime.txt debian=("${pdf[@]}") web=1 ;;
+    test | bench) lock=requirements/test.txt debian=(chromium coturn nginx redis-server "${pdf[@]}" poppler-utils) web=1 ;;
     lint) lock=requirements/lint.txt debian=() web=0 ;;
     *)
         log "unknown profile: $profile (demo, test, lint or bench)"
@@ -96,6 +102,9 @@ for package in "${debian[@]}"; do
         coturn) [ -x /usr/bin/turnserver ] || missing+=(coturn) ;;
         nginx) [ -x /usr/sbin/nginx ] || missing+=(nginx) ;;
         redis-server) [ -x /usr/bin/redis-server ] || missing+=(redis-server) ;;
+        poppler-utils) [ -x /usr/bin/pdftotext ] || missing+=(poppler-utils) ;;
+        *) dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$package") ;;
     esac
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -101,10 +101,12 @@ class DatabaseAdmissions:
                 present_elsewhere=present_elsewhere,
             )
             decision = JoinDecision(ConsultState(consult.id, consult.status), admitted=admitted)
-        for event in happened:
-            self._webhooks.emit(event, identity.consult_id)
-        if not admitted:
-            self._webhooks.emit("participant.waiting", identity.consult_id, _who(identity))
+            for event in happened:
+                await self._webhooks.emit(session, event, identity.consult_id)
+            if not admitted:
+                await self._webhooks.emit(
+                    session, "participant.waiting", identity.consult_id, _who(identity)
+                )
         return decision
 
     async def record_in_call(self, identity: Identity) -> ConsultState:
@@ -115,9 +117,11 @@ class DatabaseAdmissions:
             consult = participant.consult
             happened = consults.mark_in_call(consult, now=now)
             state = ConsultState(consult.id, consult.status)
-        for event in happened:
-            self._webhooks.emit(event, identity.consult_id)
-        self._webhooks.emit("participant.joined", identity.consult_id, _who(identity))
+            for event in happened:
+                await self._webhooks.emit(session, event, identity.consult_id)
+            await self._webhooks.emit(
+                session, "participant.joined", identity.consult_id, _who(identity)
+            )
         return state
 
     async def record_leave(
@@ -127,9 +131,12 @@ class DatabaseAdmissions:
             participant = await consults.get_participant(session, identity.participant_id)
             if participant is not None:
                 consults.record_left(participant, now=at or self._now())
-        self._webhooks.emit(
-            "participant.left", identity.consult_id, {**_who(identity), "reason": reason}
-        )
+            await self._webhooks.emit(
+                session,
+                "participant.left",
+                identity.consult_id,
+                {**_who(identity), "reason": reason},
+            )
 
     async def record_seen(self, participant_ids: Collection[str]) -> None:
         if not participant_ids:
@@ -142,21 +149,21 @@ class DatabaseAdmissions:
             participant = await self._participant(session, participant_id)
             consults.admit(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.admitted", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.admitted", host.consult_id, who)
 
     async def deny(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, participant_id)
             consults.revoke_admission(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.denied", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.denied", host.consult_id, who)
 
     async def remove(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, participant_id)
             consults.revoke_admission(participant, now=self._now())
             who = {"participant_id": participant.id, "role": participant.role}
-        self._webhooks.emit("participant.removed", host.consult_id, who)
+            await self._webhooks.emit(session, "participant.removed", host.consult_id, who)
 
     async def end_consult(self, host: Identity, reason: str) -> None:
         try:

@@ -20,21 +20,29 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import audience, consults, mutations, panel_store
-from models.tables import Consult
-from server import links, openapi
+from documents import fhir
+from documents.text import LANGUAGES, Language
+from models import audience, consults, embed, mutations, panel_store
+from models.tables import Consult, ConsultStatus
+from server import documents, links, openapi
 from server.api_keys import ApiClient, authenticate
 from server.api_models import (
     ConsultCreate,
     ConsultEnd,
     ConsultOut,
+    EmbedSettingsIn,
+    EmbedSettingsOut,
     EventsOut,
+    FhirResourceIn,
+    ImportOut,
     JsonObject,
     PanelOut,
 )
+from server.embed import clinic_settings
 from server.errors import ApiError
 from server.lifecycle import ConsultNotFound
-from server.openapi import Endpoint, QueryParameter
+from server.metrics import METRICS
+from server.openapi import ChoiceParameter, Endpoint, QueryParameter
 from server.rate_limit import TokenBuckets
 from server.security import Handler
 from server.state import STATE, AppState
@@ -43,7 +51,7 @@ log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PREFIX = "/api/v1"
+PREFIX = openapi.PREFIX
 
 OPENAPI_DOCUMENT = web.AppKey("mtm_openapi_document", bytes)
 RATE_LIMITS = web.AppKey("mtm_api_rate_limits", TokenBuckets)
@@ -80,6 +88,7 @@ def _checked(endpoint: Endpoint) -> Handler:
                 )
             wait = request.app[RATE_LIMITS].take(client.key_id)
             if wait > 0:
+                request.app[METRICS].rate_limit_hit("api_calls_per_key")
                 seconds = max(1, math.ceil(wait))
                 raise ApiError(
                     429,
@@ -91,6 +100,16 @@ def _checked(endpoint: Endpoint) -> Handler:
         for name in endpoint.path_parameters:
             if not re.fullmatch(openapi.PATH_PARAMETERS[name]["pattern"], request.match_info[name]):
                 raise ApiError(404, "consult_not_found", "There is no consult with this id.")
+        if endpoint.query:
+            known = {parameter.name for parameter in endpoint.query}
+            unknown = sorted(set(request.query) - known)
+            if unknown:
+                allowed = ", ".join(sorted(known))
+                raise ApiError(
+                    400,
+                    "invalid_query",
+                    f"Unknown query parameter '{unknown[0][:40]}'; this endpoint takes {allowed}.",
+                )
         if endpoint.body is not None:
             request[_BODY] = _validated(
                 endpoint.body, await _json_body(request, optional=not endpoint.body_required)
@@ -299,8 +318,8 @@ async def create_consult(request: web.Request) -> web.Response:
             now=now,
         )
         await _add_initial_medications(session, consult.id, clinic, data.medications, now)
+        await state.webhooks.emit(session, "consult.created", consult.id)
         body = await consult_answer(session, state, consult, base_url(request, state))
-    state.webhooks.emit("consult.created", consult.id)
     return _answer(body, status=201, headers={"Location": f"{PREFIX}/consults/{consult.id}"})
 
 
@@ -353,8 +372,14 @@ async def read_events(request: web.Request) -> web.Response:
     limit = _query_int(request, "limit", default=EVENTS_PAGE, low=1, high=EVENTS_PAGE)
     async with state.sessions() as session:
         consult = await _owned_consult(session, request)
-        events = await panel_store.events_since(session, consult.id, since, limit=limit)
         last_seq = consult.last_seq
+        # Nothing lies past the latest seq; the database is not asked (a `since` that large
+        # may not even fit its seq column).
+        events = (
+            await panel_store.events_since(session, consult.id, since, limit=limit)
+            if since < last_seq
+            else []
+        )
     last = events[-1]["seq"] if events else since
     return _answer(
         EventsOut.model_validate(
@@ -372,18 +397,164 @@ def _query_int(request: web.Request, name: str, *, default: int, low: int, high:
     return int(raw)
 
 
+def _query_choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = request.query.get(name, default)
+    if raw not in choices:
+        raise ApiError(400, "invalid_query", f"{name} must be one of: {', '.join(choices)}.")
+    return raw
+
+
+SEQ_QUERY = QueryParameter(
+    "seq",
+    "The panel's state to show: the change log up to this seq (default: the end of the "
+    "consult, or its latest change while it runs).",
+    0,
+    mutations.MAX_SEQ,
+)
+LANG_QUERY = ChoiceParameter("lang", "The language of the patient's copy (default en).", LANGUAGES)
+
+
+def _document_handler(kind: documents.Kind, fmt: documents.Format) -> openapi.Handler:
+    """A handler answering one document of a consult, live or ended, at a seq."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = _state(request)
+        seq = (
+            _query_int(request, "seq", default=-1, low=0, high=mutations.MAX_SEQ)
+            if "seq" in request.query
+            else None
+        )
+        lang: Language = "en"
+        if kind == "summary":
+            lang = "es" if _query_choice(request, "lang", LANGUAGES, "en") == "es" else "en"
+        async with state.sessions() as session:
+            consult = await _owned_consult(session, request)
+            try:
+                inputs = await documents.load_inputs(session, state.config, consult, seq)
+            except documents.DocumentRefused as refused:
+                raise ApiError(refused.status, refused.code, refused.message) from None
+        link = documents.response_link_maker(
+            state.response_signer(), state.config.documents, consult, base_url(request, state)
+        )
+        rendered = await documents.render_document(state.pdf, kind, fmt, inputs, lang, link)
+        return web.Response(
+            body=rendered.body,
+            content_type=rendered.media_type,
+            charset="utf-8" if fmt != "pdf" else None,
+            headers=documents.headers_for(rendered),
+        )
+
+    handle.__name__ = f"read_{kind.replace('-', '_')}_{fmt}"
+    return handle
+
+
+async def import_medications(request: web.Request) -> web.Response:
+    """Add a starting medication list read from FHIR, all or nothing, before the call."""
+    state = _state(request)
+    clinic = api_client(request)
+    resource = request_body(request, FhirResourceIn).model_dump(mode="json")
+    try:
+        found, unreadable = fhir.import_medications(resource)
+    except fhir.NotFhir as problem:
+        raise ApiError(422, "invalid_fhir", str(problem)) from None
+    if unreadable:
+        raise _fhir_refusal([(error.where, error.message) for error in unreadable])
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    actor = mutations.Actor(participant_id=None, name=clinic.display_name, role="clinic")
+    async with state.sessions() as session, session.begin():
+        consult = await _owned_consult(session, request, lock=True)
+        if consult.status == ConsultStatus.ENDED.value:
+            raise ApiError(409, "consult_ended", "This consult has already ended.")
+        if consult.status == ConsultStatus.LIVE.value:
+            raise ApiError(
+                409,
+                "consult_started",
+                "The call has started: add medications in the call, not by import.",
+            )
+        try:
+            added = await panel_store.add_medications(
+                session,
+                consult.id,
+                actor,
+                [medication.fields for medication in found],
+                mutation_prefix="import-",
+                now=now,
+            )
+        except panel_store.MedicationsRefused as refused:
+            raise _fhir_refusal(
+                [(found[index].where, message) for index, message in refused.errors]
+            ) from None
+        seq = added[-1]["updated_seq"]
+    state.panel_writer.forget(consult.id)
+    return _answer(ImportOut.model_validate({"seq": seq, "medications": added}))
+
+
+def _fhir_refusal(errors: list[tuple[str, str]]) -> ApiError:
+    count = len(errors)
+    return ApiError(
+        422,
+        "invalid_fhir",
+        f"{count} {'entry' if count == 1 else 'entries'} cannot be imported; nothing was added.",
+        fields=[{"field": where, "message": message} for where, message in errors],
+    )
+
+
+def _embed_answer(settings: embed.ClinicEmbedSettings) -> EmbedSettingsOut:
+    return EmbedSettingsOut(
+        allowed_origins=settings.allowed_origins,
+        medication_names_in_events=settings.medication_names_in_events,
+        source=settings.source,
+        updated_at=settings.updated_at.isoformat() if settings.updated_at else None,
+    )
+
+
+async def read_embed_settings(request: web.Request) -> web.Response:
+    """The calling clinic's embedding settings in force (stored, configured or none)."""
+    state = _state(request)
+    async with state.sessions() as session:
+        settings = await clinic_settings(session, state.config, api_client(request).clinic)
+    return _answer(_embed_answer(settings))
+
+
+async def replace_embed_settings(request: web.Request) -> web.Response:
+    """Replace the calling clinic's embedding settings; embed pages loaded from now on use
+    them (a page already open keeps the ones it loaded with)."""
+    state = _state(request)
+    data = request_body(request, EmbedSettingsIn)
+    now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
+    async with state.sessions() as session:
+        settings = await embed.store_settings(
+            session,
+            api_client(request).clinic,
+            list(data.allowed_origins),
+            medication_names_in_events=data.medication_names_in_events,
+            now=now,
+        )
+    return _answer(_embed_answer(settings))
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
-async def _owned_consult(session: AsyncSession, request: web.Request) -> Consult:
+async def _owned_consult(
+    session: AsyncSession, request: web.Request, *, lock: bool = False
+) -> Consult:
     consult = await consults.get_consult(
-        session, request.match_info["consult_id"], clinic=api_client(request).clinic
+        session, request.match_info["consult_id"], clinic=api_client(request).clinic, lock=lock
     )
     if consult is None:
         raise ApiError(404, "consult_not_found", "There is no consult with this id.")
     return consult
 
+
+DOCUMENTS: list[tuple[documents.Kind, documents.Format, str]] = [
+    ("summary", "html", "The patient's summary (CMS Standardized Format), printable HTML"),
+    ("summary", "pdf", "The patient's summary (CMS Standardized Format), PDF"),
+    ("prescriber-letter", "html", "The prescriber letter, printable HTML"),
+    ("prescriber-letter", "pdf", "The prescriber letter, PDF"),
+    ("fhir-bundle", "json", "The consult as a FHIR R4 document Bundle"),
+]
 
 # Every REST endpoint. Adding one: its handler, its models in server/api_models.py, and an
 # entry here (the OpenAPI sync test fails until the document and the router agree).
@@ -427,6 +598,43 @@ ENDPOINTS: list[Endpoint] = [
             QueryParameter("since", "Events after this seq (default 0).", 0, mutations.MAX_SEQ),
             QueryParameter("limit", "At most this many (default 500).", 1, EVENTS_PAGE),
         ),
+    ),
+    *(
+        Endpoint(
+            "GET",
+            f"/consults/{{consult_id}}/documents/{kind}.{fmt}",
+            _document_handler(kind, fmt),
+            summary,
+            answer=JsonObject if fmt == "json" else None,
+            media_type=documents.MEDIA_TYPES[fmt],
+            errors=(400,),
+            query=(SEQ_QUERY, LANG_QUERY) if kind == "summary" else (SEQ_QUERY,),
+        )
+        for kind, fmt, summary in DOCUMENTS
+    ),
+    Endpoint(
+        "POST",
+        "/consults/{consult_id}/medications/import",
+        import_medications,
+        "Add a starting medication list from a FHIR Bundle or List",
+        answer=ImportOut,
+        body=FhirResourceIn,
+        errors=(409,),
+    ),
+    Endpoint(
+        "GET",
+        "/clinic/embed",
+        read_embed_settings,
+        "Your clinic's embedding settings (allowed origins, medication names in events)",
+        answer=EmbedSettingsOut,
+    ),
+    Endpoint(
+        "PUT",
+        "/clinic/embed",
+        replace_embed_settings,
+        "Replace your clinic's embedding settings",
+        answer=EmbedSettingsOut,
+        body=EmbedSettingsIn,
     ),
     Endpoint(
         "GET",

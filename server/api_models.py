@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from models import embed
 from models.panel import MEDICATION_FIELDS
 
 # Consult ids are `c_` and URL-safe characters (models/consults.py); anything else in the
@@ -138,10 +139,49 @@ class ConsultCreate(RequestBody):
         return value
 
 
+class FhirResourceIn(BaseModel):
+    """A FHIR R4 Bundle (of MedicationStatements, in the order of its List when it has one)
+    or List (of contained MedicationStatements), as JSON (docs/documents.md, "Import")."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    resourceType: Literal["Bundle", "List"]  # noqa: N815 (FHIR's spelling)
+
+
 class ConsultEnd(RequestBody):
     reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(refuse_nul)] = (
         "ended by the clinic"
     )
+
+
+EmbedOrigin = Annotated[
+    str,
+    Field(
+        max_length=300,
+        # In the schema for clients; checked by embed_origin, whose messages say what is wrong.
+        json_schema_extra={"pattern": embed.ORIGIN_PATTERN},
+        description="https://host[:port], lower case, no path or default port; "
+        "http only for localhost, 127.0.0.1 and [::1].",
+    ),
+    AfterValidator(embed.embed_origin),
+]
+
+
+class EmbedSettingsIn(RequestBody):
+    """A clinic's embedding settings, replaced as a whole (docs/embed.md)."""
+
+    allowed_origins: list[EmbedOrigin] = Field(
+        max_length=embed.MAX_ALLOWED_ORIGINS,
+        description="Origins allowed to frame the clinic's embed pages; [] allows none.",
+    )
+    medication_names_in_events: bool = Field(
+        description="Whether the embed's events to the host page may name medications."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        return embed.allowed_origins(value)
 
 
 # -- answers ------------------------------------------------------------------------------
@@ -259,6 +299,21 @@ class EventsOut(Answer):
     next_since: int | None = Field(description="Ask from this seq next; null at the end.")
 
 
+class ImportOut(Answer):
+    seq: int = Field(description="The consult's latest seq after the import.")
+    medications: list[PanelEntityOut] = Field(description="The medications added, in order.")
+
+
+class EmbedSettingsOut(Answer):
+    allowed_origins: list[str]
+    medication_names_in_events: bool
+    source: Literal["api", "config", "default"] = Field(
+        description="api: set through this API; config: embed.clinics; default: neither "
+        "(no origin may embed)."
+    )
+    updated_at: IsoTime | None = Field(description="When the API last set them.")
+
+
 class FieldErrorOut(Answer):
     field: str
     message: str
@@ -269,7 +324,11 @@ class ErrorDetailOut(Answer):
     code: str
     message: str
     fields: list[FieldErrorOut] | None = Field(
-        None, description="Only for `invalid_body`: each refused field and why."
+        None,
+        description=(
+            "Only for `invalid_body` (each refused field and why) and `invalid_fhir` (each "
+            "entry that cannot be read or added, and why)."
+        ),
     )
 
 

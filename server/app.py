@@ -19,9 +19,10 @@ from media.probe import ProbeService
 from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.panel_writer import PanelWriter
-from server import api, fastjson, metrics, pages
+from server import api, fastjson, health, metrics, pages
 from server.admissions import DatabaseAdmissions
 from server.config import Config
+from server.documents import PdfRenderer
 from server.lifecycle import ConsultEnding
 from server.media_service import ServerMedia
 from server.metrics import METRICS, ErrorCounter, Metrics
@@ -29,7 +30,7 @@ from server.observed import CountedPresence, WriterMetrics, observed_backend
 from server.panel_service import DatabasePanel
 from server.security import Handler, plain_websockets, security_headers
 from server.state import STATE, AppState
-from server.tokens import LinkSigner
+from server.tokens import LinkSigner, ResponseSigner
 from server.webhooks import WebhookSender
 from signaling.backend import SignalingBackend
 from signaling.cluster import Cluster, ConsultEnded, LocalCluster, RedisCluster, RedisManager
@@ -87,7 +88,9 @@ def create_app(
         client_manager = RedisManager(config.redis.url, channel="mtm:socketio")
     sio = GuardedServer(
         limits=WireLimits(
-            events_per_second=signaling.events_per_second, event_burst=signaling.event_burst
+            events_per_second=signaling.events_per_second,
+            event_burst=signaling.event_burst,
+            on_limit=app_metrics.rate_limit_hit,
         ),
         async_mode="aiohttp",
         client_manager=client_manager,
@@ -97,7 +100,7 @@ def create_app(
         json=fastjson,
     )
     sio.attach(app)
-    webhooks = WebhookSender(config.webhooks, clock)
+    webhooks = WebhookSender(config.webhooks, sessions, clock)
     panel_writer = PanelWriter(
         engine,
         sessions,
@@ -126,6 +129,7 @@ def create_app(
         panel_writer=panel_writer,
         ending=ending,
         redis=redis,
+        pdf=PdfRenderer(config.documents.pdf_workers),
     )
     backend = SignalingBackend(
         admissions=DatabaseAdmissions(sessions, state.signer, config, clock, webhooks, ending),
@@ -142,6 +146,7 @@ def create_app(
             connections_per_token=signaling.connections_per_token,
             participants_per_consult=signaling.participants_per_consult,
             panel_sync_max_events=signaling.panel_sync_max_events,
+            on_limit=app_metrics.rate_limit_hit,
         ),
         heartbeat_seconds=signaling.presence_ttl_seconds / 5,
     )
@@ -150,6 +155,7 @@ def create_app(
     app.cleanup_ctx.append(_lifespan)
     app.cleanup_ctx.append(_count_errors)
     api.add_routes(app)
+    health.add_routes(app)
     pages.add_routes(app, WEB_DIR)
     metrics.add_routes(app, config.metrics)
     return app
@@ -185,6 +191,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     # Join the other instances first: one that cannot (another token secret) stops here,
     # before it touches the database.
     await state.signaling.start()
+    state._response_signer = ResponseSigner(secret)
     if state.config.database.auto_migrate:
         database_file = _sqlite_file(state.config.database.url)
         if database_file is not None:
@@ -194,6 +201,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     state.panel_writer.start()
     yield
     await state.signaling.stop()
+    await state.pdf.stop()
     await state.panel_writer.stop()
     await state.probes.close()
     await state.webhooks.stop()

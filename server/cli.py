@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
+import logging
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -19,12 +22,23 @@ from models.database import make_engine
 from models.migrations import upgrade_to_head
 from server import api_keys, links, logs
 from server.app import create_app
-from server.config import CLINIC_NAME_PATTERN, Config, ConfigError, load_config
+from server.config import (
+    CLINIC_NAME_PATTERN,
+    ClinicEmbedConfig,
+    Config,
+    ConfigError,
+    load_config,
+)
+from server.example_host import example_host_app
 from server.security import RedactingAccessLogger
 from server.state import STATE
 from signaling.cluster import ClusterRefused
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG = Path("config.yaml")
+# The clinic of consults made on the command line (and of the demo's).
+DEMO_CLINIC = "cli"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(config.logging.level)
     if args.command == "serve":
-        return _serve(config, demo=args.demo)
+        return _serve(config, demo=args.demo, reload=lambda: _load(args))
     if args.command == "db":
         asyncio.run(_upgrade(config))
         print("database is at the latest schema")
@@ -157,6 +171,26 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, overrides=overrides)
 
 
+def _reload_api_keys(app: web.Application, reload: Callable[[], Config]) -> None:
+    """SIGHUP: take `api.keys` from the settings again, so a key can be added or retired
+    without a restart (rotation: add the new key, move clients, remove the old one). Settings
+    that do not load leave the keys as they were."""
+    state = app[STATE]
+    try:
+        fresh = reload()
+    except ConfigError:
+        # Not the message: it may quote a value of the settings.
+        log.error(
+            "api keys not reloaded: the settings do not load; `mtm-consult db upgrade` "
+            "with the same settings prints why"
+        )
+        return
+    state.config = state.config.model_copy(
+        update={"api": state.config.api.model_copy(update={"keys": fresh.api.keys})}
+    )
+    log.info("api keys reloaded: %d entries", len(fresh.api.keys))
+
+
 def _base_url(config: Config) -> str:
     return config.server.public_url or f"http://{config.server.host}:{config.server.port}"
 
@@ -226,20 +260,67 @@ async def _print_links(
     async with state.sessions() as session, session.begin():
         consult = await consults.create_consult(
             session,
-            clinic="cli",
+            clinic=DEMO_CLINIC,
             patient_name=patient_name,
             scheduled_at=scheduled_at,
             notes=notes,
             now=now,
         )
         await panel_store.add_initial_medications(
-            session, consult.id, "cli", medications or [], now=now
+            session, consult.id, DEMO_CLINIC, medications or [], now=now
         )
     lines = [f"consult {consult.id} for {patient_name}"]
     for participant in consult.participants:
         token = links.link_token(state.signer(), consult, participant, config.auth.link_ttl_hours)
         lines.append(f"  {participant.role:<11} {links.join_url(_base_url(config), token)}")
     return lines
+
+
+async def _start_example_portal(
+    app: web.Application, runner: web.AppRunner, links_printed: list[str]
+) -> web.AppRunner:
+    """The example clinic portal (web/examples/) on http://localhost at the next port, allowed
+    to embed the demo's consults: the call embedded in another origin, as in a portal."""
+    state = app[STATE]
+    call_port = runner.addresses[0][1]
+    host = state.config.server.host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere: this machine's browser uses loopback
+    call_origin = f"http://{f'[{host}]' if ':' in host else host}:{call_port}"
+    if state.config.server.public_url is not None:
+        public = urlsplit(state.config.server.public_url)
+        call_origin = f"{public.scheme}://{public.netloc}"
+    portal = web.AppRunner(example_host_app(call_origin), access_log=None)
+    await portal.setup()
+    wanted = call_port + 1 if 0 < call_port < 65535 else 0
+    try:
+        await web.TCPSite(portal, "127.0.0.1", wanted).start()
+    except OSError:
+        await web.TCPSite(portal, "127.0.0.1", 0).start()  # the next port is taken: any
+    portal_origin = f"http://localhost:{portal.addresses[0][1]}"
+    embed_settings = state.config.embed.clinics.get(DEMO_CLINIC)
+    clinics = {
+        **state.config.embed.clinics,
+        DEMO_CLINIC: ClinicEmbedConfig(
+            allowed_origins=[
+                *(embed_settings.allowed_origins if embed_settings else []),
+                portal_origin,
+            ],
+            medication_names_in_events=False,
+        ),
+    }
+    state.config = state.config.model_copy(
+        update={"embed": state.config.embed.model_copy(update={"clinics": clinics})}
+    )
+    pharmacist_link = next(
+        line.split()[-1] for line in links_printed if line.strip().startswith("pharmacist")
+    )
+    print(
+        "The call embedded in a clinic portal (another origin), with the pharmacist's link:",
+        flush=True,
+    )
+    print(f"  {portal_origin}/#link={pharmacist_link}", flush=True)
+    return portal
 
 
 def _settle_garbage_collector() -> None:
@@ -256,15 +337,17 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 100)
 
 
-def _serve(config: Config, *, demo: bool) -> int:
+def _serve(config: Config, *, demo: bool, reload: Callable[[], Config]) -> int:
     async def run() -> None:
         app = create_app(config)
         runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
         await runner.setup()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_api_keys, app, reload)
         site = web.TCPSite(runner, config.server.host, config.server.port)
         await site.start()
         _settle_garbage_collector()
         print(f"MTM Consult listening on {_base_url(config)}", flush=True)
+        example: web.AppRunner | None = None
         if demo:
             lines = await _print_links(
                 app,
@@ -277,9 +360,12 @@ def _serve(config: Config, *, demo: bool) -> int:
             print("Open each link in its own browser tab:", flush=True)
             for line in lines:
                 print(line, flush=True)
+            example = await _start_example_portal(app, runner, lines)
         try:
             await asyncio.Event().wait()
         finally:
+            if example is not None:
+                await example.cleanup()
             await runner.cleanup()
 
     try:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models import embed
 
 ENV_PREFIX = "MTM_"
 
@@ -198,8 +201,9 @@ class ConsentSettings(_Section):
 class WebhookSettings(_Section):
     url: str | None = None
     secret: str | None = Field(None, min_length=16)
-    max_attempts: int = Field(6, ge=1, le=20)
+    max_attempts: int = Field(12, ge=1, le=30)
     initial_backoff_seconds: float = Field(1.0, gt=0, le=600)
+    max_backoff_seconds: float = Field(300, gt=0, le=3600)
     timeout_seconds: float = Field(10, gt=0, le=120)
 
     @field_validator("url")
@@ -214,6 +218,53 @@ class WebhookSettings(_Section):
         if self.url and not self.secret:
             raise ValueError("secret is required when url is set (deliveries are signed)")
         return self
+
+
+class ProviderSettings(_Section):
+    """What the documents say about the MTM provider; null: the next level decides."""
+
+    provider_name: str | None = Field(None, min_length=1, max_length=200)
+    provider_contact: str | None = Field(None, min_length=1, max_length=300)
+    plan_name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class DocumentSettings(ProviderSettings):
+    # Per clinic (its name in api.keys): overrides of provider_name, provider_contact and
+    # plan_name for that clinic's consults.
+    clinics: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # The time zone dates are written in (the date of service, date prepared).
+    time_zone: str = "UTC"
+    # How long a prescriber letter's response links work, counted from the consult's
+    # scheduled time (or its creation, if later).
+    response_link_days: int = Field(60, ge=1, le=3650)
+    # Processes that render PDFs (WeasyPrint), so rendering never holds the event loop.
+    pdf_workers: int = Field(1, ge=1, le=32)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None
+        return value
+
+    @field_validator("clinics")
+    @classmethod
+    def _clinic_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        for clinic in value:
+            if not re.fullmatch(CLINIC_NAME_PATTERN, clinic):
+                raise ValueError(f"{clinic!r} is not a clinic name as api.keys spells it")
+        return value
+
+    def provider_for(self, clinic: str) -> ProviderSettings:
+        """The provider settings of `clinic`'s consults: its own, else the deployment's."""
+        own = self.clinics.get(clinic, ProviderSettings())
+        return ProviderSettings(
+            provider_name=own.provider_name or self.provider_name,
+            provider_contact=own.provider_contact or self.provider_contact,
+            plan_name=own.plan_name or self.plan_name,
+        )
 
 
 class ProbeSettings(_Section):
@@ -238,6 +289,33 @@ class MetricsSettings(_Section):
         return self
 
 
+class ClinicEmbedConfig(_Section):
+    """One clinic's embedding settings (models/embed.py); the REST API can replace them."""
+
+    allowed_origins: list[str] = Field(default_factory=list)
+    medication_names_in_events: bool = False
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return embed.allowed_origins(value)
+
+
+class EmbedSettings(_Section):
+    # Per clinic (the `clinic` of its API keys): which origins may embed its consults.
+    clinics: dict[str, ClinicEmbedConfig] = Field(default_factory=dict)
+
+    @field_validator("clinics")
+    @classmethod
+    def _clinic_names(cls, value: dict[str, ClinicEmbedConfig]) -> dict[str, ClinicEmbedConfig]:
+        for clinic in value:
+            if not re.fullmatch(CLINIC_NAME_PATTERN, clinic):
+                raise ValueError(
+                    f"{clinic[:40]!r} is not a clinic name (letters, digits, '.', '_', '-')"
+                )
+        return value
+
+
 class ForTestingSettings(_Section):
     expose_hooks: bool = False
 
@@ -255,8 +333,10 @@ class Config(_Section):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
     testing: ForTestingSettings = Field(default_factory=ForTestingSettings)
 
     @model_validator(mode="after")

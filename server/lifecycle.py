@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import consults
 from models.panel_writer import PanelWriter
 from models.tables import Consult
+from server.documents import documents_ready_data
+from server.openapi import PREFIX as API_PREFIX
 from server.webhooks import WebhookSender
 
 
@@ -18,8 +20,8 @@ class ConsultNotFound(Exception):
 
 
 class ConsultEnding:
-    """Ends consults: the database first, then this instance's panel cache, then every
-    connection on every instance (`notify`), then the clinic's webhook."""
+    """Ends consults: the database with its webhooks (outbox), then this instance's panel
+    cache, then every connection on every instance (`notify`)."""
 
     def __init__(
         self,
@@ -43,13 +45,22 @@ class ConsultEnding:
         Raises ConsultNotFound, or consults.ConsultAlreadyEnded (nothing changes)."""
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         async with self._sessions() as session, session.begin():
-            consult = await consults.get_consult(session, consult_id, clinic=clinic)
+            consult = await consults.get_consult(session, consult_id, clinic=clinic, lock=True)
             if consult is None:
                 raise ConsultNotFound(consult_id)
             consults.end(consult, reason=reason, now=now)
+            # In the transaction of the end: the outbox holds them exactly when it happened.
+            await self._webhooks.emit(
+                session, "consult.ended", consult_id, {"reason": reason, "ended_by": ended_by}
+            )
+            await self._webhooks.emit(
+                session,
+                "consult.documents_ready",
+                consult_id,
+                documents_ready_data(consult, API_PREFIX),
+            )
         # Other instances' caches of this panel are fenced off by the database: their next
         # write finds the consult ended (models/panel_store.py).
         self._panel_writer.forget(consult_id)
         await self._notify(consult_id, reason)
-        self._webhooks.emit("consult.ended", consult_id, {"reason": reason, "ended_by": ended_by})
         return consult

@@ -44,6 +44,20 @@ async def resolve(
     return consult, participant
 
 
+async def clinic_of(
+    session: AsyncSession, signer: LinkSigner, token: str, *, now: float
+) -> str | None:
+    """The clinic whose consult a genuine token names, even if the link has expired or the
+    consult ended (its embed page may then be framed by the clinic's portal to say so);
+    None for a token that is not ours."""
+    try:
+        claims = signer.verify(token, now=now, allow_expired=True)
+    except TokenError:
+        return None
+    consult = await consults.get_consult(session, claims.consult_id)
+    return consult.clinic if consult is not None else None
+
+
 async def resolve_record(
     session: AsyncSession, signer: LinkSigner, token: str, *, now: float, access_days: int
 ) -> tuple[Consult, Participant] | None:

@@ -23,6 +23,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Path parameters every endpoint shares: their schema, and the answer when a value does not
 # match it (such a value cannot name anything, so it is "not found").
+# Where the REST API lives; every path below it.
+PREFIX = "/api/v1"
+
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "consult_id": {"type": "string", "pattern": CONSULT_ID_PATTERN},
 }
@@ -31,12 +34,21 @@ _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
 # Why each error status can happen, for the document.
 _ERROR_MEANINGS = {
-    400: "The body is not a JSON object (`invalid_json`).",
+    400: (
+        "The body is not a JSON object (`invalid_json`), or a query parameter is unknown or "
+        "out of range (`invalid_query`)."
+    ),
     401: "`X-API-Key` is missing or not a configured key (`invalid_api_key`).",
     404: "No such consult for your clinic (`consult_not_found`).",
-    409: "The consult has already ended (`consult_ended`).",
+    409: (
+        "The consult has already ended (`consult_ended`), or (import) has already started "
+        "(`consult_started`)."
+    ),
     413: "The body exceeds `server.max_body_bytes` (`body_too_large`).",
-    422: "A field is missing, of the wrong type, out of range or unknown (`invalid_body`).",
+    422: (
+        "A field is missing, of the wrong type, out of range or unknown (`invalid_body`), or "
+        "(import) entries of the FHIR resource cannot be read or added (`invalid_fhir`)."
+    ),
     429: "Too many calls with this API key (`rate_limited`); retry after `Retry-After` s.",
     500: "A server fault; nothing was changed (`internal_error`).",
 }
@@ -51,23 +63,48 @@ class QueryParameter:
     minimum: int
     maximum: int
 
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class ChoiceParameter:
+    """An optional query parameter taking one of a few words (400 `invalid_query` else)."""
+
+    name: str
+    description: str
+    choices: tuple[str, ...]
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices)}
+
+
+# What a non-JSON answer is, for the document: media type -> schema.
+DOCUMENT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/html": {"type": "string"},
+    "application/pdf": {"type": "string", "format": "binary"},
+}
+
 
 @dataclass(frozen=True)
 class Endpoint:
     """One REST endpoint: how it is routed, what it accepts and what it answers."""
 
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PUT"]
     path: str  # below /api/v1, aiohttp style: /consults/{consult_id}
     handler: Handler
     summary: str
-    answer: type[BaseModel]
+    answer: type[BaseModel] | None = None  # None only for a media type of DOCUMENT_SCHEMAS
     status: int = 200
     body: type[BaseModel] | None = None
     body_required: bool = True  # False: an empty body means the model's defaults
     errors: tuple[int, ...] = ()  # statuses beyond those every endpoint of its kind has
     authenticated: bool = True
     answer_headers: tuple[str, ...] = ()
-    query: tuple[QueryParameter, ...] = ()
+    query: tuple[QueryParameter | ChoiceParameter, ...] = ()
+    # The answer's media type; JSON ones are described by `answer`, the others by
+    # DOCUMENT_SCHEMAS (errors are JSON on every endpoint).
+    media_type: str = "application/json"
 
     @property
     def path_parameters(self) -> list[str]:
@@ -87,7 +124,8 @@ class Endpoint:
 def build_document(endpoints: Sequence[Endpoint], *, prefix: str) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorOut, "serialization")]
     for endpoint in endpoints:
-        models.append((endpoint.answer, "serialization"))
+        if endpoint.answer is not None:
+            models.append((endpoint.answer, "serialization"))
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
     refs, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
@@ -100,7 +138,8 @@ def build_document(endpoints: Sequence[Endpoint], *, prefix: str) -> dict[str, A
         "info": {
             "title": "MTM Consult REST API",
             "version": "1",
-            "description": "Create, read and end consults (docs/api.md).",
+            "description": "Create, read and end consults; fetch their documents; a clinic's "
+            "embedding settings (docs/api.md, docs/embed.md).",
         },
         "paths": paths,
         "components": {
@@ -116,10 +155,14 @@ def _operation(endpoint: Endpoint, refs: Mapping[Any, dict[str, Any]]) -> dict[s
     answer_headers = {
         name: {"schema": {"type": "string"}, "required": True} for name in endpoint.answer_headers
     }
+    if endpoint.answer is None:
+        answer_schema = DOCUMENT_SCHEMAS[endpoint.media_type]
+    else:
+        answer_schema = refs[(endpoint.answer, "serialization")]
     responses: dict[str, Any] = {
         str(endpoint.status): {
             "description": endpoint.summary,
-            "content": {"application/json": {"schema": refs[(endpoint.answer, "serialization")]}},
+            "content": {endpoint.media_type: {"schema": answer_schema}},
             **({"headers": answer_headers} if answer_headers else {}),
         }
     }
@@ -148,11 +191,7 @@ def _operation(endpoint: Endpoint, refs: Mapping[Any, dict[str, Any]]) -> dict[s
             "in": "query",
             "required": False,
             "description": parameter.description,
-            "schema": {
-                "type": "integer",
-                "minimum": parameter.minimum,
-                "maximum": parameter.maximum,
-            },
+            "schema": parameter.schema(),
         }
         for parameter in endpoint.query
     ]

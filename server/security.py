@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -36,11 +36,15 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def content_security_policy(public_url: str | None) -> str:
+def content_security_policy(public_url: str | None, frame_ancestors: Sequence[str] = ()) -> str:
     """The pages' CSP. Scripts and connections go to this origin only: `'self'` covers the
     page's own ws:/wss: Socket.IO connection, and `public_url`'s WebSocket origin is
     listed too for browsers that read `'self'` as http(s) only. A WebSocket to any other
-    host is blocked (the old `ws: wss:` allowed every host)."""
+    host is blocked (the old `ws: wss:` allowed every host).
+
+    No page may be framed (`frame-ancestors 'none'`), except an embed page, which passes
+    its clinic's allowed origins as `frame_ancestors` (checked by models/embed.py: exact
+    origins, so no value can add a directive)."""
     connect = ["'self'"]
     if public_url is not None:
         origin = urlsplit(public_url)
@@ -54,7 +58,7 @@ def content_security_policy(public_url: str | None) -> str:
             "img-src 'self' data: blob:",
             "media-src 'self' blob:",
             "connect-src " + " ".join(connect),
-            "frame-ancestors 'self'",
+            "frame-ancestors " + (" ".join(frame_ancestors) or "'none'"),
             "base-uri 'none'",
             "form-action 'self'",
         ]
@@ -97,7 +101,7 @@ def security_headers(server: ServerSettings) -> Middleware:
             add_headers(request, exc)
             raise
         add_headers(request, response)
-        if request.path.startswith("/c/"):
+        if request.path.startswith(("/c/", "/r/", "/embed/")):
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -119,12 +123,13 @@ async def plain_websockets(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-_SECRET_PATH = re.compile(r"^/c/[^/?#]+")
+# Join links (/c/, /embed/) and the prescriber's response links (/r/) carry a secret token.
+_SECRET_PATH = re.compile(r"^/(c|r|embed)/[^/?#]+")
 
 
 def redact_path(path: str) -> str:
-    """The request path with any join token replaced, safe to log."""
-    return _SECRET_PATH.sub("/c/<token>", path)
+    """The request path with any join or response token replaced, safe to log."""
+    return _SECRET_PATH.sub(r"/\1/<token>", path)
 
 
 # Longer paths are cut in the log (a client may send a 5,000-character one).

@@ -94,3 +94,70 @@ class LinkSigner:
         if claims.expires_at <= now and not allow_expired:
             raise TokenError("expired_token", "This link has expired.")
         return claims
+
+
+@dataclass(frozen=True)
+class ResponseClaims:
+    """A prescriber letter's link to answer one recommendation."""
+
+    consult_id: str
+    recommendation_id: str
+    # The version of the recommendation's status the letter showed: the link answers
+    # that decision only, once.
+    base_version: int
+    expires_at: int  # unix seconds
+
+
+class ResponseSigner:
+    """Signs the prescriber's response links, with a key of their own (a join token can
+    never pass for a response link, nor the reverse). The same claims always give the same
+    link, so a letter is the same document each time it is made."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 32:
+            raise ValueError("the token secret must be at least 32 characters")
+        self._key = hashlib.sha256(
+            b"mtm-consult prescriber response\x00" + secret.encode()
+        ).digest()
+
+    def _signature(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def sign(self, claims: ResponseClaims) -> str:
+        body = {
+            "v": _VERSION,
+            "c": claims.consult_id,
+            "r": claims.recommendation_id,
+            "b": claims.base_version,
+            "exp": claims.expires_at,
+        }
+        payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload}.{self._signature(payload)}"
+
+    def verify(self, token: str, *, now: float) -> ResponseClaims:
+        """The claims of a genuine, unexpired link; TokenError otherwise."""
+        if (
+            not isinstance(token, str)
+            or len(token) > 1024
+            or not token.isascii()
+            or token.count(".") != 1
+        ):
+            raise TokenError("invalid_token", "This link is not valid.")
+        payload, signature = token.split(".")
+        if not hmac.compare_digest(self._signature(payload), signature):
+            raise TokenError("invalid_token", "This link is not valid.")
+        try:
+            body = json.loads(_b64decode(payload))
+            claims = ResponseClaims(
+                consult_id=str(body["c"]),
+                recommendation_id=str(body["r"]),
+                base_version=int(body["b"]),
+                expires_at=int(body["exp"]),
+            )
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            raise TokenError("invalid_token", "This link is not valid.") from None
+        if body.get("v") != _VERSION:
+            raise TokenError("invalid_token", "This link is not valid.")
+        if claims.expires_at <= now:
+            raise TokenError("expired_token", "This link has expired.")
+        return claims

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -58,6 +58,8 @@ class SignalingLimits:
     connections_per_token: int
     participants_per_consult: int
     panel_sync_max_events: int
+    # Told the name of each limit that refuses something (the server counts them in metrics).
+    on_limit: Callable[[str], None] = lambda limit: None
 
 
 def hosts_room(consult_id: str) -> str:
@@ -221,6 +223,7 @@ class ConsultSignaling:
                 "internal_error", "The server could not check this link; try again."
             ) from None
         if self._connections[identity.participant_id] >= self.limits.connections_per_token:
+            self.limits.on_limit("connections_per_token")
             raise _refused_connection(
                 "too_many_connections",
                 f"This link is open in {self.limits.connections_per_token} connections "
@@ -292,6 +295,7 @@ class ConsultSignaling:
     async def _check_room_for_one_more(self, consult_id: str) -> None:
         everyone = await self.presence.roster(consult_id)
         if len(everyone) >= self.limits.participants_per_consult:
+            self.limits.on_limit("participants_per_consult")
             raise EventRefused(
                 "consult_full",
                 f"This consult has {self.limits.participants_per_consult} participants "

@@ -11,9 +11,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import Refused
-
-# The largest seq a client may name: the database keeps seq as a signed 64-bit integer.
-MAX_SEQ = 2**63 - 1
+from models.mutations import MAX_SEQ  # the largest seq the database stores
 
 
 class _Payload(BaseModel):
@@ -124,7 +122,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One sentence naming each bad field, without echoing the submitted values."""
     parts = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "payload"
+        # A key the client made up is named back to it, cut short.
+        field = ".".join(str(part)[:64] for part in error["loc"]) or "payload"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known field"

@@ -4,13 +4,14 @@ python-socketio hands any event name a client sends to the handlers, `connect` a
 `disconnect` included, and meets a packet it cannot read (NaN, a lone surrogate, JSON
 nested past orjson's limit, a malformed header) with a traceback in the log and no answer.
 `GuardedServer` reads every packet first and answers what it refuses as
-docs/protocol.md ("Hostile input") says:
+docs/protocol.md ("Hostile input and limits") says:
 
 - a packet that cannot be read, or that breaks the protocol: an `error` event with code
   `malformed_packet`, then the connection is closed (as the reference Socket.IO server
   does on a parse error);
 - a reserved event name (`connect`, `disconnect`, ...): `reserved_event`, never dispatched;
-- an event beyond the connection's token bucket: `rate_limited` with `retry_after`.
+- an event beyond the connection's token bucket: `rate_limited` with `retry_after`, and
+  nothing more is read from that connection until a token is back.
 
 Each is logged as one line without the packet's content (it may hold health data), and
 those lines are rate-limited for the whole process so a client cannot fill the disk.
@@ -56,10 +57,16 @@ class MalformedPacket(Exception):
         self.reason = reason
 
 
+def _ignore(limit: str) -> None:
+    """No one is counting."""
+
+
 @dataclass(frozen=True)
 class WireLimits:
     events_per_second: float
     event_burst: int
+    # Told the name of each limit that refuses something (the server counts them in metrics).
+    on_limit: Callable[[str], None] = _ignore
 
 
 class LogLimiter:
@@ -245,7 +252,9 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             if pkt.data is not None and not isinstance(pkt.data, dict):
                 raise MalformedPacket("connect data that is not an object")
             return pkt
-        if kind not in (sio_packet.EVENT, sio_packet.ACK, sio_packet.DISCONNECT):
+        if kind == sio_packet.DISCONNECT:
+            return pkt  # python-socketio ignores one for a namespace not connected
+        if kind not in (sio_packet.EVENT, sio_packet.ACK):
             raise MalformedPacket("a packet type a client may not send")
         sid = self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/")
         if sid is None or not self.manager.is_connected(sid, pkt.namespace or "/"):
@@ -335,6 +344,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _refuse_rate_limited(
         self, eio_sid: str, namespace: str, ack_id: int | None, event: str, wait: float
     ) -> None:
+        self.limits.on_limit("events_per_connection")
         # Every acknowledgement asked for is answered; the `error` event at most once a
         # second, so a flood is not answered by a flood.
         now = time.monotonic()
@@ -356,6 +366,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _refuse_connect(self, eio_sid: str, namespace: str, wait: float) -> None:
         self.refusals["rate_limited"] += 1
+        self.limits.on_limit("events_per_connection")
         seconds = _retry_after(wait)
         message = RATE_LIMITED_MESSAGE.format(seconds=seconds)
         await self._send_packet(

@@ -5,6 +5,7 @@ Real Chromium pages, real coturn, relay only, everything on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urljoin
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -171,6 +172,14 @@ async def test_ending_the_consult_tears_down_every_page_including_the_waiting_ro
     await start_join(patient)
     await wait_for_state(patient, "waiting")
     await wait_for_frames(clinician, remotes=1)
+    # The pharmacist previews the patient's summary from the call, in a new tab.
+    async with pharmacist.context.expect_page() as opened:
+        await pharmacist.get_by_test_id("preview-summary-link").click()
+    preview = await opened.value
+    await preview.wait_for_load_state()
+    assert "Personal Medication List" in await preview.content()
+    await preview.close()
+    assert await patient.get_by_test_id("preview-summary-link").count() == 0
 
     await pharmacist.get_by_test_id("end-consult-button").click()
     dialog = pharmacist.get_by_test_id("end-consult-dialog")
@@ -193,6 +202,12 @@ async def test_ending_the_consult_tears_down_every_page_including_the_waiting_ro
     assert "This consult has ended" in await again.content()
     record = await open_page(browser, consult["links"]["patient"])
     assert "Your medication list" in await record.content()
+    # ...where they download their summary.
+    href = await record.get_by_test_id("download-summary").get_attribute("href")
+    assert href is not None
+    download = await record.request.get(urljoin(record.url, href))
+    assert download.status == 200 and download.headers["content-type"] == "application/pdf"
+    assert (await download.body()).startswith(b"%PDF-")
 
 
 async def test_reloaded_pages_are_back_in_the_call_without_readmission(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -96,6 +97,52 @@ async def test_serve_demo_prints_links_that_open_the_call(tmp_path: Path) -> Non
         await asyncio.wait_for(process.wait(), 30)
 
 
+PORTAL_LINE = re.compile(r"^\s+(http://localhost:(\d+))/#link=(http://\S+/c/\S+)$", re.MULTILINE)
+
+
+async def test_serve_demo_serves_the_example_portal_allowed_to_embed_the_call(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(port),
+        env=environment(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        printed = ""
+        async with asyncio.timeout(60):
+            while not PORTAL_LINE.search(printed):
+                line = await process.stdout.readline()
+                assert line, "the server stopped before printing the portal's address"
+                printed += line.decode()
+        match = PORTAL_LINE.search(printed)
+        assert match is not None
+        portal, portal_port, link = match.groups()
+        assert int(portal_port) != port
+        assert link == dict(LINK.findall(printed))["pharmacist"]
+        call_origin = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            # The portal (another origin: localhost, its own port) loads the SDK from the call.
+            async with http.get(f"http://127.0.0.1:{portal_port}/") as page:
+                assert page.status == 200
+                assert '<script type="module" src="host.js"></script>' in await page.text()
+                policy = page.headers["Content-Security-Policy"]
+                assert f"frame-src {call_origin}" in policy
+                assert f"script-src 'self' {call_origin}" in policy
+                assert f'camera=(self "{call_origin}")' in page.headers["Permissions-Policy"]
+            # The call lets that portal, and only it, frame the demo's embed page.
+            async with http.get(link.replace("/c/", "/embed/")) as embed:
+                assert embed.status == 200
+                assert f"frame-ancestors {portal};" in embed.headers["Content-Security-Policy"]
+            async with http.get(link) as page:
+                assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
 KEY_LINE = re.compile(r"^  (mtm_\S+)$", re.MULTILINE)
 ENTRY_LINE = re.compile(r"^  (- \{.*\})$", re.MULTILINE)
 
@@ -159,3 +206,62 @@ async def test_plain_text_keys_stop_start_up_naming_the_setting_and_the_command(
     message = err.decode()
     assert "api.keys" in message and "mtm-consult api-key create" in message
     assert plain not in message and plain not in out.decode()
+
+
+async def test_sighup_rotates_api_keys_without_a_restart(tmp_path: Path) -> None:
+    """Rotation: add the new key, SIGHUP, move clients, remove the old key, SIGHUP; the
+    process never stops, and settings that do not load leave the keys as they were."""
+    entries, keys = [], []
+    for _ in range(2):
+        code, out, _ = await run(tmp_path, "api-key", "create", "--name", "north")
+        assert code == 0, out
+        keys.append(KEY_LINE.findall(out)[0])
+        entries.append(ENTRY_LINE.findall(out)[0])
+    settings = tmp_path / "settings.yaml"
+
+    def write_keys(*chosen: str) -> None:
+        lines = "".join(f"    {entry}\n" for entry in chosen)
+        settings.write_text(f"api:\n  keys:\n{lines}")
+
+    write_keys(entries[0])
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "--config", str(settings), "serve", "--port", str(port),
+        env=environment(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/v1/consults"
+    body = {"patient_name": "Maria Lopez", "scheduled_at": "2026-12-01T09:30:00-05:00"}
+
+    async def statuses(http: aiohttp.ClientSession) -> list[int]:
+        answers = []
+        for key in keys:
+            async with http.post(url, json=body, headers={"X-API-Key": key}) as response:
+                answers.append(response.status)
+        return answers
+
+    async def reload_and_wait(http: aiohttp.ClientSession, expected: list[int]) -> None:
+        process.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(10):
+            while await statuses(http) != expected:
+                await asyncio.sleep(0.1)
+
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            while b"listening" not in await process.stdout.readline():
+                pass
+        async with aiohttp.ClientSession() as http:
+            assert await statuses(http) == [201, 401]
+            write_keys(entries[0], entries[1])
+            await reload_and_wait(http, [201, 201])  # both valid while clients move
+            write_keys(entries[1])
+            await reload_and_wait(http, [401, 201])  # the old one retired
+            settings.write_text("api:\n  keys: not-a-list\n")
+            process.send_signal(signal.SIGHUP)
+            await asyncio.sleep(1)
+            assert await statuses(http) == [401, 201]
+        assert process.returncode is None
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)

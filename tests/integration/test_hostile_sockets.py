@@ -291,3 +291,17 @@ async def test_a_failing_token_check_answers_internal_error_at_once(
     started = time.monotonic()
     assert await refused_code(server, t["patient"]) == "internal_error"
     assert time.monotonic() - started < 2
+
+
+async def test_a_namespace_disconnect_before_connecting_is_ignored(
+    server: RunningServer, server_log: pytest.LogCaptureFixture
+) -> None:
+    t = tokens(await server.create_consult())
+    raw = await RawSocket.open(server.http, server.base_url)
+    try:
+        await raw.send("41")
+        assert "sid" in await raw.connect(t["clinician"])
+        assert (await raw.call("join", {}, ack_id=1))["ok"]
+        assert closing_lines(server_log) == []
+    finally:
+        await raw.close()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import time
 import tomllib
 from pathlib import Path
 
+import aiohttp
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -23,6 +25,12 @@ LOCKS = {
 }
 TOOLS = {"pytest", "pytest-asyncio", "playwright", "hypothesis", "ruff", "mypy", "types-pyyaml"}
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def pins(lock: Path) -> dict[str, list[Version]]:
@@ -111,6 +119,37 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
     usage, _ = await help_run.communicate()
     assert help_run.returncode == 0 and b"serve" in usage
 
+    # And the server runs from it: it serves a page.
+    port = free_port()
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("MTM_")}
+    server_env.update(
+        MTM_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}",
+        MTM_PATHS__VAR_DIR=str(tmp_path / "var"),
+        MTM_SERVER__PORT=str(port),
+    )
+    serving = await asyncio.create_subprocess_exec(
+        str(venv / "bin" / "mtm-consult"),
+        "serve",
+        env=server_env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while True:
+                assert serving.returncode is None, "the server stopped"
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+    finally:
+        serving.terminate()
+        await serving.wait()
+
     # Nothing changed: the second run is skipped by its stamp.
     started = time.monotonic()
     code, output = await setup()
@@ -118,13 +157,18 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
     assert time.monotonic() - started < 10
 
 
+# WeasyPrint's system libraries and a font: the server renders PDF documents.
+TEST_TOOLS = "chromium coturn nginx redis-server"
+PDF_LIBRARIES = "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
+
+
 @pytest.mark.parametrize(
     ("profile", "lock", "debian"),
     [
-        ("demo", "requirements/runtime.txt", ""),
+        ("demo", "requirements/runtime.txt", PDF_LIBRARIES),
         ("lint", "requirements/lint.txt", ""),
-        ("test", "requirements/test.txt", "chromium coturn nginx redis-server"),
-        ("bench", "requirements/test.txt", "chromium coturn nginx redis-server"),
+        ("test", "requirements/test.txt", f"{TEST_TOOLS} {PDF_LIBRARIES} poppler-utils"),
+        ("bench", "requirements/test.txt", f"{TEST_TOOLS} {PDF_LIBRARIES} poppler-utils"),
     ],
 )
 async def test_each_profile_plans_its_own_lock_and_debian_packages(

@@ -9,7 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import METRICS
-from tests.conftest import RunningServer, token_of
+from tests.conftest import API_KEY, RunningServer, token_of
+from tests.integration.test_signaling import refused_code
 from tests.support.sockets import RecordingClient, joined
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
@@ -140,3 +141,30 @@ async def test_metrics_are_off_by_default(server: RunningServer) -> None:
     ) as answer:
         assert answer.status == 404
         assert "mtm_" not in await answer.text()
+
+
+@pytest.fixture
+def tight_limits(config_overrides: dict[str, dict[str, Any]]) -> None:
+    config_overrides["signaling"] = {"event_burst": 3, "events_per_second": 0.5,
+                                     "connections_per_token": 1}  # fmt: skip
+    config_overrides["api"] = {"rate_limit_burst": 2, "rate_limit_per_minute": 1}
+
+
+async def test_every_limit_that_refuses_counts(tight_limits: None, server: RunningServer) -> None:
+    consult = await server.create_consult()
+    token = token_of(consult["links"]["clinician"])
+    async with joined(server.base_url, token) as (client, _):
+        answers = [await client.sio.call("panel-sync", {}, timeout=5) for _ in range(6)]
+        assert any(a.get("error", {}).get("code") == "rate_limited" for a in answers)
+        assert await refused_code(server, token) == "too_many_connections"
+    path = f"{server.base_url}/api/v1/consults/{consult['id']}"
+    statuses = []
+    for _ in range(4):
+        async with server.http.get(path, headers={"X-API-Key": API_KEY}) as answer:
+            statuses.append(answer.status)
+    assert 429 in statuses
+    samples = await scrape(server)
+    total = "mtm_rate_limited_total"
+    assert value(samples, total, limit="events_per_connection") >= 1
+    assert value(samples, total, limit="connections_per_token") == 1
+    assert value(samples, total, limit="api_calls_per_key") >= 1

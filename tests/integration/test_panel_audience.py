@@ -195,9 +195,18 @@ async def test_the_whole_record_is_readable_after_the_call(server: RunningServer
         seen += [e["seq"] for e in page["events"]]
         since = page["next_since"]
     assert seen == list(range(1, record["seq"] + 1))
-    for bad in ("-1", "abc", "1.5", "²", str(2**63)):
+    for bad in ("-1", "abc", "1.5", "²", str(2**31)):
         status, body = await rest(server, f"/consults/{consult['id']}/events?since={bad}")
         assert status == 400 and body["error"]["code"] == "invalid_query"
+    status, body = await rest(server, f"/consults/{consult['id']}/events?since=0&sinse=3")
+    assert status == 400 and "sinse" in body["error"]["message"]
+    for unknown in ("=null", "since=0&limit=4&page=2"):
+        status, body = await rest(server, f"/consults/{consult['id']}/events?{unknown}")
+        assert status == 400 and body["error"]["code"] == "invalid_query"
+    # Past the end, up to the largest allowed: nothing (the database is not asked).
+    for past in (record["seq"], 2**31 - 1):
+        status, page = await rest(server, f"/consults/{consult['id']}/events?since={past}")
+        assert status == 200 and page["events"] == [] and page["next_since"] is None
     status, body = await rest(server, "/consults/c_nope/panel")
     assert status == 404 and body["error"]["code"] == "consult_not_found"
 

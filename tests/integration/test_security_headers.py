@@ -37,7 +37,7 @@ async def test_pages_connect_to_their_own_origin_only(server: RunningServer) -> 
         assert "Strict-Transport-Security" not in page.headers  # plain http
     assert policy["connect-src"] == "'self'"
     assert policy["script-src"] == "'self'"
-    assert policy["frame-ancestors"] == "'self'"  # no clickjacking from another site
+    assert policy["frame-ancestors"] == "'none'"  # no clickjacking: only embed pages are framed
     assert policy["base-uri"] == "'none'"
     assert "camera=(self)" in permissions and "geolocation=()" in permissions
 

@@ -302,7 +302,7 @@ async def test_a_client_that_missed_more_than_the_limit_converges(
 ) -> None:
     consult = await server.create_consult(medications=MEDICATIONS)
     t = tokens(consult)
-    follower = PanelClient(server.base_url, t["patient"])
+    follower = PanelClient(server.base_url, t["clinician"])
     await follower.connect()
     try:
         stale = follower.view()

@@ -1,6 +1,8 @@
 """A panel client that follows docs/protocol.md the way the browser does: apply events in seq
 order, resync on a gap or reconnect, queue mutations while disconnected and send them in
-order afterwards. Tests use it to check that every client converges on the database."""
+order afterwards; a mutation answered `database_unavailable` ("not saved yet") stays at the
+head of the queue and is sent again after `retry_seconds`, as panel-store.js does. Tests use
+it to check that every client converges on the database."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from typing import Any
 
 import socketio
 
+# Refusals that mean "not now" rather than "no": the mutation stays queued and is retried.
+RETRY_LATER = frozenset({"database_unavailable"})
+
 
 class PanelClient:
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, *, retry_seconds: float = 0.5) -> None:
         self.base_url = base_url
         self.token = token
         self.sio: socketio.AsyncClient | None = None
@@ -20,8 +25,13 @@ class PanelClient:
         self.queue: list[dict[str, Any]] = []
         self.results: dict[str, dict[str, Any]] = {}
         self.sent: list[dict[str, Any]] = []
+        # Answers that kept a mutation queued: (mutation_id, error code), in order.
+        self.not_saved: list[tuple[str, str]] = []
+        self.retry_seconds = retry_seconds
+        self._retry: asyncio.Task[None] | None = None
         self.self_id = ""
         self._resync_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
         self._advanced = asyncio.Event()
 
     @property
@@ -42,6 +52,9 @@ class PanelClient:
         await self.flush()
 
     async def disconnect(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self.sio is not None:
             await self.sio.disconnect()
             self.sio = None
@@ -53,10 +66,19 @@ class PanelClient:
             await self.flush()
 
     async def flush(self) -> None:
+        async with self._flush_lock:  # one mutation in flight, as the browser sends them
+            await self._flush()
+
+    async def _flush(self) -> None:
         while self.queue and self.connected:
             mutation = self.queue[0]
             assert self.sio is not None
             result = await self.sio.call("mutate", mutation, timeout=10)
+            if not result["ok"] and result["error"]["code"] in RETRY_LATER:
+                self.not_saved.append((mutation["mutation_id"], result["error"]["code"]))
+                if self._retry is None or self._retry.done():
+                    self._retry = asyncio.create_task(self._flush_later())
+                return
             self.queue.pop(0)
             self.sent.append(mutation)
             self.results.setdefault(mutation["mutation_id"], result)
@@ -65,6 +87,17 @@ class PanelClient:
                 for effect in result.get("effects") or []:
                     if effect["event"]["seq"] == self.seq + 1:
                         self._apply(effect["event"], effect["entity"])
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.retry_seconds)
+        self._retry = None  # a refusal now schedules the next try
+        await self.flush()
+
+    async def wait_until_sent(self, timeout: float = 30.0) -> None:
+        """Until the queue is empty: every mutation has its (final) answer."""
+        async with asyncio.timeout(timeout):
+            while self.queue:
+                await asyncio.sleep(0.05)
 
     async def resync(self) -> None:
         async with self._resync_lock:

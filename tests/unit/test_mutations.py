@@ -361,5 +361,11 @@ def test_schema_describes_every_rule_clients_must_follow() -> None:
     }
     assert medication["transitions"]["status"]["entered-in-error"] == []
     assert medication["transitions"]["status"]["active"] == sorted(MEDICATION_TRANSITIONS["active"])
+    assert medication["to_confirm"] == {
+        "statuses": ["active", "on-hold"],
+        "confirmations": [None, "needs-confirming"],
+        "bound_to": ["strength", "form", "how_taken", "status"],
+    }
+    assert described["recommendation"]["to_decide"] == {"statuses": ["no-response", "proposed"]}
     decision = described["recommendation"]["fields"]["status"]
     assert decision["action"] == "decide_recommendation" and decision["compare_and_set"]

@@ -3,6 +3,7 @@
 // between the peer mesh, the tiles, the medication panel and the controls.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
+import { startCallBridge } from "./embed-bridge.js";
 import { LocalMedia } from "./local-media.js";
 import { ask, WaitingRoomView } from "./lobby.js";
 import { NetworkCheckView } from "./network-check.js";
@@ -204,6 +205,13 @@ const mtm = {
 };
 if (boot.expose_test_hooks === true) window.mtm = mtm;
 
+// Embedded in a clinic's portal (/embed/<token>): the host page's commands and events.
+const embed = boot.embed ? startCallBridge(boot.embed, {
+  join, leave, admit, deny,
+  setEnabled: (kind, on) => Boolean(local.track(kind)) && (local.isEnabled(kind) === on || (toggleLocal(kind), true)),
+  state: () => mtm.state, selfId: () => mtm.selfId, role: boot.participant.role, app: ui.app, status: ui.status,
+}) : null;
+
 // ---- page start -------------------------------------------------------------------------
 
 ui.consentText.textContent = boot.consent?.text ?? "";
@@ -260,6 +268,7 @@ function setState(state) {
   mtm.state = state;
   if (mtm.states.at(-1) !== state) mtm.states.push(state);
   ui.app.dataset.state = state;
+  embed?.state(state);
   if (state !== "joining" && settleJoin) {
     settleJoin(state);
     settleJoin = null;
@@ -412,6 +421,7 @@ function openSocket() {
   socket.on("consult-ended", ({ reason } = {}) => finish("ended", "The consult has ended",
     reason ? `Reason given: ${reason}` : "Thank you for taking part.", { keepPanel: true }));
   socket.on("error", onServerError);
+  embed?.watch(socket);
 }
 
 function onConnect() {
@@ -542,6 +552,7 @@ function enterCall(ack) {
 
   joined = true;
   for (const replay of early.splice(0)) replay();
+  embed?.joined(ack);
 
   ui.lobby.hidden = true;
   updateWaitingRoom(may.manage_participants ? ack.waiting_room ?? [] : []);

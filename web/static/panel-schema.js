@@ -430,16 +430,22 @@ const UNCONFIRMED = new Set([null, undefined, "needs-confirming"]);
  * again), each in list order. `role` keeps what that reader acts on: a clinician decides,
  * a patient confirms, a pharmacist (or no role given) sees both.
  */
-export function openItems(entities, role = "") {
+export function openItems(entities, role = "", schema = null) {
   const toDecide = [];
   const toConfirm = [];
+  // The server's rule (panel schema) when given; the same rule written here otherwise.
+  const decide = schema?.recommendation?.to_decide;
+  const confirm = schema?.medication?.to_confirm;
+  const undecided = decide ? new Set(decide.statuses) : UNDECIDED;
+  const confirmable = confirm ? new Set(confirm.statuses) : CONFIRMABLE_STATUSES;
+  const unconfirmed = confirm ? new Set([undefined, ...confirm.confirmations]) : UNCONFIRMED;
   for (const entity of entities ?? []) {
     const data = entity?.data ?? {};
-    if (entity?.type === "recommendation" && UNDECIDED.has(data.status)) toDecide.push(entity);
+    if (entity?.type === "recommendation" && undecided.has(data.status)) toDecide.push(entity);
     else if (
       entity?.type === "medication" &&
-      CONFIRMABLE_STATUSES.has(data.status) &&
-      UNCONFIRMED.has(data.patient_confirmation)
+      confirmable.has(data.status) &&
+      unconfirmed.has(data.patient_confirmation)
     ) {
       toConfirm.push(entity);
     }

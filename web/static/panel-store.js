@@ -6,7 +6,8 @@
 //   `panel-sync`; a reconnect replaces the state with the fresh join snapshot.
 // - Every mutation goes through the offline queue (panel-queue.js): sent one at a time,
 //   each waiting for its acknowledgement, and removed only when one arrives. While the
-//   socket is down (or connected but not joined again) the queue just waits.
+//   socket is down (or connected but not joined again) the queue just waits; a
+//   `database_unavailable` answer ("not saved yet") keeps it queued and retries later.
 // - Acknowledgements: applied → done; conflict → a prompt entry (theirs / mine);
 //   anything else refused → a rejected-notice entry for the author. An applied mutation's
 //   acknowledgement carries `effects` (derived changes the server made because of it, with
@@ -37,6 +38,8 @@ const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 const ID_PREFIX = { medication: "m", problem: "dtp", recommendation: "r", plan_item: "a" };
 // Refusals that say "not now" rather than "no": the mutation stays queued for the next join.
 const RETRY_LATER = new Set(["not_joined"]);
+// "Not saved yet" (the server cannot reach its database): stays queued, sent again in retryMs.
+const SAVE_LATER = new Set(["database_unavailable"]);
 // Recent events kept to explain a derived change ("because strength changed").
 const RECENT_EVENTS = 200;
 
@@ -80,6 +83,7 @@ export class PanelStore {
     this.readOnly = false;
     this.readOnlyReason = "";
     this.waiting = false; // in the waiting room after a reconnect: not in the call yet
+    this.notSavedYet = false; // the server answered "not saved yet" (its database is down)
     this.destroyed = false;
 
     this.queue = new OfflineQueue(storage, this.consultId, self.id);
@@ -137,7 +141,7 @@ export class PanelStore {
 
   /** What is still open ("waiting for you") for this participant's role (panel-schema.js). */
   openItems() {
-    return openItems(this.entities.values(), this.role);
+    return openItems(this.entities.values(), this.role, this.schema);
   }
 
   /** The event with this seq, if it arrived recently (to explain a derived change). */
@@ -535,6 +539,12 @@ export class PanelStore {
       this.changed();
       return false;
     }
+    if (result && result.ok === false && SAVE_LATER.has(result.error?.code)) {
+      this.notSavedYet = true;
+      this.scheduleRetry();
+      return false;
+    }
+    this.notSavedYet = false;
     // Only the first answer for a mutation counts (a repeat send gets the same one).
     if (!this.queue.take(id)) return true;
     this.seenByEvent.delete(id);

@@ -1986,8 +1986,13 @@ export class PanelView {
     setAttr(this.el, "data-online", online ? "true" : "false");
 
     const queued = store.queueLength;
-    show(this.queueIndicator, !online && !readOnly && queued > 0);
-    setText(this.queueIndicator, `${plural(queued, "edit", "edits")} waiting to be sent`);
+    show(this.queueIndicator, (!online || store.notSavedYet) && !readOnly && queued > 0);
+    setText(
+      this.queueIndicator,
+      online && store.notSavedYet
+        ? `${plural(queued, "edit", "edits")} not saved yet: the server cannot save right now. They are kept and sent again automatically.`
+        : `${plural(queued, "edit", "edits")} waiting to be sent`,
+    );
     setAttr(this.queueIndicator, "data-count", String(queued));
     show(this.offline, !online && !readOnly);
     setText(
