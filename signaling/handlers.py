@@ -20,8 +20,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import socketio
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models import audience
+from models.database import is_unavailable
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SessionDescription, SignalingBackend
 from signaling.cluster import Cluster, Command, ConsultEnded, PresenceResynced, SessionCommand
@@ -136,8 +138,13 @@ class ConsultSignaling:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self.heartbeat()
-            except Exception:
-                log.exception("presence heartbeat failed")
+            except Exception as exc:
+                if is_unavailable(exc) or isinstance(exc, RedisConnectionError):
+                    # Expected while the database or Redis is away: one line, no traceback;
+                    # the next beat tries again.
+                    log.warning("presence heartbeat failed (%s); retrying", type(exc).__name__)
+                else:
+                    log.exception("presence heartbeat failed")
 
     async def heartbeat(self) -> None:
         """Keep this instance alive; write presence again after Redis lost it; announce the

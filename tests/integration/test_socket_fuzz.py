@@ -99,6 +99,7 @@ CANDIDATE = st.none() | st.fixed_dictionaries(
 # Plausible values for every field of the payload models, by field name.
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "display_name": st.text(max_size=90),
+    "session": st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z") | st.text(max_size=70),
     "consent": st.fixed_dictionaries({"accepted": maybe(st.just(True))}),
     "to": IDS,
     "description": DESCRIPTION,
