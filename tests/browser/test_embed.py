@@ -199,7 +199,7 @@ async def test_the_portal_runs_the_waiting_room_and_the_embedded_call(
     await host.get_by_test_id("host-panel").click()
     await frame.locator("#side-panel").wait_for(state="hidden")
     await host.get_by_test_id("host-language").select_option("es")
-    await frame.wait_for_function("document.documentElement.lang === 'es'")
+    await frame.wait_for_function("() => document.documentElement.lang === 'es'")
     assert await frame.get_by_test_id("leave-button").inner_text() == "Salir"
 
     # Panel events reach the portal with ids and field names, never names or text.
@@ -286,8 +286,10 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
     frame = embed_frame(host)
     # The theme, checked by the server, applied in the frame.
     # (after the buttons' colour transition)
+    # A function, not an expression: polling an expression evals it in the page, which
+    # the page's CSP (no 'unsafe-eval') refuses once the first check misses.
     await frame.wait_for_function(
-        "getComputedStyle(document.getElementById('join-button')).backgroundColor"
+        "() => getComputedStyle(document.getElementById('join-button')).backgroundColor"
         " === 'rgb(185, 28, 28)'",
         timeout=5_000,
     )
@@ -414,7 +416,7 @@ async def test_messages_from_a_foreign_origin_are_ignored_by_both_sides(
     async with host.context.expect_page() as opened:
         await host.evaluate("url => { window.open(url); }", foreign)
     popup = await opened.value
-    await popup.wait_for_function("document.title === 'sent'")
+    await popup.wait_for_function("() => document.title === 'sent'")
     await asyncio.sleep(1.0)
     # The call ignored the foreign commands (its parent is the portal, not that page)...
     assert await frame.locator("#app").get_attribute("data-panel") == "shown"
