@@ -134,7 +134,10 @@ def may_skip_waiting(
         return False
     if present_elsewhere:
         return True
-    left_at = participant.last_left_at or participant.last_seen_at or participant.admitted_at
+    # The later of the two: a departure recorded while they were in fact still connected
+    # (their instance was cut off from the others for a while) is superseded by heartbeats.
+    signs = [t for t in (participant.last_left_at, participant.last_seen_at) if t is not None]
+    left_at = max(signs) if signs else participant.admitted_at
     return now - left_at <= grace
 
 

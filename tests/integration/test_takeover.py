@@ -161,3 +161,42 @@ async def test_a_crashed_instances_participants_leave_and_wait_again_after_the_g
             await again.sio.disconnect()
     finally:
         await pharmacist.sio.disconnect()
+
+
+async def test_the_new_owner_rebuilds_the_waiting_room_and_consent_from_the_database(
+    deployment: Deployment,
+) -> None:
+    consult = await deployment.rest(
+        "POST", "/consults", patient_name="Maria Lopez", scheduled_at="2026-11-27T10:00:00+00:00"
+    )
+    tokens = {role: token_of(link) for role, link in consult["links"].items()}
+    url = deployment.nginx.url
+
+    async def through_nginx(role: str, *, consent: bool) -> tuple[RecordingClient, Any]:
+        client = RecordingClient(ssl_verify=False)
+        await client.connect(url, tokens[role], consult=consult["id"])
+        return client, await client.join(consent=consent)
+
+    pharmacist, _ = await through_nginx("pharmacist", consent=False)
+    patient, waiting = await through_nginx("patient", consent=True)
+    assert waiting["waiting"] is True
+    owner = await deployment.holder_of(consult["id"])
+    owner.kill()
+    await asyncio.wait_for(pharmacist.disconnected.wait(), 10)
+    await asyncio.wait_for(patient.disconnected.wait(), 10)
+    # Both come back through nginx, to the other instance. The patient's consent and that
+    # they were not admitted come from the database, not from the dead instance.
+    pharmacist, _ = await through_nginx("pharmacist", consent=False)
+    patient, again = await through_nginx("patient", consent=False)
+    try:
+        assert again["ok"] and again["waiting"] is True, again
+        assert await deployment.holder_of(consult["id"]) is not owner
+        waiting_room = (await pharmacist.wait_for("waiting-room"))["waiting"]
+        assert [person["role"] for person in waiting_room] == ["patient"]
+        assert await pharmacist.sio.call("admit", {"participant_id": waiting_room[0]["id"]}) == {
+            "ok": True
+        }
+        assert (await patient.wait_for("admitted"))["ok"]
+    finally:
+        await pharmacist.sio.disconnect()
+        await patient.sio.disconnect()

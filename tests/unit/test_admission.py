@@ -64,3 +64,14 @@ def test_an_admitted_patient_whose_departure_nobody_recorded_left_when_last_seen
     assert not skips(patient, later=80)
     # Still connected through another instance (presence says so): straight in.
     assert skips(patient, later=80, elsewhere=True)
+
+
+def test_a_departure_recorded_while_heartbeats_went_on_is_superseded_by_them() -> None:
+    """An instance cut off from Redis is taken for dead and its participants' departures are
+    recorded; its heartbeats to the database go on, and count."""
+    patient = person("patient")
+    admit(patient, now=NOW)
+    patient.last_left_at = NOW + dt.timedelta(seconds=5)
+    patient.last_seen_at = NOW + dt.timedelta(seconds=60)
+    assert skips(patient, later=60 + GRACE.total_seconds())
+    assert not skips(patient, later=61 + GRACE.total_seconds())
