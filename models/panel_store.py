@@ -96,7 +96,7 @@ async def _consult_row(
     if lock:
         # Serialises one-off writers of a consult across processes (a no-op on SQLite,
         # whose writers are serialised by the database lock).
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise MutationError("unknown_consult", "There is no such consult.")
@@ -249,7 +249,7 @@ async def _fence(connection: AsyncConnection, items: list[tuple[PanelState, int,
         select(table.c.id, table.c.status, table.c.last_seq)
         .where(table.c.id.in_(sorted({state.consult_id for state, _, _ in items})))
         .order_by(table.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference the row pass
     )
     now_at = {row.id: (row.status, row.last_seq) for row in rows}
     for state, first_seq, changes in items:
