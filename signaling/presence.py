@@ -207,7 +207,10 @@ class RedisPresence:
                 if entry.participant_id == participant_id:
                     return entry
             return None
-        return _decode(raw) if raw is not None else None
+        if raw is None:
+            # Ours, not written back yet after Redis restarted (the next heartbeat does).
+            return self._mine.get(consult_id, {}).get(participant_id)
+        return _decode(raw)
 
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         try:
@@ -215,7 +218,8 @@ class RedisPresence:
         except RedisError as exc:
             _unreachable("roster", exc)
             return self._fallback(consult_id)
-        return self._remember(consult_id, [_decode(raw) for raw in found.values()])
+        entries = [_decode(raw) for raw in found.values()]
+        return self._remember(consult_id, self._with_mine(consult_id, entries))
 
     def _fallback(self, consult_id: str) -> list[PresentParticipant]:
         """Without Redis: this instance's own entries, and the others' as last read."""
@@ -266,7 +270,17 @@ class RedisPresence:
             _unreachable("refresh", exc)
             return
         for consult_id, entries in zip(consults, found, strict=True):
-            self._remember(consult_id, [_decode(raw) for raw in entries.values()])
+            decoded = [_decode(raw) for raw in entries.values()]
+            self._remember(consult_id, self._with_mine(consult_id, decoded))
+
+    def _with_mine(
+        self, consult_id: str, entries: list[PresentParticipant]
+    ) -> list[PresentParticipant]:
+        """`entries` and this instance's own entries Redis lacks (after Redis restarted,
+        until the next heartbeat writes them back): they are present, whatever Redis says."""
+        listed = {entry.participant_id for entry in entries}
+        mine = self._mine.get(consult_id, {})
+        return entries + [entry for pid, entry in mine.items() if pid not in listed]
 
     def _remember(
         self, consult_id: str, entries: list[PresentParticipant]

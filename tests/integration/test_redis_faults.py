@@ -130,12 +130,20 @@ async def test_redis_restarted_mid_consult_loses_nothing_and_commands_resume(
                 return await present(server, url, consult["id"]) == expected
 
             await until(everyone_present, timeout=15, what=f"present via {url}")
-        # Relay across instances works again.
-        assert await pharmacist.sio.call("signal", {"to": patient_id, "candidate": None}) == {
-            "ok": True
-        }
+        # The relay across instances works again by itself (a signal sent before the other
+        # instance's Socket.IO listener has subscribed again is lost, as on any network;
+        # WebRTC negotiation resends what it needs).
         pharmacist_id = next(p["id"] for p in admitted["roster"] if p["role"] == "pharmacist")
-        assert (await patient.wait_for("signal"))["from"] == pharmacist_id
+
+        async def relayed() -> bool:
+            sent = await pharmacist.sio.call("signal", {"to": patient_id, "candidate": None})
+            assert sent == {"ok": True}
+            try:
+                return bool((await patient.wait_for("signal", timeout=1))["from"] == pharmacist_id)
+            except TimeoutError:
+                return False
+
+        await until(relayed, timeout=15, what="a signal relayed across instances")
 
         # Nothing acknowledged was lost: the log has every edit, and a client on the other
         # instance catches up with one sync.

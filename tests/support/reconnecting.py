@@ -89,6 +89,7 @@ class ReconnectingEditor(PanelClient):
                 continue
             if not result.get("ok") and result.get("error", {}).get("code") in (
                 "internal_error",
+                "database_unavailable",
                 "not_joined",
             ):
                 await asyncio.sleep(0.2)  # not saved: send it again
