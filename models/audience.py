@@ -35,12 +35,16 @@ _TEAM_ONLY_KEYS = {EntityType.RECOMMENDATION.value: frozenset({"decision_notes"}
 
 
 def _patient_data(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    if entity_type == EntityType.MEDICATION.value and not _notes_shared(data):
-        return {name: value for name, value in data.items() if name != "notes"}
-    hidden = _TEAM_ONLY_KEYS.get(entity_type)
-    if hidden and hidden & data.keys():
-        return {name: value for name, value in data.items() if name not in hidden}
-    return dict(data)
+    """`data` as a patient may see it: the same object when nothing is kept from them (so a
+    caller can tell that one payload serves everyone)."""
+    hidden = set(_TEAM_ONLY_KEYS.get(entity_type, ()))
+    # An empty note says nothing: kept, so that one payload still serves everyone.
+    if entity_type == EntityType.MEDICATION.value and data.get("notes") is not None:
+        if not _notes_shared(data):
+            hidden.add("notes")
+    if not hidden & data.keys():
+        return data
+    return {name: value for name, value in data.items() if name not in hidden}
 
 
 def entity_for(role: str, entity: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -50,8 +54,8 @@ def entity_for(role: str, entity: dict[str, Any] | None) -> dict[str, Any] | Non
     if not _shared(entity):
         return None
     data = _patient_data(entity["type"], entity["data"])
-    if len(data) == len(entity["data"]):
-        return {**entity, "data": data}
+    if data is entity["data"]:
+        return entity
     return {
         **entity,
         "data": data,
