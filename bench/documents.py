@@ -42,6 +42,7 @@ from server.app import create_app
 from server.config import load_config
 from server.documents import PdfRenderer
 from server.state import STATE
+from tests.support import loop_pause
 
 API_KEY = "bench-documents-key-0123456789abcdef"
 
@@ -144,24 +145,8 @@ def summary(times: list[float]) -> dict[str, float]:
 
 
 async def longest_pause(work: Callable[[], Awaitable[Any]]) -> dict[str, float]:
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def tick() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.002)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    started = time.perf_counter()
-    await work()
-    elapsed = time.perf_counter() - started
-    done.set()
-    await ticker
-    return {"longest_pause_ms": max(gaps, default=elapsed) * 1000, "render_ms": elapsed * 1000}
+    pause, elapsed = await loop_pause.longest_pause(work)
+    return {"longest_pause_ms": pause * 1000, "render_ms": elapsed * 1000}
 
 
 async def through_rest(

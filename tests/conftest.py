@@ -148,7 +148,9 @@ def config(
     }
     if instances > 1:
         if database_url[1] is None:
-            pytest.skip("several instances need Postgres (MTM_TEST_DATABASE_URL)")
+            pytest.fail(
+                "several instances need Postgres: set MTM_TEST_DATABASE_URL (./run.sh test does)"
+            )
         redis: RedisServer = request.getfixturevalue("private_redis")
         overrides["redis"] = {"url": redis.url}
     for section, values in config_overrides.items():

@@ -108,7 +108,7 @@ async def test_a_failed_batch_leaves_no_uncommitted_edit_in_the_cache(
     its audit event (seqs [.., 3, 5])."""
     url, schema = database_url
     if schema is None:
-        pytest.skip("needs Postgres (MTM_TEST_DATABASE_URL): the fault is a killed backend")
+        pytest.fail("this test needs Postgres: set MTM_TEST_DATABASE_URL (./run.sh test does)")
     med = await add_med(panel_db)
     async with panel_db.sessions() as session, session.begin():
         other = await create_consult(

@@ -75,7 +75,7 @@ async def deployed(
     """`instances` processes with `settings` (added to what every test needs), behind nginx."""
     url = os.environ.get("MTM_TEST_DATABASE_URL")
     if not url:
-        pytest.skip("needs Postgres (MTM_TEST_DATABASE_URL)")
+        pytest.fail("this test needs Postgres: set MTM_TEST_DATABASE_URL (./run.sh test does)")
     database = ThrowawayDatabase(url)
     await database.create()
     await flush_redis(redis_url)

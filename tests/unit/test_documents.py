@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from models.roles import Action
 from server.documents import PdfRenderer
 from server.security import redact_path
 from server.tokens import LinkSigner, ResponseClaims, ResponseSigner, TokenError
+from tests.support.loop_pause import longest_pause
 
 NOW = dt.datetime(2026, 11, 27, 15, 30, tzinfo=dt.UTC)
 PHARMACIST = Actor("p1", "Ana", "pharmacist")
@@ -455,28 +455,6 @@ def twenty_medications() -> str:
         )
     summary = content.patient_summary(facts(story.state.last_seq), story.state.snapshot(), "en")
     return render.summary_html(summary)
-
-
-async def longest_pause(work: Any) -> tuple[float, float]:
-    """(the longest gap between 2 ms ticks of the event loop while `work` ran, its time)."""
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def tick() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.002)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    started = time.perf_counter()
-    await work()
-    elapsed = time.perf_counter() - started
-    done.set()
-    await ticker
-    return max(gaps, default=elapsed), elapsed
 
 
 async def test_a_pdf_renders_off_the_event_loop() -> None:
