@@ -16,8 +16,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import secrets
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +38,6 @@ from models.migrations import upgrade_to_head
 from models.tables import Consult
 from server.api_keys import hash_key
 from tests.conftest import RunningServer, token_of
-from tests.support.database import private_postgres_database
-from tests.support.server_process import serving
 from tests.support.sockets import RecordingClient
 
 API_KEY = "privacy-clinic-key-" + secrets.token_hex(16)
@@ -82,6 +84,12 @@ DISTINCTIVE = [
 ]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class Served:
     base_url: str
@@ -96,30 +104,74 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    url = os.environ.get("MTM_TEST_DATABASE_URL")
+    if not url or not url.startswith("postgresql+asyncpg://"):
+        pytest.fail("this test needs Postgres: set MTM_TEST_DATABASE_URL (./run.sh test does)")
     # A database of its own: the server's connections can then be killed without touching
     # anybody else's.
-    async with private_postgres_database("mtm_privacy") as (url, dsn):
-        settings = {
-            "MTM_DATABASE__URL": url,
-            "MTM_PATHS__VAR_DIR": str(tmp_path / "var"),
-            "MTM_AUTH__TOKEN_SECRET": TOKEN_SECRET,
-            "MTM_API__KEYS": json.dumps(
-                [{"clinic": "north", "display_name": "North Clinic", "hash": hash_key(API_KEY)}]
-            ),
-            "MTM_LOGGING__LEVEL": "DEBUG",
-            "MTM_METRICS__ENABLED": "true",
-            "MTM_METRICS__TOKEN": METRICS_TOKEN,
-        }
-        output = tmp_path / "server-output.log"
-        # `serving` stops the server with SIGINT, a clean stop: its shutdown logs count too.
-        async with serving(settings, output) as server:
-            yield Served(
-                base_url=server.base_url,
-                database=url.rsplit("/", 1)[1],
-                admin_dsn=dsn,
-                output=output,
-                process=server.process,
-            )
+    database = f"mtm_privacy_{secrets.token_hex(4)}"
+    server_dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    maintenance = server_dsn.rsplit("/", 1)[0] + "/postgres"
+    connection = await asyncpg.connect(maintenance)
+    await connection.execute(f'CREATE DATABASE "{database}"')
+    await connection.close()
+    port = free_port()
+    output = tmp_path / "server-output.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MTM_")}
+    env.update(
+        MTM_DATABASE__URL=url.rsplit("/", 1)[0] + f"/{database}",
+        MTM_PATHS__VAR_DIR=str(tmp_path / "var"),
+        MTM_SERVER__PORT=str(port),
+        MTM_AUTH__TOKEN_SECRET=TOKEN_SECRET,
+        MTM_API__KEYS=json.dumps(
+            [{"clinic": "north", "display_name": "North Clinic", "hash": hash_key(API_KEY)}]
+        ),
+        MTM_LOGGING__LEVEL="DEBUG",
+        MTM_METRICS__ENABLED="true",
+        MTM_METRICS__TOKEN=METRICS_TOKEN,
+        PYTHONUNBUFFERED="1",
+    )
+    with output.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    served = Served(
+        base_url=f"http://127.0.0.1:{port}",
+        database=database,
+        admin_dsn=server_dsn.rsplit("/", 1)[0] + f"/{database}",
+        output=output,
+        process=process,
+    )
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while True:
+                assert process.returncode is None, "\n".join(served.lines()[-30:])
+                try:
+                    async with http.get(f"{served.base_url}/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield served
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)  # a clean stop: its shutdown logs count too
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        connection = await asyncpg.connect(maintenance)
+        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await connection.close()
 
 
 async def create_consult(
