@@ -18,7 +18,8 @@
 #      for browser tests, coturn as the TURN relay of every media test, nginx in front of
 #      several instances and redis-server for private Redis servers the tests start, stop
 #      and restart (the packages' own services are not started), poppler-utils)
-#   2. .venv with python3 (>= 3.11); `pip install --require-hashes -r <the profile's lock>`,
+#   2. .venv with python3 (>= 3.11); pip itself from requirements/pip.txt, then
+#      `pip install --require-hashes -r <the profile's lock>`,
 #      then `pip install --no-deps --no-build-isolation -e .`: every package, the build
 #      backend included, is the version and the file (sha256) the lock names. Re-run only
 #      when the lock or pyproject.toml changed (a stamp file per profile inside .venv).
@@ -123,8 +124,16 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
+# The installer first, from its own hash-pinned lock (requirements/pip.txt says why).
+pip_wanted="$(sed -n 's/^pip==\([^ ]*\).*/\1/p' requirements/pip.txt)"
+if [ "$("$VENV/bin/python" -m pip --version | cut -d' ' -f2)" != "$pip_wanted" ]; then
+    log "installing pip $pip_wanted into $VENV (requirements/pip.txt)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+        -r requirements/pip.txt
+fi
+
 py_stamp="$VENV/.mtm-$profile.sha256"
-py_hash="$(hash_of "$lock" pyproject.toml)"
+py_hash="$(hash_of "$lock" pyproject.toml requirements/pip.txt)"
 if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_hash" ] \
     || [ ! -x "$VENV/bin/mtm-consult" ]; then
     log "installing $lock into $VENV (pip install --require-hashes), then the project"

@@ -44,7 +44,7 @@ def pins(lock: Path) -> dict[str, list[Version]]:
 
 
 def test_every_locked_package_has_hashes() -> None:
-    for lock in LOCKS.values():
+    for lock in [*LOCKS.values(), ROOT / "requirements" / "pip.txt"]:
         blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text())
         for block in blocks:
             if PIN.match(block.splitlines()[0]):
@@ -110,6 +110,9 @@ async def test_demo_profile_installs_the_server_and_no_test_or_lint_tool(
         canonicalize_name(line.split("==")[0]) for line in freeze.decode().splitlines() if line
     }
     assert {"aiohttp", "python-socketio", "prometheus-client", "mtm-consult"} <= installed
+    # The installer is the pinned one (Python's bundled pip breaks on a dependency's extras).
+    (pip_pin,) = pins(ROOT / "requirements" / "pip.txt")["pip"]
+    assert f"pip=={pip_pin}" in freeze.decode().splitlines()
     assert not TOOLS & installed, TOOLS & installed
     runtime = set(pins(LOCKS["runtime"])) | {"mtm-consult", "pip"}
     assert installed <= runtime, installed - runtime
