@@ -109,7 +109,9 @@ def event_for(role: str, event: dict[str, Any], entity: dict[str, Any] | None) -
     if event.get("field") == "notes" and not _notes_shared(visible["data"]):
         return {"event": _stub(event, "hidden"), "entity": visible}
     if event.get("field") is None and isinstance(event.get("new"), dict):
-        event = {**event, "new": _patient_data(visible["type"], event["new"])}
+        new = _patient_data(visible["type"], event["new"])
+        if new is not event["new"]:
+            event = {**event, "new": new}
     return {"event": event, "entity": visible}
 
 

@@ -236,27 +236,20 @@ async def persist(
         for participant_id, mutation_id, result in changes.receipts
     ]
     if events:
-        await connection.execute(insert(_table(ChangeEvent)), events)
+        await connection.execute(_INSERT_EVENTS, events)
     if created:
-        await connection.execute(insert(_table(PanelEntity)), created)
+        await connection.execute(_INSERT_ENTITIES, created)
     if updated:
-        table = _table(PanelEntity)
-        statement = (
-            update(table)
-            .where(table.c.consult_id == bindparam("b_consult_id"))
-            .where(table.c.id == bindparam("b_id"))
-        )
-        await connection.execute(statement, updated)
+        await connection.execute(_UPDATE_ENTITIES, updated)
     if receipts:
-        await connection.execute(insert(_table(MutationReceipt)), receipts)
+        await connection.execute(_INSERT_RECEIPTS, receipts)
     moved = [
         {"b_id": state.consult_id, "last_seq": state.last_seq}
         for state, first_seq, _ in items
         if state.last_seq != first_seq
     ]
     if moved:
-        table = _table(Consult)
-        await connection.execute(update(table).where(table.c.id == bindparam("b_id")), moved)
+        await connection.execute(_UPDATE_LAST_SEQ, moved)
 
 
 async def _fence(
@@ -268,14 +261,10 @@ async def _fence(
     """Lock the consults' rows (id order, before anything else is written) and check that
     each is still at the seq its changes were decided on, and not ended (unless
     `after_end`: a prescriber's answer to an ended consult's letter)."""
-    table = _table(Consult)
     rows = await connection.execute(
-        select(table.c.id, table.c.status, table.c.last_seq)
-        .where(table.c.id.in_(sorted({state.consult_id for state, _, _ in items})))
-        .order_by(table.c.id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+        _LOCK_CONSULTS, {"ids": sorted({state.consult_id for state, _, _ in items})}
     )
-    now_at = {row.id: (row.status, row.last_seq) for row in rows}
+    now_at = {consult_id: (status, last_seq) for consult_id, status, last_seq in rows}
     for state, first_seq, changes in items:
         status, last_seq = now_at.get(state.consult_id, (None, None))
         if last_seq != first_seq:
@@ -285,11 +274,30 @@ async def _fence(
 
 
 def _table(model: type[Base]) -> Table:
-    # Core statements with executemany: the ORM's bulk paths cost several times more CPU
-    # per row, and this is the edit path.
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+# The edit path's statements: Core with executemany (the ORM's bulk paths cost several
+# times more CPU per row), each built once so that its cache key is computed once.
+_consults = _table(Consult)
+_entities_table = _table(PanelEntity)
+_INSERT_EVENTS = insert(_table(ChangeEvent))
+_INSERT_ENTITIES = insert(_entities_table)
+_UPDATE_ENTITIES = (
+    update(_entities_table)
+    .where(_entities_table.c.consult_id == bindparam("b_consult_id"))
+    .where(_entities_table.c.id == bindparam("b_id"))
+)
+_INSERT_RECEIPTS = insert(_table(MutationReceipt))
+_UPDATE_LAST_SEQ = update(_consults).where(_consults.c.id == bindparam("b_id"))
+_LOCK_CONSULTS = (
+    select(_consults.c.id, _consults.c.status, _consults.c.last_seq)
+    .where(_consults.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_consults.c.id)
+    .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+)
 
 
 def _event_row(event: EventRecord) -> dict[str, Any]:

@@ -51,13 +51,20 @@ class PanelEvents:
         return audience.result_for(session.identity.role, outcome.ack)
 
     async def _broadcast(self, consult_id: str, outcome: MutationOutcome) -> None:
-        """The mutation's event, then each derived one, in seq order, to each audience."""
-        for role in ("pharmacist", "patient"):
-            room = panel_room(consult_id, role)
-            for change in outcome.changes:
-                await self._sio.emit(
-                    "panel-event", audience.event_for(role, change.event, change.entity), room=room
-                )
+        """The mutation's event, then each derived one, in seq order, to each audience.
+
+        An event a patient may see whole is one packet to both rooms (encoded once, as
+        docs/protocol.md says); otherwise each room gets its own view."""
+        team_room = panel_room(consult_id, "pharmacist")
+        patient_room = panel_room(consult_id, "patient")
+        for change in outcome.changes:
+            team = audience.event_for("pharmacist", change.event, change.entity)
+            patient = audience.event_for("patient", change.event, change.entity)
+            if patient["event"] is team["event"] and patient["entity"] is team["entity"]:
+                await self._sio.emit("panel-event", team, to=[team_room, patient_room])
+                continue
+            await self._sio.emit("panel-event", team, to=team_room)
+            await self._sio.emit("panel-event", patient, to=patient_room)
 
     async def _on_panel_sync(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         payload = parse(PanelSyncPayload, {} if data is None else data)

@@ -197,6 +197,14 @@ class _GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
         return response
 
 
+class TextPacket(sio_packet.Packet):  # type: ignore[misc]
+    """A Socket.IO packet of this protocol: JSON only, never a binary attachment (a binary
+    frame is refused on reading), so no payload is walked looking for bytes before it is
+    sent (python-socketio's default does that for every packet, on the edit path)."""
+
+    uses_binary_events = False
+
+
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     """`socketio.AsyncServer` that reads each packet itself before dispatching it."""
 
@@ -204,6 +212,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(
             logger=library_logger("socketio.server"),
             engineio_logger=library_logger("engineio.server"),
+            serializer=TextPacket,
             **options,
         )
         self.limits = limits

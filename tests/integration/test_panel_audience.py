@@ -7,6 +7,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
+from signaling.wire import TextPacket
 from tests.conftest import API_KEY, RunningServer, token_of
 from tests.support.panel_client import PanelClient
 from tests.support.sockets import RecordingClient, joined
@@ -142,6 +145,44 @@ async def test_every_copy_converges_with_hidden_and_removed_items(server: Runnin
         assert SECRET not in repr(patient.entities)
     finally:
         await patient.disconnect()
+
+
+async def test_an_edit_everyone_may_see_is_encoded_once_for_the_whole_call(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/protocol.md: an event a patient may see whole is sent once to everyone; one kept
+    from them is sent whole to the care team and as a stub to patients."""
+    encoded: list[Any] = []
+    encode = TextPacket.encode
+
+    def counting_encode(packet: TextPacket) -> Any:
+        if isinstance(packet.data, list) and packet.data[:1] == ["panel-event"]:
+            encoded.append(packet.data[1])
+        return encode(packet)
+
+    monkeypatch.setattr(TextPacket, "encode", counting_encode)
+    consult = await server.create_consult(medications=INITIAL)
+    t = tokens(consult)
+    async with (
+        joined(server.base_url, t["pharmacist"]) as (pharmacist, ph_ack),
+        joined(server.base_url, t["clinician"]) as (clinician, _),
+        joined(server.base_url, t["patient"]) as (patient, _),
+    ):
+        med = ph_ack["panel"]["entities"][0]
+        ack = await mutate(pharmacist, op="set", entity="medication", entity_id=med["id"],
+                           field="patient_note", value="with breakfast")  # fmt: skip
+        assert ack["ok"], ack
+        for client in (clinician, patient):
+            arrived = await client.wait_for("panel-event")
+            assert arrived["event"]["seq"] == ack["seq"]
+            assert arrived["entity"]["data"]["patient_note"] == "with breakfast"
+        assert [payload["event"]["seq"] for payload in encoded] == [ack["seq"]]
+
+        encoded.clear()
+        ack = await mutate(pharmacist, op="set", entity="medication", entity_id=med["id"],
+                           field="notes", value=f"{SECRET} check kidney function")  # fmt: skip
+        assert ack["ok"], ack
+        assert sorted(payload["event"]["op"] for payload in encoded) == ["hidden", "set"]
 
 
 async def rest(server: RunningServer, path: str) -> tuple[int, Any]:
