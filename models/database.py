@@ -78,7 +78,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
     origin = exc.orig if isinstance(exc, DBAPIError) else exc
     state = getattr(origin, "sqlstate", None)
     return state if isinstance(state, str) else None
@@ -93,10 +93,10 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    state = _sqlstate(exc)
+    state = sqlstate(exc)
     return state is not None and state.startswith(_UNAVAILABLE_STATES)
 
 
 def is_retryable(exc: BaseException) -> bool:
     """A deadlock victim or a serialization failure: rolled back, safe to run again."""
-    return _sqlstate(exc) in _RETRYABLE_STATES
+    return sqlstate(exc) in _RETRYABLE_STATES

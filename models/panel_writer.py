@@ -186,10 +186,10 @@ class PanelWriter:
         self._observer.batch(len(batch))
         commit_started = time.perf_counter()
         try:
-            # A plain connection, not the ORM session: a batch is a handful of Core
-            # executemany statements, and the session's machinery would cost more than they.
-            async with self._engine.begin() as connection:
-                await panel_store.persist(connection, touched.values(), now=now)
+            # A plain connection, not the ORM session: a batch is one statement (Postgres)
+            # or a handful of Core executemany statements, and the session's machinery
+            # would cost more than they.
+            await panel_store.write_batch(self._engine, touched.values(), now=now)
             self._observer.committed(time.perf_counter() - commit_started)
         except (IntegrityError, DBAPIError, panel_store.StaleState) as exc:
             if is_unavailable(exc):
