@@ -1,3 +1,4 @@
+// @ts-check
 // ESLint (flat config) for the browser client, its tests and the tooling in web/.
 // `./run.sh lint` runs it (`npx eslint .` in web/).
 import js from "@eslint/js";

@@ -228,10 +228,14 @@ async def random_edit(client: JsPanelClient, role: str, rng: random.Random, n: i
     recommendations = [e for e in client.entities.values() if e["type"] == "recommendation"]
     if role == "pharmacist" and rng.random() < 0.25:
         # A proposed dose change, shared with the patient or kept to the care team.
-        await client.add("recommendation", {"text": f"Change {n}", "medication_id": med["id"],
-                                            "change": "dose-change",
-                                            "proposed": {"strength": f"{n} mg"},
-                                            "audience": rng.choice(["patient", "care-team"])})  # fmt: skip
+        recommendation = {
+            "text": f"Change {n}",
+            "medication_id": med["id"],
+            "change": "dose-change",
+            "proposed": {"strength": f"{n} mg"},
+            "audience": rng.choice(["patient", "care-team"]),
+        }
+        await client.add("recommendation", recommendation)
         return
     if role == "pharmacist" and recommendations and rng.random() < 0.2:
         rec = rng.choice(recommendations)

@@ -13,6 +13,10 @@ import { audienceText } from "./panel-view-common.js";
  * they see neither.
  */
 export class AudienceControl {
+  /**
+   * @param {import("./panel-view.js").PanelView} view @param {string} type @param {string} entityId
+   * @param {(entity: import("./panel-types.js").Entity) => string} describe   names the item in the button's label
+   */
   constructor(view, type, entityId, describe) {
     this.view = view;
     this.store = view.store;

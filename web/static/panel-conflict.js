@@ -12,6 +12,10 @@ import { fieldWord, formatValue, hasTransitions, nextValues } from "./panel-sche
  * dismissed (the author of the replaced value sees it; both values stay in the history).
  */
 export class OverrideSlot {
+  /**
+   * @param {import("./panel-view.js").PanelView} view @param {string} type @param {string} field
+   * @param {() => void} focusAfter   moves the focus on when the notice goes while focused
+   */
   constructor(view, type, field, focusAfter) {
     this.view = view;
     this.type = type;
@@ -135,6 +139,7 @@ function conflictPrompt(view, conflict, onDone) {
 
 /** Keeps one conflict prompt in `slot` in step with the store (rebuilt only when it changes). */
 export class ConflictSlot {
+  /** @param {import("./panel-view.js").PanelView} view @param {() => void} onDone */
   constructor(view, onDone) {
     this.view = view;
     this.onDone = onDone;

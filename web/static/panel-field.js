@@ -23,7 +23,7 @@ import { DATE_PATTERN, DIGITS_PATTERN, EDIT_MEDICATION, MED_FIELD_UI } from "./p
 
 export class FieldCell {
   /**
-   * @param {MedRow} row
+   * @param {import("./panel-med-row.js").MedRow} row
    * @param {string} field
    * @param {object} [options]
    * @param {"field"|"title"|"badge"|"tag"} [options.variant]

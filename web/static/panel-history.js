@@ -8,6 +8,7 @@ import { derivedReason, fieldWord, formatValue } from "./panel-schema.js";
 // ---- history drawer --------------------------------------------------------------------
 
 export class HistoryDrawer {
+  /** @param {import("./panel-med-row.js").MedRow} row */
   constructor(row) {
     this.row = row;
     this.store = row.store;

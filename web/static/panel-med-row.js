@@ -11,6 +11,7 @@ import { changedByText, confirmedValuesText, patientProposalText, staffProposalT
 // ---- a medication card -----------------------------------------------------------------
 
 export class MedRow {
+  /** @param {import("./panel-view.js").PanelView} view @param {import("./panel-types.js").Entity} entity */
   constructor(view, entity) {
     this.view = view;
     this.store = view.store;

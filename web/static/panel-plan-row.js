@@ -7,6 +7,7 @@ import { AudienceControl } from "./panel-audience.js";
 import { changedByText } from "./panel-view-common.js";
 
 export class PlanRow {
+  /** @param {import("./panel-view.js").PanelView} view @param {import("./panel-types.js").Entity} entity */
   constructor(view, entity) {
     this.view = view;
     this.id = entity.id;

@@ -14,6 +14,7 @@ const DECISIONS = [
 ];
 
 export class RecRow {
+  /** @param {import("./panel-view.js").PanelView} view @param {import("./panel-types.js").Entity} entity */
   constructor(view, entity) {
     this.view = view;
     this.store = view.store;

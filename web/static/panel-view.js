@@ -28,6 +28,7 @@ import { WaitingSection } from "./panel-waiting.js";
 // ---- the panel ---------------------------------------------------------------------------
 
 export class PanelView {
+  /** @param {HTMLElement} root @param {import("./panel-store.js").PanelStore} store */
   constructor(root, store) {
     this.root = root;
     this.store = store;
@@ -40,6 +41,8 @@ export class PanelView {
     this.renderQueued = false;
     this.destroyed = false;
     this.rejectedKey = "";
+    /** @type {HTMLElement | null} shown when no medication is on the list */
+    this.noMedsNote = null;
     this.build();
     this.unsubscribe = store.subscribe((message) => this.onStore(message));
     this.render();
@@ -258,7 +261,9 @@ export class PanelView {
       if (!value.name && required(schema, "medication", "name")) {
         return this.formError(el, "Please enter the medication's name.", name);
       }
-      for (const [key, control] of [["strength", strength], ["form", form], ["how_taken", how], ["why", why]]) {
+      /** @type {[string, HTMLInputElement | HTMLTextAreaElement][]} */
+      const texts = [["strength", strength], ["form", form], ["how_taken", how], ["why", why]];
+      for (const [key, control] of texts) {
         const text = control.value.trim();
         if (text) value[key] = text;
       }
@@ -522,6 +527,7 @@ export class PanelView {
     const list = h("ul", { class: "mp-list", "aria-labelledby": heading.id, "data-testid": `${testid}-list` });
     const emptyEl = h("p", { class: "mp-empty", text: empty, hidden: true });
     const el = h("section", { class: "mp-section", "aria-labelledby": heading.id, "data-testid": `${testid}-section` }, heading, list, emptyEl);
+    /** @type {(open: boolean) => void} */
     let toggle = () => {};
     let addButton = null;
     if (form && this.may.create(type)) {
@@ -638,7 +644,8 @@ export class PanelView {
     show(this.rejectedBox, items.length > 0);
     if (key === this.rejectedKey) return;
     this.rejectedKey = key;
-    const focusedIndex = [...this.rejectedList.querySelectorAll("button")].indexOf(document.activeElement);
+    const focused = /** @type {HTMLButtonElement} */ (document.activeElement);
+    const focusedIndex = [...this.rejectedList.querySelectorAll("button")].indexOf(focused);
     this.rejectedList.replaceChildren(
       ...items.map((item) =>
         h(

@@ -14,6 +14,7 @@ import { decide, plural } from "./panel-view-common.js";
  * each medication to confirm; a pharmacist sees both counts.
  */
 export class WaitingSection {
+  /** @param {import("./panel-view.js").PanelView} view */
   constructor(view) {
     this.view = view;
     this.store = view.store;

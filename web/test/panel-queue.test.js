@@ -9,7 +9,7 @@ import { OfflineQueue, StoredList, defaultStorage, storageKey } from "../static/
 import { MemoryStorage } from "./support/memory-storage.js";
 
 /** @param {string} id */
-const item = (id) => ({ mutation: { mutation_id: id, op: "set" }, label: `change ${id}` });
+const item = (id) => ({ mutation: { mutation_id: id, op: "set", entity: "medication" }, label: `change ${id}` });
 
 test("one key per kind, consult and participant", () => {
   assert.equal(storageKey("queue", "c1", "p1"), "mtm-panel-queue:c1:p1");

@@ -55,15 +55,15 @@ test("field rules come from the schema: compare-and-set, choices, transitions", 
     schema.recommendation.fields.status.choices,
   );
   for (const next of nextStatuses(schema, "medication", "active")) {
-    assert.ok(schema.medication.fields.status.choices.includes(next), next);
+    assert.ok(schema.medication.fields.status.choices?.includes(next), String(next));
   }
 });
 
 test("entities sort by position, then id, by plain string comparison", () => {
   const items = [
-    { id: "b", position: "a1" },
-    { id: "a", position: "a1" },
-    { id: "c", position: "Z" },
+    { id: "b", type: "problem", position: "a1" },
+    { id: "a", type: "problem", position: "a1" },
+    { id: "c", type: "problem", position: "Z" },
   ];
   assert.deepEqual(items.sort(compareEntities).map((e) => e.id), ["c", "a", "b"]);
 });
@@ -101,8 +101,8 @@ test("sentences for changes and queued mutations", () => {
   assert.equal(describeEvent({ ...event, outcome: "conflict" }, med), null);
   assert.equal(describeEvent({ ...event, op: "hidden" }, med), null);
   assert.equal(
-    describeMutation({ op: "set", entity: "medication", field: "strength", value: "750 mg" }, med),
+    describeMutation({ mutation_id: "p1-1", op: "set", entity: "medication", field: "strength", value: "750 mg" }, med),
     "Metformin: strength → 750 mg",
   );
-  assert.match(describeMutation({ op: "add", entity: "medication", value: { name: "Lisinopril" } }, null), /“Lisinopril”/);
+  assert.match(describeMutation({ mutation_id: "p1-2", op: "add", entity: "medication", value: { name: "Lisinopril" } }, null), /“Lisinopril”/);
 });

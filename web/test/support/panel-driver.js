@@ -129,7 +129,8 @@ class Participant {
 
   /** @param {{mutation: Json}} args */
   async resend({ mutation }) {
-    this.requireStore().enqueue(structuredClone(mutation), "again");
+    const again = /** @type {import("../../static/panel-types.js").Mutation} */ (structuredClone(mutation));
+    this.requireStore().enqueue(again, "again");
     await this.idle();
     return {};
   }
