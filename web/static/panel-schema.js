@@ -4,7 +4,7 @@
 // `settings.may` (models/roles.py). docs/protocol.md, "Joining" and "Medication panel".
 // Nothing here repeats a rule: every list of values, transition, compare-and-set flag,
 // length limit and permission comes from those two objects. What stays here is wording.
-// No DOM here: panel-store.js and panel-view.js both use it.
+// No DOM here: panel-store.js and the view modules (panel-view.js and its rows) use it.
 
 /** @typedef {import("./panel-types.js").Entity} Entity */
 /** @typedef {import("./panel-types.js").PanelEvent} PanelEvent */

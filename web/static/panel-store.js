@@ -1,6 +1,8 @@
 // @ts-check
 // The medication panel's sync state machine (docs/protocol.md, "Medication panel").
-// No DOM: panel-view.js renders what this holds, and tests can drive it with a fake socket.
+// No DOM: panel-view.js renders what this holds. The socket and the storage are injected, so
+// it runs in Node too: web/test/panel-store.test.js drives it with a fake socket, and
+// web/test/support/panel-driver.js with socket.io-client against a real server.
 //
 // - State: `seq` and `entities` (Map id → entity), from the join snapshot, then
 //   `panel-event`s applied strictly in seq order. A gap holds the event and asks

@@ -1,10 +1,15 @@
 // @ts-check
 // The medication panel's DOM: the "waiting for you" section, medication cards with inline
 // editing, conflict prompts, override notices, history drawers, the patient's
-// plain-language view, and the problem / recommendation / action plan sections. Everything it shows comes from a PanelStore (panel-store.js);
-// everything a person does becomes a store call. Rows are kept by entity id and updated in
-// place, so an open editor, its typed text and the keyboard focus survive incoming changes.
-
+// plain-language view, and the problem / recommendation / action plan sections. Everything
+// it shows comes from a PanelStore (panel-store.js); everything a person does becomes a
+// store call. Rows are kept by entity id and updated in place, so an open editor, its typed
+// text and the keyboard focus survive incoming changes.
+//
+// This module is the panel's frame (sections, add forms, notices); each kind of row is a
+// module of its own: panel-med-row.js (with panel-field.js and panel-history.js),
+// panel-problem-row.js, panel-rec-row.js, panel-plan-row.js, panel-waiting.js, and what
+// they share in panel-conflict.js, panel-audience.js and panel-view-common.js.
 
 import { h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import {

@@ -12,7 +12,8 @@
 //   panel.openCounts();            // {toDecide, toConfirm}: what is still open
 //   panel.destroy();
 //
-// panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
+// panel-store.js holds the sync state machine and the offline queue (panel-queue.js),
+// panel-view.js and the row modules it imports the DOM.
 // Test hook, only with options.exposeTestHooks (the server's `testing.expose_hooks`):
 // window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
 
