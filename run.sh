@@ -2,8 +2,10 @@
 # Entry point for people and CI.
 #
 #   ./run.sh demo [serve args...]   install what the server needs, then run it in demo mode
-#   ./run.sh test [pytest args...]  install the server and test tools, then run the tests
-#   ./run.sh lint                   install the lint tools; ruff check, ruff format --check, mypy
+#   ./run.sh test [pytest args...]  install the server and test tools; the JS unit tests
+#                                   (node --test), then pytest
+#   ./run.sh lint                   install the lint tools; ruff check, ruff format --check,
+#                                   mypy, then tsc --noEmit and ESLint over web/
 #   ./run.sh bench [--quick] [BENCHMARK...]  benchmarks against peers; writes docs/benchmarks.md
 #   ./run.sh lock [--upgrade]       regenerate the hash-pinned locks in requirements/
 #
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -32,6 +34,9 @@ case "$command" in
         bash scripts/setup.sh test
         export MTM_TEST_DATABASE_URL="${MTM_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
         export MTM_TEST_REDIS_URL="${MTM_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+        # The browser client's unit tests first (a second or two): a failure stops here, and
+        # pytest's summary stays the last line printed.
+        (cd web && node --test test/*.test.js)
         exec .venv/bin/python -m pytest "$@"
         ;;
     lint)
@@ -40,6 +45,9 @@ case "$command" in
         .venv/bin/ruff check . || status=1
         .venv/bin/ruff format --check . || status=1
         .venv/bin/mypy || status=1
+        # The browser client: JSDoc types (web/tsconfig.json) and ESLint (web/eslint.config.js).
+        (cd web && node_modules/.bin/tsc -p .) || status=1
+        (cd web && node_modules/.bin/eslint .) || status=1
         exit "$status"
         ;;
     bench)

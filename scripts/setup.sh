@@ -4,11 +4,14 @@
 #
 #   scripts/setup.sh demo    the server alone: Debian Pango and a font (WeasyPrint's PDF
 #                            documents), .venv from requirements/runtime.txt, web/ npm ci
+#                            without devDependencies
 #   scripts/setup.sh test    + Debian chromium, coturn, nginx, redis-server and
 #                            poppler-utils (pdftotext reads the PDFs back),
 #                            requirements/test.txt (pytest, playwright, hypothesis,
-#                            fhir.resources)
-#   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy); no Debian packages
+#                            fhir.resources), web/ npm ci with devDependencies
+#   scripts/setup.sh lint    .venv from requirements/lint.txt (ruff, mypy), web/ npm ci with
+#                            devDependencies (TypeScript, ESLint); no Debian packages
+#                            (npm itself only where it is missing)
 #   scripts/setup.sh bench   as test (bench/run.py adds its own Node and py-spy tools)
 #   scripts/setup.sh --plan PROFILE   print what PROFILE installs, install nothing
 #
@@ -24,8 +27,11 @@
 #      backend included, is the version and the file (sha256) the lock names. Re-run only
 #      when the lock or pyproject.toml changed (a stamp file per profile inside .venv).
 #      Locks are regenerated with `./run.sh lock` (scripts/lock.sh).
-#   3. `npm ci` in web/ (socket.io-client for the call page; demo, test, bench), re-run only
-#      when web/package-lock.json changed (a stamp file inside web/node_modules)
+#   3. `npm ci` in web/: socket.io-client for the call page (every profile); test, lint and
+#      bench also get web/package.json's devDependencies (TypeScript and ESLint for
+#      `./run.sh lint`, the JS tests' tools), demo gets `--omit=dev`. Re-run only when
+#      web/package-lock.json changed or the profile needs the devDependencies that are not
+#      there yet (a stamp file inside web/node_modules)
 #
 # Works from a fresh clone as root (CI) or as a user with sudo.
 set -euo pipefail
@@ -44,9 +50,9 @@ profile="${1:-test}"
 # What WeasyPrint needs at run time (the server renders PDF documents).
 pdf=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 case "$profile" in
-    demo) lock=requirements/runtime.txt debian=("${pdf[@]}") web=1 ;;
-    test | bench) lock=requirements/test.txt debian=(chromium coturn nginx redis-server "${pdf[@]}" poppler-utils) web=1 ;;
-    lint) lock=requirements/lint.txt debian=() web=0 ;;
+    demo) lock=requirements/runtime.txt debian=("${pdf[@]}") web=runtime ;;
+    test | bench) lock=requirements/test.txt debian=(chromium coturn nginx redis-server "${pdf[@]}" poppler-utils) web=dev ;;
+    lint) lock=requirements/lint.txt debian=() web=dev ;;
     *)
         log "unknown profile: $profile (demo, test, lint or bench)"
         exit 2
@@ -144,15 +150,23 @@ if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_hash" ] \
 fi
 
 # --- 3. Browser-side JavaScript dependencies ------------------------------------------
-if [ "$web" = 1 ] && [ -f web/package-lock.json ]; then
+# The stamp holds the lock's hash and what was installed ("runtime" or "dev"); a dev install
+# also serves a profile that needs only the runtime packages.
+if [ -f web/package-lock.json ]; then
     npm_stamp="web/node_modules/.mtm-package-lock.sha256"
     npm_hash="$(hash_of web/package-lock.json)"
-    if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_hash" ]; then
+    installed="$(cat "$npm_stamp" 2>/dev/null || true)"
+    if [ "$installed" != "$npm_hash dev" ] && { [ "$web" = dev ] || [ "$installed" != "$npm_hash runtime" ]; }; then
         if ! command -v npm >/dev/null 2>&1; then
             apt_install npm
         fi
-        log "installing web/ dependencies (npm ci)"
-        (cd web && npm ci --no-audit --no-fund --loglevel=error)
-        printf '%s\n' "$npm_hash" >"$npm_stamp"
+        if [ "$web" = dev ]; then
+            log "installing web/ dependencies with devDependencies (npm ci)"
+            (cd web && npm ci --no-audit --no-fund --loglevel=error)
+        else
+            log "installing web/ dependencies (npm ci --omit=dev)"
+            (cd web && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+        fi
+        printf '%s %s\n' "$npm_hash" "$web" >"$npm_stamp"
     fi
 fi

@@ -17,7 +17,7 @@ from tests.support.cells import (
     SETUP_RECOMMENDATION,
     mutation_for,
 )
-from tests.support.panel_client import PanelClient
+from tests.support.js_panel_client import JsPanelClient
 from tests.support.sockets import joined
 
 INITIAL = [
@@ -217,31 +217,38 @@ STEP = st.tuples(
 )
 
 
-def random_mutation(client: PanelClient, role: str, rng: random.Random, n: int) -> dict[str, Any]:
-    mutation_id = f"{role}-{n}"
+async def random_edit(client: JsPanelClient, role: str, rng: random.Random, n: int) -> None:
+    """One edit through the browser store's own calls (store.add / store.setField), which
+    choose the mutation id and, for compare-and-set fields, the version the store shows."""
     medications = [e for e in client.entities.values() if e["type"] == "medication"]
     if not medications or (role != "patient" and rng.random() < 0.15):
-        return {"mutation_id": mutation_id, "op": "add", "entity": "medication",
-                "value": {"name": f"Med {n}"}}  # fmt: skip
+        await client.add("medication", {"name": f"Med {n}"})
+        return
     med = rng.choice(medications)
     recommendations = [e for e in client.entities.values() if e["type"] == "recommendation"]
     if role == "pharmacist" and rng.random() < 0.25:
         # A proposed dose change, shared with the patient or kept to the care team.
-        return {"mutation_id": mutation_id, "op": "add", "entity": "recommendation",
-                "value": {"text": f"Change {n}", "medication_id": med["id"],
-                          "change": "dose-change", "proposed": {"strength": f"{n} mg"},
-                          "audience": rng.choice(["patient", "care-team"])}}  # fmt: skip
+        recommendation = {
+            "text": f"Change {n}",
+            "medication_id": med["id"],
+            "change": "dose-change",
+            "proposed": {"strength": f"{n} mg"},
+            "audience": rng.choice(["patient", "care-team"]),
+        }
+        await client.add("recommendation", recommendation)
+        return
     if role == "pharmacist" and recommendations and rng.random() < 0.2:
         rec = rng.choice(recommendations)
-        return {"mutation_id": mutation_id, "op": "set", "entity": "recommendation",
-                "entity_id": rec["id"], "field": "audience",
-                "value": rng.choice(["patient", "care-team"])}  # fmt: skip
+        await client.set_field(
+            "recommendation", rec["id"], "audience", rng.choice(["patient", "care-team"])
+        )
+        return
     if role == "clinician" and recommendations and rng.random() < 0.4:
         rec = rng.choice(recommendations)
-        return {"mutation_id": mutation_id, "op": "set", "entity": "recommendation",
-                "entity_id": rec["id"], "field": "status",
-                "value": rng.choice(["accepted", "declined"]),
-                "base_version": rec["versions"]["status"]}  # fmt: skip
+        await client.set_field(
+            "recommendation", rec["id"], "status", rng.choice(["accepted", "declined"])
+        )
+        return
     field = rng.choice(FIELDS_BY_ROLE[role])
     value: Any = f"{field} {n}"
     if field == "status":
@@ -250,15 +257,7 @@ def random_mutation(client: PanelClient, role: str, rng: random.Random, n: int) 
         value = rng.choice(["patient", "care-team"])
     if field == "patient_confirmation":
         value = rng.choice(["confirmed", "corrected"])
-    return {
-        "mutation_id": mutation_id,
-        "op": "set",
-        "entity": "medication",
-        "entity_id": med["id"],
-        "field": field,
-        "value": value,
-        "base_version": med["versions"].get(field, med["created_seq"]),
-    }
+    await client.set_field("medication", med["id"], field, value)
 
 
 @settings(
@@ -272,10 +271,11 @@ async def test_clients_converge_on_the_database(
 ) -> None:
     consult = await server.create_consult(medications=INITIAL)
     t = tokens(consult)
-    clients = [PanelClient(server.base_url, t[role]) for role in ROLES]
-    for client in clients:
-        await client.connect()
+    # Each participant's panel is the browser's store module, run by Node.
+    clients = [JsPanelClient(server.base_url, t[role]) for role in ROLES]
     try:
+        for client in clients:
+            await client.connect()
         for n, (index, action, seed) in enumerate(steps):
             client, role, rng = clients[index], ROLES[index], random.Random(seed)
             if action == "disconnect":
@@ -283,9 +283,9 @@ async def test_clients_converge_on_the_database(
             elif action == "reconnect" and not client.connected:
                 await client.connect()
             elif action == "duplicate" and client.sent:
-                await client.mutate(dict(rng.choice(client.sent)))
+                await client.resend(rng.choice(client.sent))
             elif action in ("edit", "add"):
-                await client.mutate(random_mutation(client, role, rng, n))
+                await random_edit(client, role, rng, n)
         for client in clients:
             if not client.connected:
                 await client.connect()
@@ -310,4 +310,4 @@ async def test_clients_converge_on_the_database(
                     assert logged == []
     finally:
         for client in clients:
-            await client.disconnect()
+            await client.close()

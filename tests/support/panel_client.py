@@ -1,8 +1,11 @@
-"""A panel client that follows docs/protocol.md the way the browser does: apply events in seq
-order, resync on a gap or reconnect, queue mutations while disconnected and send them in
-order afterwards; a mutation answered `database_unavailable` ("not saved yet") stays at the
-head of the queue and is sent again after `retry_seconds`, as panel-store.js does. Tests use
-it to check that every client converges on the database."""
+"""A protocol-level panel client: it sends the raw mutations a test writes (with the
+mutation ids the test names), applies events in seq order, resyncs on a gap or reconnect
+and keeps a mutation answered `database_unavailable` queued, after docs/protocol.md.
+
+The browser's own store is what the convergence, audience and database-outage tests drive
+(tests/support/js_panel_client.py runs web/static/panel-store.js in Node). This client stays
+for the server-side tests that need a socket of their own under the panel (socket limits,
+Redis faults, and tests/support/reconnecting.py's reconnect through an instance's death)."""
 
 from __future__ import annotations
 

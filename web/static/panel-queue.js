@@ -1,3 +1,4 @@
+// @ts-check
 // The panel's offline queue: mutations not yet acknowledged by the server, kept in
 // sessionStorage so a page reload does not lose them. An item leaves the queue only when
 // its acknowledgement arrives (panel-store.js decides that); sending the same
@@ -6,12 +7,18 @@
 
 const VERSION = 1;
 
-/** The sessionStorage key of one participant's data in one consult. */
+/**
+ * The sessionStorage key of one participant's data in one consult.
+ * @param {string} kind @param {string} consultId @param {string} selfId
+ */
 export function storageKey(kind, consultId, selfId) {
   return `mtm-panel-${kind}:${consultId}:${selfId}`;
 }
 
-/** The page's sessionStorage, or null where it cannot be used (privacy modes, sandboxed frames). */
+/**
+ * The page's sessionStorage, or null where it cannot be used (privacy modes, sandboxed frames).
+ * @returns {Storage | null}
+ */
 export function defaultStorage() {
   try {
     const storage = globalThis.sessionStorage;
@@ -27,11 +34,14 @@ export function defaultStorage() {
 /**
  * An ordered list of JSON-able items persisted under one key. Falls back to memory when the
  * storage refuses (quota, disabled): the page keeps working, a reload would lose the items.
+ * @template T
  */
 export class StoredList {
+  /** @param {Storage | null} storage @param {string} key */
   constructor(storage, key) {
     this.storage = storage;
     this.key = key;
+    /** @type {T[]} */
     this.items = this.#load();
   }
 
@@ -39,6 +49,7 @@ export class StoredList {
     return this.items.length;
   }
 
+  /** @returns {T[]} */
   #load() {
     if (!this.storage) return [];
     try {
@@ -64,12 +75,17 @@ export class StoredList {
     }
   }
 
+  /** @param {T} item */
   push(item) {
     this.items.push(item);
     this.save();
   }
 
-  /** Remove the items for which `predicate` is true; returns them. */
+  /**
+   * Remove the items for which `predicate` is true; returns them.
+   * @param {(item: T) => boolean} predicate
+   * @returns {T[]}
+   */
   removeWhere(predicate) {
     const removed = this.items.filter(predicate);
     if (removed.length) {
@@ -79,6 +95,7 @@ export class StoredList {
     return removed;
   }
 
+  /** @returns {T[]} the items removed */
   clear() {
     const removed = this.items;
     this.items = [];
@@ -90,8 +107,10 @@ export class StoredList {
 /**
  * Mutations waiting for an acknowledgement, oldest first. Each item is
  * `{mutation, label}`: the exact object sent as `mutate`, and how a person reads it.
+ * @extends {StoredList<import("./panel-types.js").QueueItem>}
  */
 export class OfflineQueue extends StoredList {
+  /** @param {Storage | null} storage @param {string} consultId @param {string} selfId */
   constructor(storage, consultId, selfId) {
     super(storage, storageKey("queue", consultId, selfId));
   }
@@ -100,11 +119,15 @@ export class OfflineQueue extends StoredList {
     return this.items[0] ?? null;
   }
 
+  /** @param {string} mutationId */
   has(mutationId) {
     return this.items.some((item) => item.mutation.mutation_id === mutationId);
   }
 
-  /** Remove one mutation by id; returns the item, or null if it was not queued (any more). */
+  /**
+   * Remove one mutation by id; returns the item, or null if it was not queued (any more).
+   * @param {string} mutationId
+   */
   take(mutationId) {
     const [item] = this.removeWhere((entry) => entry.mutation.mutation_id === mutationId);
     return item ?? null;

@@ -1,15 +1,25 @@
+// @ts-check
 // The medication panel's field rules as the browser needs them, read from the server:
 // the join acknowledgement's `settings.panel_schema` (models/panel.py `schema()`) and
 // `settings.may` (models/roles.py). docs/protocol.md, "Joining" and "Medication panel".
 // Nothing here repeats a rule: every list of values, transition, compare-and-set flag,
 // length limit and permission comes from those two objects. What stays here is wording.
-// No DOM here: panel-store.js and panel-view.js both use it.
+// No DOM here: panel-store.js and the view modules (panel-view.js and its rows) use it.
+
+/** @typedef {import("./panel-types.js").Entity} Entity */
+/** @typedef {import("./panel-types.js").PanelEvent} PanelEvent */
+/** @typedef {import("./panel-types.js").Mutation} Mutation */
+/** @typedef {import("./panel-types.js").PanelSchema} PanelSchema */
+/** @typedef {import("./panel-types.js").May} May */
+/** @typedef {import("./panel-types.js").Settings} Settings */
 
 export const ENTITY_TYPES = ["medication", "problem", "recommendation", "plan_item"];
 
 /**
  * Checks the join acknowledgement's `settings` and returns `{schema, may}`; throws an Error
  * saying what is missing (the panel offers nothing it cannot derive from the server's rules).
+ * @param {any} settings   checked here: anything else throws
+ * @returns {{schema: PanelSchema, may: May}}
  */
 export function readSettings(settings) {
   if (!settings || typeof settings !== "object") {
@@ -30,23 +40,43 @@ export function readSettings(settings) {
   return { schema, may };
 }
 
-/** The server's description of one field (`FieldSpec.describe()`), or null if unknown. */
+/**
+ * The server's description of one field (`FieldSpec.describe()`), or null if unknown.
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function fieldSpec(schema, type, field) {
   return schema?.[type]?.fields?.[field] ?? null;
 }
 
-/** The allowed values of a choice field, in the server's order (null: not a choice field). */
+/**
+ * The allowed values of a choice field, in the server's order (null: not a choice field).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function choicesFor(schema, type, field) {
   const choices = fieldSpec(schema, type, field)?.choices;
   return Array.isArray(choices) ? [...choices] : null;
 }
 
-/** The value a field gets when an `add` leaves it out. */
+/**
+ * The value a field gets when an `add` leaves it out.
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function defaultFor(schema, type, field) {
   return fieldSpec(schema, type, field)?.default ?? null;
 }
 
-/** Required at creation (an `add` without it is refused; it can never be emptied). */
+/**
+ * Required at creation (an `add` without it is refused; it can never be emptied).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function required(schema, type, field) {
   return fieldSpec(schema, type, field)?.required === true;
 }
@@ -54,19 +84,32 @@ export function required(schema, type, field) {
 /**
  * Whether the field may be null: neither required nor given a default (the server gives
  * every field that may not be null a value at creation).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
  */
 export function nullable(schema, type, field) {
   const spec = fieldSpec(schema, type, field);
   return Boolean(spec) && spec.required !== true && (spec.default === null || spec.default === undefined);
 }
 
-/** The longest text the server accepts for the field (null: no limit, or not text). */
+/**
+ * The longest text the server accepts for the field (null: no limit, or not text).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function maxLength(schema, type, field) {
   const max = fieldSpec(schema, type, field)?.max_length;
   return Number.isInteger(max) ? max : null;
 }
 
-/** The field's value kind: `text`, `choice`, `date`, `rxnorm` or `ids` (null: unknown). */
+/**
+ * The field's value kind: `text`, `choice`, `date`, `rxnorm` or `ids` (null: unknown).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function valueKind(schema, type, field) {
   return fieldSpec(schema, type, field)?.kind ?? null;
 }
@@ -74,6 +117,10 @@ export function valueKind(schema, type, field) {
 /**
  * The values `current` of `field` may change to (an empty list: final, or no transition
  * rules), in the order of the field's choices.
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ * @param {string | null | undefined} current
  */
 export function nextValues(schema, type, field, current) {
   const next = schema?.[type]?.transitions?.[field]?.[current ?? ""];
@@ -84,39 +131,70 @@ export function nextValues(schema, type, field, current) {
     return i === -1 ? order.length : i;
   };
   return next
-    .map((value, i) => [value, i])
+    .map((value, i) => /** @type {[string, number]} */ ([value, i]))
     .sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1])
     .map(([value]) => value);
 }
 
-/** Whether changes of `field` of a `type` follow transition rules (a status workflow). */
+/**
+ * Whether changes of `field` of a `type` follow transition rules (a status workflow).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function hasTransitions(schema, type, field) {
   const table = schema?.[type]?.transitions?.[field];
   return Boolean(table) && typeof table === "object";
 }
 
-/** The statuses `current` may change to (an empty list: final). */
+/**
+ * The statuses `current` may change to (an empty list: final).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string | null | undefined} current
+ */
 export function nextStatuses(schema, type, current) {
   return nextValues(schema, type, "status", current);
 }
 
-/** Compare-and-set fields: a `set` must carry `base_version`. */
+/**
+ * Compare-and-set fields: a `set` must carry `base_version`.
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function isCompareAndSet(schema, type, field) {
   return fieldSpec(schema, type, field)?.compare_and_set === true;
 }
 
-/** The Action (a `settings.may` key) needed to change `field` of a `type` (null: unknown field). */
+/**
+ * The Action (a `settings.may` key) needed to change `field` of a `type` (null: unknown field).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function actionFor(schema, type, field) {
   return fieldSpec(schema, type, field)?.action ?? null;
 }
 
-/** May this participant change `field` of a `type`? */
+/**
+ * May this participant change `field` of a `type`?
+ * @param {May} may
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ */
 export function mayChange(may, schema, type, field) {
   const action = actionFor(schema, type, field);
   return action !== null && may?.[action] === true;
 }
 
-/** May this participant create (and reorder) entities of `type`? */
+/**
+ * May this participant create (and reorder) entities of `type`?
+ * @param {May} may
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ */
 export function mayCreate(may, schema, type) {
   const action = schema?.[type]?.create_action;
   return typeof action === "string" && may?.[action] === true;
@@ -125,6 +203,8 @@ export function mayCreate(may, schema, type) {
 /**
  * What this participant may do, bound to the join acknowledgement's `settings.may` and
  * `settings.panel_schema` (docs/protocol.md: "offer no control the server would refuse").
+ * @param {May} may
+ * @param {PanelSchema | null} schema
  */
 export function permissions(may, schema) {
   return {
@@ -200,6 +280,11 @@ export const PATIENT_FIELD_WORDS = {
   adherence: "how often you take it",
 };
 
+/**
+ * @param {string} type
+ * @param {string} field
+ * @param {string} [role]
+ */
 export function fieldWord(type, field, role) {
   if (role === "patient" && type === "medication" && PATIENT_FIELD_WORDS[field]) {
     return PATIENT_FIELD_WORDS[field];
@@ -214,7 +299,10 @@ export const TYPE_WORDS = {
   plan_item: "action plan item",
 };
 
-/** "a problem", "an action plan item": the indefinite article a word takes. */
+/**
+ * "a problem", "an action plan item": the indefinite article a word takes.
+ * @param {string} word
+ */
 export function withArticle(word) {
   const text = String(word ?? "").trim();
   if (!text) return "an item";
@@ -319,7 +407,13 @@ function labelTable(type, field) {
   return field;
 }
 
-/** A value as a person reads it (null/empty → `empty`). */
+/**
+ * A value as a person reads it (null/empty → `empty`).
+ * @param {string} type
+ * @param {string} field
+ * @param {any} value
+ * @param {{role?: string, empty?: string}} [options]
+ */
 export function formatValue(type, field, value, { role = "", empty = "—" } = {}) {
   if (value === null || value === undefined || value === "") return empty;
   if (Array.isArray(value)) return value.length ? value.join(", ") : empty;
@@ -337,6 +431,10 @@ export function formatValue(type, field, value, { role = "", empty = "—" } = {
 /**
  * The options of a choice field as [value, label] pairs, in the server's order, with null
  * first where the field may be cleared (null: not a choice field).
+ * @param {PanelSchema | null} schema
+ * @param {string} type
+ * @param {string} field
+ * @param {string} [role]
  */
 export function choiceOptions(schema, type, field, role = "") {
   const values = choicesFor(schema, type, field);
@@ -345,14 +443,21 @@ export function choiceOptions(schema, type, field, role = "") {
   return values.map((value) => [value, value === null ? "Not recorded" : formatValue(type, field, value, { role })]);
 }
 
-/** Plain string comparison of position, then id (never locale-aware). */
+/**
+ * Plain string comparison of position, then id (never locale-aware).
+ * @param {Entity} a
+ * @param {Entity} b
+ */
 export function compareEntities(a, b) {
   if (a.position !== b.position) return a.position < b.position ? -1 : 1;
   if (a.id !== b.id) return a.id < b.id ? -1 : 1;
   return 0;
 }
 
-/** A short name for an entity in sentences and notices. */
+/**
+ * A short name for an entity in sentences and notices.
+ * @param {Entity | null | undefined} entity
+ */
 export function entityName(entity) {
   if (!entity) return "an item";
   const data = entity.data ?? {};
@@ -370,6 +475,7 @@ export function entityName(entity) {
   }
 }
 
+/** @param {string | null | undefined} text @param {number} [max] */
 export function shorten(text, max = 48) {
   const value = String(text ?? "");
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
@@ -395,6 +501,8 @@ const PATIENT_PROPOSED_STATUS = {
 /**
  * "strength 1000 mg · how taken “1 tablet twice daily”": what a recommendation proposes,
  * as a reader of `role` reads it ("" when nothing is proposed).
+ * @param {Record<string, any> | null | undefined} proposed
+ * @param {{role?: string}} [options]
  */
 export function describeProposed(proposed, { role = "" } = {}) {
   if (!proposed || typeof proposed !== "object") return "";
@@ -429,6 +537,9 @@ const UNCONFIRMED = new Set([null, undefined, "needs-confirming"]);
  * decision) and `toConfirm` (medications the patient has not confirmed, or must confirm
  * again), each in list order. `role` keeps what that reader acts on: a clinician decides,
  * a patient confirms, a pharmacist (or no role given) sees both.
+ * @param {Iterable<Entity> | null | undefined} entities
+ * @param {string} [role]
+ * @param {PanelSchema | null} [schema]
  */
 export function openItems(entities, role = "", schema = null) {
   const toDecide = [];
@@ -463,6 +574,9 @@ export function openItems(entities, role = "", schema = null) {
 /**
  * Why a derived event happened, for a sentence: "because strength changed", "from an accepted
  * recommendation". `cause` is the event with seq `detail.cause_seq`, when known.
+ * @param {PanelEvent | null | undefined} event
+ * @param {PanelEvent | null} cause
+ * @param {string} [role]
  */
 export function derivedReason(event, cause, role = "") {
   const reason = event?.detail?.reason;
@@ -480,6 +594,10 @@ export function derivedReason(event, cause, role = "") {
  * The sentence announced when someone else's change arrives, or null for nothing to say.
  * `entity` is the entity after the change; `role` is the reader's role; `cause` (for a
  * derived event) is the event that caused it, when known.
+ * @param {PanelEvent | null | undefined} event
+ * @param {Entity | null | undefined} entity
+ * @param {string} [role]
+ * @param {PanelEvent | null} [cause]
  */
 export function describeEvent(event, entity, role = "", cause = null) {
   if (!event || event.outcome !== "applied") return null;
@@ -513,7 +631,12 @@ export function describeEvent(event, entity, role = "", cause = null) {
   return `${who} changed ${name} ${field} to ${formatValue(type, event.field, event.new, { role })}${replaced}`;
 }
 
-/** "Metformin strength → 1000 mg": what a queued mutation does, for notices. */
+/**
+ * "Metformin strength → 1000 mg": what a queued mutation does, for notices.
+ * @param {Mutation} mutation
+ * @param {Entity | null | undefined} entity
+ * @param {string} [role]
+ */
 export function describeMutation(mutation, entity, role = "") {
   const type = mutation.entity;
   if (mutation.op === "add") {

@@ -1,5 +1,8 @@
+// @ts-check
 // The medication panel's sync state machine (docs/protocol.md, "Medication panel").
-// No DOM: panel-view.js renders what this holds, and tests can drive it with a fake socket.
+// No DOM: panel-view.js renders what this holds. The socket and the storage are injected, so
+// it runs in Node too: web/test/panel-store.test.js drives it with a fake socket, and
+// web/test/support/panel-driver.js with socket.io-client against a real server.
 //
 // - State: `seq` and `entities` (Map id → entity), from the join snapshot, then
 //   `panel-event`s applied strictly in seq order. A gap holds the event and asks
@@ -43,16 +46,56 @@ const SAVE_LATER = new Set(["database_unavailable"]);
 // Recent events kept to explain a derived change ("because strength changed").
 const RECENT_EVENTS = 200;
 
+/** @typedef {import("./panel-types.js").Entity} Entity */
+/** @typedef {import("./panel-types.js").PanelEvent} PanelEvent */
+/** @typedef {import("./panel-types.js").EventPayload} EventPayload */
+/** @typedef {import("./panel-types.js").PanelSnapshot} PanelSnapshot */
+/** @typedef {import("./panel-types.js").Mutation} Mutation */
+/** @typedef {import("./panel-types.js").MutationResult} MutationResult */
+/** @typedef {import("./panel-types.js").QueueItem} QueueItem */
+/** @typedef {import("./panel-types.js").PanelSocket} PanelSocket */
+/** @typedef {import("./panel-types.js").Settings} Settings */
+/** @typedef {import("./panel-types.js").Self} Self */
+/** @typedef {{kind: "change"} | {kind: "announce", text: string} | {kind: "event", event: PanelEvent}} StoreMessage */
+/**
+ * @typedef {object} Conflict  a "changed while you were editing" prompt
+ * @property {string} id   the mutation_id of my refused change
+ * @property {string} type
+ * @property {string} entity_id
+ * @property {string} field
+ * @property {any} mine
+ * @property {any} theirs
+ * @property {number | null} version   the version of theirs ("use mine" builds on it)
+ * @property {import("./panel-types.js").Actor | null} by
+ * @property {string} label
+ * @property {string} message
+ */
+/** @typedef {{id: string, label: string, code: string, message: string}} Rejected */
+/**
+ * @typedef {object} Override  "<name> replaced your <field> with theirs"
+ * @property {string} id
+ * @property {number} seq
+ * @property {string} type
+ * @property {string} entity_id
+ * @property {string} field
+ * @property {{name: string, role: string}} by
+ * @property {any} mine
+ * @property {any} theirs
+ * @property {string | null} at
+ */
+
 export class PanelStore {
   /**
    * @param {object} options
-   * @param {object} options.socket        socket.io-client Socket (already joined)
-   * @param {{id: string, role: string, display_name?: string}} options.self
+   * @param {PanelSocket} options.socket   socket.io-client Socket (already joined)
+   * @param {Self} options.self
    * @param {string} options.consultId
-   * @param {{seq: number, entities: object[]}} options.initialPanel
-   * @param {{panel_schema: object, may: object}} options.settings   the join ack's `settings`:
-   *        the field rules and this role's permissions (required; throws when missing)
+   * @param {PanelSnapshot} [options.initialPanel]
+   * @param {Settings} options.settings   the join ack's `settings`: the field rules and this
+   *        role's permissions (required; throws when missing)
    * @param {Storage|null} [options.storage]   sessionStorage by default
+   * @param {number} [options.ackTimeoutMs]   how long an acknowledgement may take
+   * @param {number} [options.retryMs]   when a mutation "not saved yet" is sent again
    */
   constructor({
     socket,
@@ -77,8 +120,10 @@ export class PanelStore {
     this.retryMs = retryMs;
 
     this.seq = 0;
+    /** @type {Map<string, Entity>} */
     this.entities = new Map();
-    this.held = new Map(); // seq → panel-event payload that arrived past a gap
+    /** @type {Map<number, EventPayload>} seq → panel-event payload that arrived past a gap */
+    this.held = new Map();
     this.joined = Boolean(socket?.connected);
     this.readOnly = false;
     this.readOnlyReason = "";
@@ -87,24 +132,34 @@ export class PanelStore {
     this.destroyed = false;
 
     this.queue = new OfflineQueue(storage, this.consultId, self.id);
+    /** @type {StoredList<Rejected>} */
     this.rejectedList = new StoredList(storage, storageKey("rejected", this.consultId, self.id));
+    /** @type {StoredList<Conflict>} */
     this.conflictList = new StoredList(storage, storageKey("conflicts", this.consultId, self.id));
     // "<name> replaced your <field>": notices for me, kept until dismissed.
+    /** @type {StoredList<Override>} */
     this.overrideList = new StoredList(storage, storageKey("overrides", this.consultId, self.id));
-    this.recentEvents = new Map(); // seq → event, the last RECENT_EVENTS applied
-    // Own mutations whose panel-event arrived before the acknowledgement: no longer "sending".
+    /** @type {Map<number, PanelEvent>} seq → event, the last RECENT_EVENTS applied */
+    this.recentEvents = new Map();
+    /** @type {Set<string>} own mutations whose panel-event came before the ack: not "sending" */
     this.seenByEvent = new Set();
 
     this.counter = 0;
+    /** @type {object | null} the running flush (a new one replaces it after a disconnect) */
     this.flushRun = null;
+    /** @type {object | null} */
     this.syncRun = null;
     this.syncAgain = false;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.resyncTimer = null;
+    /** @type {Set<(message: StoreMessage) => void>} */
     this.listeners = new Set();
 
     if (initialPanel) this.replace(initialPanel);
 
+    /** @param {EventPayload} payload */
     this.onPanelEvent = (payload) => this.handleEvent(payload);
     this.onDisconnect = () => this.handleDisconnect();
     socket.on("panel-event", this.onPanelEvent);
@@ -134,7 +189,10 @@ export class PanelStore {
     return this.overrideList.items;
   }
 
-  /** Notices that someone replaced my value of this field with theirs, oldest first. */
+  /**
+   * Notices that someone replaced my value of this field with theirs, oldest first.
+   * @param {string} entityId @param {string} field
+   */
   overridesFor(entityId, field) {
     return this.overrideList.items.filter((o) => o.entity_id === entityId && o.field === field);
   }
@@ -144,23 +202,35 @@ export class PanelStore {
     return openItems(this.entities.values(), this.role, this.schema);
   }
 
-  /** The event with this seq, if it arrived recently (to explain a derived change). */
+  /**
+   * The event with this seq, if it arrived recently (to explain a derived change).
+   * @param {number | undefined} seq
+   */
   eventAt(seq) {
     return this.recentEvents.get(seq) ?? null;
   }
 
-  /** Entities of one type in list order (position, then id, plain string comparison). */
+  /**
+   * Entities of one type in list order (position, then id, plain string comparison).
+   * @param {string} type
+   * @returns {Entity[]}
+   */
   list(type) {
     const items = [];
     for (const entity of this.entities.values()) if (entity.type === type) items.push(entity);
     return items.sort(compareEntities);
   }
 
+  /** @param {string} entityId @param {string} field @returns {Conflict | null} */
   conflictFor(entityId, field) {
     return this.conflictList.items.find((c) => c.entity_id === entityId && c.field === field) ?? null;
   }
 
-  /** The newest queued value for a field, not yet confirmed: `{value, waiting}` or null. */
+  /**
+   * The newest queued value for a field, not yet confirmed: `{value, waiting}` or null.
+   * @param {string} entityId @param {string} field
+   * @returns {{value: any, waiting: boolean, mutationId: string} | null}
+   */
   pendingFor(entityId, field) {
     for (let i = this.queue.items.length - 1; i >= 0; i -= 1) {
       const { mutation } = this.queue.items[i];
@@ -171,7 +241,11 @@ export class PanelStore {
     return null;
   }
 
-  /** Queued additions of `type` that the list does not hold yet. */
+  /**
+   * Queued additions of `type` that the list does not hold yet.
+   * @param {string} type
+   * @returns {{entityId: string, value: Record<string, any>, label: string}[]}
+   */
   pendingAdds(type) {
     return this.queue.items
       .filter(({ mutation }) => mutation.op === "add" && mutation.entity === type && !this.entities.has(mutation.entity_id))
@@ -180,12 +254,16 @@ export class PanelStore {
 
   // ---- notifications ----------------------------------------------------------------
 
-  /** `listener({kind: "change"|"announce"|"event", ...})`; returns an unsubscribe function. */
+  /**
+   * `listener({kind: "change"|"announce"|"event", ...})`; returns an unsubscribe function.
+   * @param {(message: StoreMessage) => void} listener
+   */
   subscribe(listener) {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  /** @param {StoreMessage} message */
   emit(message) {
     for (const listener of [...this.listeners]) {
       try {
@@ -200,13 +278,17 @@ export class PanelStore {
     if (!this.destroyed) this.emit({ kind: "change" });
   }
 
+  /** @param {string | null | undefined} text */
   announce(text) {
     if (text && !this.destroyed) this.emit({ kind: "announce", text });
   }
 
   // ---- sync -------------------------------------------------------------------------
 
-  /** Replace the whole state with a snapshot `{seq, entities}` unless it is older than ours. */
+  /**
+   * Replace the whole state with a snapshot `{seq, entities}` unless it is older than ours.
+   * @param {PanelSnapshot | null | undefined} panel
+   */
   replace(panel) {
     if (!panel || !Array.isArray(panel.entities) || !Number.isInteger(panel.seq)) return false;
     if (panel.seq < this.seq) return false;
@@ -217,6 +299,7 @@ export class PanelStore {
     return true;
   }
 
+  /** @param {EventPayload} payload */
   handleEvent(payload) {
     if (this.destroyed || !payload?.event) return;
     const { seq } = payload.event;
@@ -232,6 +315,7 @@ export class PanelStore {
     this.resync();
   }
 
+  /** @param {PanelEvent} event @param {Entity | null} entity */
   applyOne(event, entity) {
     // A conflict changes nothing, and a "hidden" seq carries nothing for this reader: both
     // only advance the seq. (A hidden change of a medication's unshared notes still brings
@@ -261,6 +345,7 @@ export class PanelStore {
     this.emit({ kind: "event", event });
   }
 
+  /** @param {PanelEvent} event */
   remember(event) {
     this.recentEvents.set(event.seq, event);
     if (this.recentEvents.size > RECENT_EVENTS) this.recentEvents.delete(this.recentEvents.keys().next().value);
@@ -269,6 +354,7 @@ export class PanelStore {
   /**
    * Someone else's "use mine" replaced a value I had set: keep a notice for that field.
    * Returns true when this event is such an override.
+   * @param {PanelEvent} event @param {Entity | null} entity
    */
   noteOverride(event, entity) {
     const overrode = event.detail?.overrode;
@@ -294,7 +380,10 @@ export class PanelStore {
     return true;
   }
 
-  /** Dismiss one override notice (by id), or all of them. */
+  /**
+   * Dismiss one override notice (by id), or all of them.
+   * @param {string} [id]
+   */
   dismissOverride(id) {
     if (id === undefined) this.overrideList.clear();
     else this.overrideList.removeWhere((entry) => entry.id === id);
@@ -304,6 +393,7 @@ export class PanelStore {
   /**
    * Apply acknowledged payloads (`{event, entity}`: the primary, then its effects) in seq
    * order. One past a gap waits in `held` for the broadcast events that fill the gap.
+   * @param {EventPayload[]} payloads
    */
   applyAcknowledged(payloads) {
     for (const payload of payloads) {
@@ -361,6 +451,7 @@ export class PanelStore {
     }
   }
 
+  /** @param {PanelEvent[] | undefined} events @param {number} before */
   announceMissed(events, before) {
     const missed = (Array.isArray(events) ? events : []).filter((e) => e.seq > before);
     for (const event of missed) {
@@ -391,6 +482,7 @@ export class PanelStore {
    * After a reconnect and a successful `join` (or the `admitted` event's payload, which has
    * the same shape): take its snapshot, then send the queue. A `{waiting: true}` answer
    * (back in the waiting room) has no panel: stay offline, keep the queue.
+   * @param {{ok?: boolean, waiting?: boolean, panel?: PanelSnapshot} | null | undefined} joinAck
    */
   onReconnected(joinAck) {
     if (this.destroyed || !joinAck || joinAck.ok === false) return;
@@ -426,6 +518,7 @@ export class PanelStore {
     return `${who}-${Date.now().toString(36)}-${this.counter.toString(36)}`;
   }
 
+  /** @param {string} type */
   newEntityId(type) {
     const bytes = new Uint8Array(14);
     globalThis.crypto.getRandomValues(bytes);
@@ -438,10 +531,14 @@ export class PanelStore {
    * Change one field. For a compare-and-set field, `baseVersion` is `versions[field]` as the
    * person saw it when they started editing (defaults to the version shown now).
    * Returns the mutation_id, or null when the panel is read-only.
+   * @param {string} type @param {string} entityId @param {string} field @param {any} value
+   * @param {{baseVersion?: number, override?: boolean, source?: string}} [options]
+   * @returns {string | null}
    */
   setField(type, entityId, field, value, { baseVersion, override = false, source } = {}) {
     if (this.readOnly || this.destroyed) return null;
     const entity = this.entities.get(entityId);
+    /** @type {Mutation} */
     const mutation = {
       mutation_id: this.newMutationId(),
       op: "set",
@@ -471,9 +568,15 @@ export class PanelStore {
     return mutation.mutation_id;
   }
 
-  /** Create an entity; its id is chosen here so it can be edited before the ack. */
+  /**
+   * Create an entity; its id is chosen here so it can be edited before the ack.
+   * @param {string} type @param {Record<string, any>} value
+   * @param {{after?: string | null, source?: string}} [options]
+   * @returns {string | null} the new entity's id
+   */
   add(type, value, { after, source } = {}) {
     if (this.readOnly || this.destroyed) return null;
+    /** @type {Mutation} */
     const mutation = {
       mutation_id: this.newMutationId(),
       op: "add",
@@ -487,6 +590,7 @@ export class PanelStore {
     return mutation.entity_id;
   }
 
+  /** @param {Mutation} mutation @param {string} label @param {{rebase?: boolean}} [extra] */
   enqueue(mutation, label, extra = {}) {
     this.queue.push({ ...extra, mutation, label });
     this.changed();
@@ -530,7 +634,10 @@ export class PanelStore {
     }, this.retryMs);
   }
 
-  /** Handle one acknowledgement. Returns false when sending should pause. */
+  /**
+   * Handle one acknowledgement. Returns false when sending should pause.
+   * @param {QueueItem} item @param {MutationResult | null | undefined} result
+   */
   handleResult(item, result) {
     const id = item.mutation.mutation_id;
     if (result && result.ok === false && RETRY_LATER.has(result.error?.code)) {
@@ -569,7 +676,10 @@ export class PanelStore {
     return true;
   }
 
-  /** My queued follow-up edits of the same field now build on the version mine produced. */
+  /**
+   * My queued follow-up edits of the same field now build on the version mine produced.
+   * @param {Mutation} mutation @param {Entity | null | undefined} entity
+   */
   rebaseAfter(mutation, entity) {
     if (mutation.op !== "set" || !entity) return;
     const version = entity.versions?.[mutation.field];
@@ -585,15 +695,18 @@ export class PanelStore {
     if (touched) this.queue.save();
   }
 
+  /** @param {QueueItem} item @param {string} code @param {string} message */
   reject(item, code, message) {
     this.rejectedList.push({ id: item.mutation.mutation_id, label: item.label, code, message });
     this.announce(`Not saved: ${item.label}. ${message}`);
   }
 
+  /** @param {QueueItem} item @param {MutationResult} result */
   addConflict(item, result) {
     const { mutation } = item;
     const current = result.current ?? {};
     const entity = current.entity ?? this.entities.get(mutation.entity_id) ?? null;
+    /** @type {Conflict} */
     const entry = {
       id: mutation.mutation_id,
       type: mutation.entity,
@@ -619,13 +732,19 @@ export class PanelStore {
     );
   }
 
-  /** Conflict prompt: keep the value now on the server (nothing to send). */
+  /**
+   * Conflict prompt: keep the value now on the server (nothing to send).
+   * @param {string} entityId @param {string} field
+   */
   keepTheirs(entityId, field) {
     this.conflictList.removeWhere((c) => c.entity_id === entityId && c.field === field);
     this.changed();
   }
 
-  /** Conflict prompt: send my value again on top of theirs (base_version = their version). */
+  /**
+   * Conflict prompt: send my value again on top of theirs (base_version = their version).
+   * @param {string} entityId @param {string} field
+   */
   useMine(entityId, field) {
     const conflict = this.conflictFor(entityId, field);
     if (!conflict) return null;
@@ -635,14 +754,21 @@ export class PanelStore {
     });
   }
 
-  /** Dismiss one rejected-change entry (by mutation id), or all of them. */
+  /**
+   * Dismiss one rejected-change entry (by mutation id), or all of them.
+   * @param {string} [id]
+   */
   dismissRejected(id) {
     if (id === undefined) this.rejectedList.clear();
     else this.rejectedList.removeWhere((entry) => entry.id === id);
     this.changed();
   }
 
-  /** The audit trail of one entity, oldest first (pharmacist and clinician). */
+  /**
+   * The audit trail of one entity, oldest first (pharmacist and clinician).
+   * @param {string} entityId
+   * @returns {Promise<PanelEvent[]>}
+   */
   async history(entityId) {
     if (!this.online) throw Object.assign(new Error("History needs a connection. Try again when you are back online."), { code: "offline" });
     const ack = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("panel-history", { entity_id: entityId });
@@ -652,7 +778,10 @@ export class PanelStore {
     return Array.isArray(ack.events) ? ack.events : [];
   }
 
-  /** The consult ended: nothing more can be changed; unsent edits are listed for their author. */
+  /**
+   * The consult ended: nothing more can be changed; unsent edits are listed for their author.
+   * @param {string} [reason]
+   */
   setReadOnly(reason) {
     const text = reason || "This consult has ended; the list can no longer be changed.";
     if (this.readOnly) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The live medication panel beside (or below) the video: mountPanel() is its only entry.
 //
 //   import { mountPanel } from "/static/panel.js";
@@ -11,7 +12,8 @@
 //   panel.openCounts();            // {toDecide, toConfirm}: what is still open
 //   panel.destroy();
 //
-// panel-store.js holds the sync state machine and the offline queue, panel-view.js the DOM.
+// panel-store.js holds the sync state machine and the offline queue (panel-queue.js),
+// panel-view.js and the row modules it imports the DOM.
 // Test hook, only with options.exposeTestHooks (the server's `testing.expose_hooks`):
 // window.mtmPanel = {seq, entities (Map id → entity), queueLength, readOnly, ...}.
 
@@ -24,18 +26,22 @@ const mounted = new WeakMap();
 /**
  * @param {HTMLElement} root  the element the panel fills (the call page's #side-panel)
  * @param {object} options
- * @param {object} options.socket        the connected, joined socket.io-client socket
- * @param {{id: string, role: string, display_name: string}} options.self   join ack's `self`
- * @param {string} options.consultId     keys the offline queue in sessionStorage
- * @param {{seq: number, entities: object[]}} options.initialPanel   join ack's `panel`
- * @param {{panel_schema: object, may: object}} options.settings   join ack's `settings`:
+ * @param {import("./panel-types.js").PanelSocket} options.socket   the connected, joined
+ *        socket.io-client socket
+ * @param {import("./panel-types.js").Self} options.self   join ack's `self`
+ * @param {string} [options.consultId]     keys the offline queue in sessionStorage
+ * @param {import("./panel-types.js").PanelSnapshot} [options.initialPanel]   join ack's `panel`
+ * @param {import("./panel-types.js").Settings} options.settings   join ack's `settings`:
  *        `panel_schema` (every field rule: choices, transitions, compare-and-set, lengths,
  *        the Action governing each field) and `may` (this role's permissions). Required:
  *        throws an Error when either is missing.
  * @param {Storage|null} [options.storage]   defaults to sessionStorage
  * @param {boolean} [options.exposeTestHooks]   set window.mtmPanel (tests only)
  */
-export function mountPanel(root, { socket, self, consultId, initialPanel, settings, storage, exposeTestHooks = false } = {}) {
+export function mountPanel(
+  root,
+  { socket, self, consultId, initialPanel, settings, storage, exposeTestHooks = false } = /** @type {any} */ ({}),
+) {
   if (!root) throw new TypeError("mountPanel: a root element is required");
   if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
   readSettings(settings); // throws, naming what is missing, before replacing anything
@@ -86,7 +92,7 @@ export function mountPanel(root, { socket, self, consultId, initialPanel, settin
       return destroyed;
     },
   };
-  if (exposeTestHooks) window.mtmPanel = hooks;
+  if (exposeTestHooks) /** @type {any} */ (window).mtmPanel = hooks;
 
   const panel = {
     /** call.js: after a reconnect, once `join` succeeded again; `joinAck.panel` is fresh. */

@@ -1,3 +1,4 @@
+// @ts-check
 // Connection quality per remote participant, from getStats() every few seconds:
 // round-trip time of the selected candidate pair, packet loss of what we receive since the
 // last sample, and the frame rate of their camera while it sends.
@@ -18,6 +19,14 @@ export function classify({ rttMs, lossPercent, fps }) {
   return "good";
 }
 
+/** @typedef {{received: number, lost: number, framesDecoded: number}} Totals */
+/** @typedef {{rttMs: number|null, lossPercent: number|null, fps: number|null}} Sample */
+
+/**
+ * @param {RTCPeerConnection} pc
+ * @param {Totals | null} previous   the totals of the last sample of this connection
+ * @returns {Promise<Sample & {totals: Totals}>}
+ */
 async function sample(pc, previous) {
   const report = await pc.getStats();
   let rttMs = null;
@@ -51,15 +60,22 @@ async function sample(pc, previous) {
 /**
  * Polls every connection; calls `onQuality(remoteId, level, sample)` for connected peers.
  * @param {() => Map<string, RTCPeerConnection>} getPeers
- * @param {(remoteId: string, level: "good"|"fair"|"poor", sample: object) => void} onQuality
+ * @param {(remoteId: string, level: "good"|"fair"|"poor", sample: Sample) => void} onQuality
  */
 export class QualityMonitor {
   #getPeers;
   #onQuality;
+  /** @type {ReturnType<typeof setInterval> | null} */
   #timer = null;
-  #previous = new Map(); // remoteId -> {pc, totals}
-  levels = new Map(); // remoteId -> {level, rttMs, lossPercent, fps}
+  /** @type {Map<string, {pc: RTCPeerConnection, totals: Totals}>} */
+  #previous = new Map();
+  /** @type {Map<string, Sample & {level: "good"|"fair"|"poor"}>} */
+  levels = new Map();
 
+  /**
+   * @param {() => Map<string, RTCPeerConnection>} getPeers
+   * @param {(remoteId: string, level: "good"|"fair"|"poor", sample: Sample) => void} onQuality
+   */
   constructor(getPeers, onQuality) {
     this.#getPeers = getPeers;
     this.#onQuality = onQuality;

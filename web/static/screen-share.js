@@ -1,3 +1,4 @@
+// @ts-check
 // Screen sharing: getDisplayMedia, sent to every peer as a second video track (peers.js adds
 // a transceiver of its own for it, so receivers tell it apart from the camera).
 

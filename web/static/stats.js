@@ -1,6 +1,11 @@
+// @ts-check
 // A small summary of one peer connection's getStats(): enough for tests (and support staff)
 // to tell whether media flows and which path it takes (relay or not, which address).
 
+/**
+ * The candidate pair in use: the transport's selected one, else a nominated succeeded one.
+ * @param {RTCStatsReport} report
+ */
 function selectedPair(report) {
   for (const stat of report.values()) {
     if (stat.type === "transport" && stat.selectedCandidatePairId) {

@@ -1,0 +1,27 @@
+// @ts-check
+// ESLint (flat config) for the browser client, its tests and the tooling in web/.
+// `./run.sh lint` runs it (`npx eslint .` in web/).
+import js from "@eslint/js";
+import globals from "globals";
+
+export default [
+  { ignores: ["node_modules/**"] },
+  js.configs.recommended,
+  {
+    files: ["static/**/*.js", "examples/**/*.js"],
+    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { ...globals.browser } },
+  },
+  {
+    files: ["test/**/*.js", "*.js"],
+    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { ...globals.node } },
+  },
+  {
+    rules: {
+      // `catch {}` without a binding is how the code says "ignored on purpose".
+      "no-unused-vars": ["error", { argsIgnorePattern: "^_", caughtErrors: "none" }],
+      eqeqeq: ["error", "always", { null: "ignore" }],
+      "prefer-const": "error",
+      "no-var": "error",
+    },
+  },
+];
