@@ -1,7 +1,8 @@
 // Entry point of the call page: the pre-join check (consent, devices, microphone level,
 // network), the waiting room, the Socket.IO session (docs/protocol.md), and the wiring
 // between the peer mesh, the tiles, the medication panel and the controls.
-import { io } from "/static/vendor/socket.io.esm.min.js";
+// Relative, so that a versioned call.js loads the socket.io client of the same release.
+import { io } from "./vendor/socket.io.esm.min.js";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
 import { startCallBridge } from "./embed-bridge.js";
 import { LocalMedia } from "./local-media.js";
