@@ -549,7 +549,8 @@ function enterCall(ack) {
   selfTile.setVideoTrack(videoTrack);
   selfTile.setCameraOff(!videoTrack || !local.isEnabled("video"));
   selfTile.setNote(local.audioOnly ? "Audio only" : "");
-  for (const participant of ack.roster ?? []) connectOrKeep(participant);
+  // We are the newcomer to everyone already in the call: we make the first offers.
+  for (const participant of ack.roster ?? []) connectOrKeep(participant, { offer: true });
 
   joined = true;
   for (const replay of early.splice(0)) replay();
@@ -609,9 +610,14 @@ function tileConnection(state) {
   return "connecting";
 }
 
-function addParticipant(participant) {
+/**
+ * A tile and a connection for `participant`.
+ * @param {{offer: boolean}} how  offer: they were in our join acknowledgement's roster, so we
+ *   are the newcomer and make the first offer; told by `participant-joined`, we answer theirs
+ */
+function addParticipant(participant, how) {
   tiles.upsert(participant);
-  mesh.connect(participant.id);
+  mesh.connect(participant.id, how);
   if (participant.session) peerSessions.set(participant.id, participant.session);
 }
 
@@ -638,7 +644,8 @@ function samePage(participant) {
   );
 }
 
-function connectOrKeep(participant) {
+/** @param {{offer: boolean}} how  see addParticipant */
+function connectOrKeep(participant, how) {
   lingering.delete(participant.id);
   if (samePage(participant)) {
     tiles.upsert(participant);
@@ -647,7 +654,7 @@ function connectOrKeep(participant) {
   // Someone we knew, as a new page (a reload, another window) or with a dead connection:
   // their side of the old connection is gone.
   if (mesh.has(participant.id)) removeParticipant(participant.id);
-  addParticipant(participant);
+  addParticipant(participant, how);
   return true;
 }
 
@@ -655,7 +662,7 @@ function onParticipantJoined({ participant }) {
   if (unannounced.delete(participant.id)) {
     tiles.upsert(participant); // its connection is already being negotiated: keep it
     if (participant.session) peerSessions.set(participant.id, participant.session);
-  } else if (!connectOrKeep(participant)) {
+  } else if (!connectOrKeep(participant, { offer: false })) {
     return; // the same page, back (it reconnected): nothing changed for this person
   }
   showStatus(`${tiles.get(participant.id).name} joined.`);
@@ -684,7 +691,7 @@ function onSignal(message) {
   // the name comes with the `participant-joined` that follows.
   if (!mesh.has(message.from)) {
     unannounced.add(message.from);
-    addParticipant({ id: message.from });
+    addParticipant({ id: message.from }, { offer: false });
   }
   mesh.handleSignal(message);
 }
