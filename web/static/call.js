@@ -382,6 +382,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   displayName = trimmed;
   sendConsent = consentShown && ui.consentCheckbox.checked;
   const settled = new Promise((resolve) => { settleJoin = resolve; });
+  network.cancel();
   setState("joining");
   updateJoinReadiness();
   showStatus(auto ? "Going back into the consult…" : "Joining…");
@@ -432,8 +433,21 @@ function onConnect() {
   }
   if (wanted) {
     sendJoin();
-  } else if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle") {
-    network.run(); // the automatic first check; the button runs it again
+  } else {
+    startNetworkCheck();
+  }
+}
+
+// The automatic first check (the button runs it again) starts once the page has loaded, so
+// it never competes with loading the page, and only while the person has not joined:
+// joining stops it (join), as the call must not wait for it nor share the relay with it.
+function startNetworkCheck() {
+  if (document.readyState !== "complete") {
+    addEventListener("load", () => setTimeout(startNetworkCheck), { once: true });
+    return;
+  }
+  if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle" && socket?.connected) {
+    network.run();
   }
 }
 
