@@ -11,8 +11,10 @@
  */
 
 /** States that end the page's session (a notice explains; only a reload starts again). */
+/** @type {Set<CallStateName>} */
 export const FINAL = new Set(["ended", "denied", "removed", "replaced"]);
 
+/** @type {CallStateName[]} */
 const AFTER_JOINING = ["waiting", "in-call", "error", ...FINAL];
 
 /** @type {Record<CallStateName, CallStateName[]>} */

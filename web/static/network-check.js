@@ -1,3 +1,4 @@
+// @ts-check
 // The pre-join network check (docs/protocol.md, "Pre-join network check"): a throw-away
 // peer connection to the server over the same TURN relay the call will use, with two data
 // channels. `probe-ping` measures round-trip time and loss, `probe-bulk` the upload rate.
@@ -206,6 +207,7 @@ export class NetworkCheckView {
   #button;
   #summary;
   #advice;
+  /** @type {Record<string, HTMLElement>} */
   #figures;
   #probe;
   #running = null;
@@ -219,11 +221,11 @@ export class NetworkCheckView {
   constructor(root, probe) {
     this.#root = root;
     this.#probe = probe;
-    this.#button = root.querySelector("[data-netcheck-run]");
+    this.#button = /** @type {HTMLButtonElement} */ (root.querySelector("[data-netcheck-run]"));
     this.#summary = root.querySelector("[data-netcheck-summary]");
     this.#advice = root.querySelector("[data-netcheck-advice]");
     this.#figures = Object.fromEntries(
-      [...root.querySelectorAll("[data-figure]")].map((row) => [row.dataset.figure, row]),
+      [...root.querySelectorAll("[data-figure]")].map((row) => [/** @type {HTMLElement} */ (row).dataset.figure, /** @type {HTMLElement} */ (row)]),
     );
     this.#button.addEventListener("click", () => this.run());
   }

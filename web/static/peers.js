@@ -201,7 +201,7 @@ export class Peer {
   #syncScreen() {
     if (this.pc.signalingState === "closed") return;
     const receiving = videoTransceivers(this.pc).slice(1)
-      .find((transceiver) => !transceiver.stopped && RECEIVING.has(transceiver.currentDirection ?? ""));
+      .find((transceiver) => RECEIVING.has(transceiver.currentDirection ?? "")); // not "stopped"
     const track = receiving?.receiver.track ?? null;
     if (track === this.#remoteScreen) return;
     this.#remoteScreen = track;

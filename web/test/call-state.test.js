@@ -8,10 +8,14 @@ import { CallState } from "../static/call-state.js";
 import { Mesh } from "../static/peers.js";
 import { FakePeerConnection, FakeTrack, settle } from "./support/fake-rtc.js";
 
+/** @typedef {import("../static/call-state.js").CallStateName} CallStateName */
+/** @param {CallStateName[]} states */
+const moves = (states) => states;
+
 test("a join goes prejoin, joining, waiting, in-call; a lost connection comes back in", () => {
   const seen = [];
   const state = new CallState((next) => seen.push(next));
-  for (const next of ["prejoin", "joining", "waiting", "in-call", "reconnecting"]) state.go(next);
+  for (const next of moves(["prejoin", "joining", "waiting", "in-call", "reconnecting"])) state.go(next);
   assert.equal(state.inCall, true, "a reconnecting page is still in the call");
   assert.equal(state.waiting, false);
   state.go("in-call");
@@ -23,7 +27,7 @@ test("a join goes prejoin, joining, waiting, in-call; a lost connection comes ba
 
 test("a page reconnecting from the waiting room is still waiting", () => {
   const state = new CallState();
-  for (const next of ["prejoin", "joining", "waiting", "reconnecting"]) state.go(next);
+  for (const next of moves(["prejoin", "joining", "waiting", "reconnecting"])) state.go(next);
   assert.equal(state.waiting, true);
   assert.equal(state.inCall, false);
   state.go("waiting");
@@ -44,7 +48,7 @@ test("moves the page cannot make are refused", () => {
 
 test("a refused join goes back to the pre-join screen's error state, from where Join works again", () => {
   const state = new CallState();
-  for (const next of ["prejoin", "joining", "error", "joining", "in-call"]) state.go(next);
+  for (const next of moves(["prejoin", "joining", "error", "joining", "in-call"])) state.go(next);
   assert.equal(state.state, "in-call");
 });
 
@@ -59,7 +63,8 @@ function makeCall() {
     const mesh = new Mesh({
       selfId: id,
       rtcConfig: {},
-      local: { stream: {}, track: (kind) => tracks[kind], screen: null },
+      // Fakes stand in for the browser's media and connection types.
+      local: /** @type {any} */ ({ stream: {}, track: (kind) => tracks[kind], screen: null }),
       sendSignal: ({ to, ...message }) => setTimeout(() => pages.get(to)?.roster.signal({ from: id, ...message }), 0),
       onTrack: () => {},
       onScreen: () => {},
@@ -67,7 +72,7 @@ function makeCall() {
       createConnection: (config) => {
         const pc = new FakePeerConnection(config);
         made.push(pc);
-        return pc;
+        return /** @type {any} */ (pc);
       },
     });
     const roster = new Roster(mesh, {
@@ -160,7 +165,7 @@ test("someone who left for good is removed; a disconnected one with a dead conne
   await settle();
   present.roster.left({ participant_id: "p_a", reason: "disconnected" });
   assert.ok(present.mesh.has("p_a"), "kept while media flows");
-  const pc = present.mesh.connections.get("p_a");
+  const pc = /** @type {any} */ (present.mesh.connections.get("p_a"));
   pc.connectionState = "failed";
   pc.onconnectionstatechange();
   assert.equal(present.mesh.has("p_a"), false);

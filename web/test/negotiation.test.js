@@ -6,9 +6,14 @@ import { beforeEach, test } from "node:test";
 import { Mesh } from "../static/peers.js";
 import { FakePeerConnection, FakeTrack, settle } from "./support/fake-rtc.js";
 
+/** A fake track where the mesh takes a browser's. @param {"audio"|"video"} kind @returns {any} */
+const fakeTrack = (kind) => new FakeTrack(kind);
+/** The fake connection of `page` to `remoteId`. @returns {any} */
+const connection = (page, remoteId) => page.mesh.connections.get(remoteId);
+
 /** Pages that relay each other's signals in order, as the server does (asynchronously). */
 function makeNetwork() {
-  /** @type {Map<string, ReturnType<typeof makePage>>} */
+  /** @type {Map<string, any>} */
   const pages = new Map();
   /** @type {{from: string, to: string, type: string}[]} */
   const log = [];
@@ -23,7 +28,8 @@ function makeNetwork() {
       screens: new Map(),
       /** every connection this page made, oldest first */
       made: [],
-      local: { stream: {}, track: (kind) => tracks[kind], screen: null },
+      // Fakes stand in for the browser's media and connection types.
+      local: /** @type {any} */ ({ stream: {}, track: (kind) => tracks[kind], screen: null }),
       mesh: /** @type {Mesh} */ (/** @type {unknown} */ (null)),
     };
     page.mesh = new Mesh({
@@ -40,7 +46,7 @@ function makeNetwork() {
       createConnection: (config) => {
         const pc = new FakePeerConnection(config);
         page.made.push(pc);
-        return pc;
+        return /** @type {any} */ (pc);
       },
     });
     pages.set(id, page);
@@ -118,12 +124,12 @@ test("renegotiation glare (both share a screen at once) is settled by the polite
   impolite.mesh.connect("p_a", { offer: true });
   polite.mesh.connect("p_b", { offer: false });
   await settle();
-  const screens = [polite, impolite].map(() => ({ track: new FakeTrack("video"), stream: {} }));
+  const screens = [polite, impolite].map(() => ({ track: fakeTrack("video"), stream: /** @type {any} */ ({}) }));
   polite.mesh.startScreen(screens[0]);
   impolite.mesh.startScreen(screens[1]);
   await settle();
-  assert.equal(polite.mesh.connections.get("p_b").rollbacks, 1);
-  assert.equal(impolite.mesh.connections.get("p_a").rollbacks, 0);
+  assert.equal(connection(polite, "p_b").rollbacks, 1);
+  assert.equal(connection(impolite, "p_a").rollbacks, 0);
   assert.ok(polite.screens.get("p_b"), "the polite side sees the other's screen");
   assert.ok(impolite.screens.get("p_a"), "the impolite side sees the other's screen");
   assertMediaBothWays(polite, impolite);
@@ -163,7 +169,7 @@ test("a camera track changed in the call is sent without renegotiating", async (
   a.mesh.connect("p_b", { offer: false });
   await settle();
   const offers = log.filter((entry) => entry.type === "offer").length;
-  const next = new FakeTrack("video");
+  const next = fakeTrack("video");
   await a.mesh.setTrack("video", next);
   await settle();
   assert.equal(log.filter((entry) => entry.type === "offer").length, offers);
