@@ -61,22 +61,29 @@ class JoinSettings:
     db: str = "sqlite"
 
 
-# In-page poller for our client: when each remote first has a decoded frame, when the
-# page got into the call, all as performance.now() (ms since navigation start).
+# In-page poller for our client: when each remote first sent video packets and first had
+# a decoded frame, when each connection was connected, when the page got into the call, all
+# as performance.now() (ms since navigation start).
 OUR_POLLER = """() => {
-  const bench = (window.__bench = { peers: {}, connected: {}, inCall: null, done: false });
+  const bench = (window.__bench = {
+    peers: {}, packets: {}, connected: {}, inCall: null, done: false,
+  });
+  const now = () => performance.now();
   const tick = async () => {
     try {
       if (bench.inCall === null && window.mtm && window.mtm.state === "in-call") {
         bench.inCall = performance.now();
       }
       if (window.mtm) {
-        for (const entry of await window.mtm.stats()) {
-          if (entry.framesDecoded > 0 && !(entry.peer in bench.peers)) {
-            bench.peers[entry.peer] = performance.now();
+        for (const [peer, pc] of window.mtm.peers) {
+          const report = await pc.getStats();
+          for (const stat of report.values()) {
+            if (stat.type !== "inbound-rtp" || stat.kind !== "video") continue;
+            if (stat.packetsReceived > 0 && !(peer in bench.packets)) bench.packets[peer] = now();
+            if (stat.framesDecoded > 0 && !(peer in bench.peers)) bench.peers[peer] = now();
           }
-          if (entry.connectionState === "connected" && !(entry.peer in bench.connected)) {
-            bench.connected[entry.peer] = performance.now();
+          if (pc.connectionState === "connected" && !(peer in bench.connected)) {
+            bench.connected[peer] = performance.now();
           }
         }
       }
@@ -253,12 +260,14 @@ async def _our_run(
     for state, load in zip(states, loads, strict=True):
         times = sorted((state or {}).get("peers", {}).values())
         connected = sorted((state or {}).get("connected", {}).values())
+        packets = sorted((state or {}).get("packets", {}).values())
         samples.append(
             {
                 "first_ms": times[0] if times else math.inf,
                 "all_ms": times[1] if len(times) >= 2 else math.inf,
                 "in_call_ms": (state or {}).get("inCall") or math.nan,
                 "connected_ms": connected[1] if len(connected) >= 2 else math.inf,
+                "packets_ms": packets[1] if len(packets) >= 2 else math.inf,
                 "load_ms": load or math.nan,
                 "error": (state or {}).get("error") or (errors[0] if errors else None),
             }
@@ -389,11 +398,14 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
         )
     result = {
         "settings": asdict(settings),
+        # Pages that decoded video from only one of their two remotes within the timeout.
+        "one_sided": len(partial),
         "ours": {
             "first": summarize(ours, "first_ms"),
             "all": summarize(ours, "all_ms"),
             "in_call": summarize(ours, "in_call_ms"),
             "connected": summarize(ours, "connected_ms"),
+            "packets": summarize(ours, "packets_ms"),
             "load": summarize(ours, "load_ms"),
         },
         "limit": {"first": summarize(limit, "first_ms"), "load": summarize(limit, "load_ms")},

@@ -254,18 +254,26 @@ def join_tables(results: dict[str, Any]) -> list[Table]:
     table = Table(
         "Join time, navigation → first decoded remote video frame "
         f"({results['settings']['runs']} runs; coturn relay on loopback)",
-        ["what", "pages", "p50 ms", "p95 ms", "max ms", "failed"],
+        ["what", "pages", "p50 ms", "p95 ms", "max ms", "failed", "one-sided"],
     )
+    ours = results["ours"]
+    # A page is one-sided when it decoded video from only one of its two remotes in time.
+    one_sided = str(results.get("one_sided", "–"))
     rows = [
-        ("ours: first remote frame", results["ours"]["first"]),
-        ("ours: frames from both remotes", results["ours"]["all"]),
-        ("ours: window.mtm.state = in-call", results["ours"]["in_call"]),
-        ("ours: both peer connections 'connected'", results["ours"]["connected"]),
-        ("ours: page load event", results["ours"]["load"]),
-        ("limit: first remote frame (bare RTCPeerConnection)", results["limit"]["first"]),
-        ("limit: page load event (blank page)", results["limit"]["load"]),
+        ("ours: first remote frame", ours["first"], "–"),
+        ("ours: frames from both remotes", ours["all"], one_sided),
+        ("ours: page load event", ours["load"], "–"),
+        ("ours: window.mtm.state = in-call", ours["in_call"], "–"),
+        ("ours: both peer connections 'connected'", ours["connected"], "–"),
+        *(
+            [("ours: video packets from both remotes", ours["packets"], "–")]
+            if "packets" in ours
+            else []
+        ),
+        ("limit: first remote frame (bare RTCPeerConnection)", results["limit"]["first"], "–"),
+        ("limit: page load event (blank page)", results["limit"]["load"], "–"),
     ]
-    for label, summary in rows:
+    for label, summary, sided in rows:
         table.rows.append(
             [
                 label,
@@ -274,12 +282,16 @@ def join_tables(results: dict[str, Any]) -> list[Table]:
                 num(summary["p95"], 0),
                 num(summary["max"], 0),
                 str(summary["failed"]),
+                sided,
             ]
         )
-    ours, limit = results["ours"]["first"], results["limit"]["first"]
+    first, limit = ours["first"], results["limit"]["first"]
+    both = ours["all"]
     table.notes.append(
-        f"ours / limit, first remote frame: p50 {times(ratio(ours['p50'], limit['p50']))}, "
-        f"p95 {times(ratio(ours['p95'], limit['p95']))}"
+        f"ours / limit, first remote frame: p50 {times(ratio(first['p50'], limit['p50']))}, "
+        f"p95 {times(ratio(first['p95'], limit['p95']))}; frames from both remotes: "
+        f"p50 {times(ratio(both['p50'], limit['p50']))}, "
+        f"p95 {times(ratio(both['p95'], limit['p95']))}"
     )
     table.notes.append("Join is clicked by the driver as soon as the page's load event fired.")
     return [table]

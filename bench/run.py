@@ -341,8 +341,8 @@ METHOD = {
     "synthetic": (
         "## 4. Synthetic participant cost\n\n"
         "k consults, each with one Chromium page (pharmacist, fake camera at 640x360) and "
-        "one `SyntheticParticipant` from media/synthetic.py (clinician; it only answers "
-        "offers, so each bot is paired with a page). All k bots run in one Python process "
+        "one `SyntheticParticipant` from media/synthetic.py (clinician; it joins first "
+        "and answers its page's offer). All k bots run in one Python process "
         "with a core to itself; the server, coturn and Chromium share the other core. CPU "
         "of the bots' process (all threads) over the window once every bot decodes frames."
     ),

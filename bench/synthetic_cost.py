@@ -2,13 +2,13 @@
 
 For k in `bot_counts`: k consults, each with one headless Chromium page (the pharmacist,
 sending its fake camera at 640x360) and one `SyntheticParticipant` (the clinician, sending
-640x480 at 15 fps and a tone, decoding what the page sends). Bots only answer offers, so
-each is paired with a page, which offers. All k bots live in one Python process pinned to
-a core of their own; the server, coturn (relay only) and Chromium share the other core.
-Measured over a window once every bot decodes frames: the bots' process CPU (all
-threads), per bot, and the video frames each decodes and sends per second (a bot that
-can't keep up shows it there). Chromium's and coturn's CPU in the same window are given
-for context.
+640x480 at 15 fps and a tone, decoding what the page sends). The bots join first, so each
+page is the newcomer and offers to its bot, which answers (docs/protocol.md, "Negotiation
+rules"). All k bots live in one Python process pinned to a core of their own; the server,
+coturn (relay only) and Chromium share the other core. Measured over a window once every
+bot decodes frames: the bots' process CPU (all threads), per bot, and the video frames each
+decodes and sends per second (a bot that can't keep up shows it there). Chromium's and
+coturn's CPU in the same window are given for context.
 """
 
 from __future__ import annotations

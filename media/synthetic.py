@@ -7,12 +7,13 @@ exactly the protocol in ``docs/protocol.md``:
 - connect with the join token in the Socket.IO ``auth`` payload, WebSocket transport only;
 - ``join`` with an acknowledgement, whose ``ice`` is the ``RTCConfiguration`` for every
   peer connection of this session (it is always used as given: see :func:`rtc_configuration`);
-- never offer: aiortc cannot roll back, so it only *answers* the offers of the other
-  participants (the browser client's perfect negotiation lets either side offer), with one
-  ``RTCPeerConnection`` per remote participant, sending a generated video track (moving
-  bars) and a quiet tone, and counting the video frames it decodes from each remote.
-
-Two synthetic participants in one consult never connect to each other (neither offers).
+- the newcomer offers: on joining it offers to everyone its acknowledgement's roster lists,
+  and it answers the offers of those who join after it, with one ``RTCPeerConnection`` per
+  remote participant, sending a generated video track (moving bars) and a quiet tone, and
+  counting the video frames it decodes from each remote. It never renegotiates itself
+  (aiortc cannot roll back), so an offer can only collide with its first one: if both
+  sides made a first offer, the polite side (lower id) answers on a fresh connection and
+  the other ignores the incoming offer, as the browser client does.
 
 Example::
 
@@ -206,6 +207,8 @@ class _Peer:
         self.remote_ufrag: str | None = None
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.pending_candidates: list[RTCIceCandidate | None] = []
+        # Their first offer collided with ours and we are the impolite side (see above).
+        self.ignoring_offer = False
         self.tracks: list[MediaStreamTrack] = []
         self.receivers: set[asyncio.Task[None]] = set()
         self.worker = asyncio.create_task(self._run(), name=f"synthetic-peer-{remote_id}")
@@ -215,7 +218,9 @@ class _Peer:
         while True:
             message = await self.inbox.get()
             try:
-                if "description" in message:
+                if "make_offer" in message:
+                    await self._make_offer()
+                elif "description" in message:
                     await self._on_description(message["description"])
                 elif "candidate" in message:
                     await self._on_candidate(message["candidate"])
@@ -230,13 +235,50 @@ class _Peer:
             self.pc = pc
         return self.pc
 
+    def _add_tracks(self, pc: RTCPeerConnection) -> None:
+        if not self.tracks:
+            self.tracks = [
+                MovingBarsTrack(self.owner.width, self.owner.height, self.owner.fps),
+                ToneTrack(),
+            ]
+            for track in self.tracks:
+                pc.addTrack(track)
+
+    async def _make_offer(self) -> None:
+        """The first offer to someone already present when we joined."""
+        if self.pc is not None:
+            return  # they offered first
+        pc = self._connection()
+        self._add_tracks(pc)
+        # aiortc gathers all its candidates here and puts them in the SDP: no trickling.
+        await pc.setLocalDescription(await pc.createOffer())
+        local = pc.localDescription
+        await self.owner._emit(
+            "signal",
+            {"to": self.remote_id, "description": {"type": local.type, "sdp": local.sdp}},
+        )
+
     async def _on_description(self, description: Mapping[str, Any]) -> None:
         kind = description.get("type")
+        self.ignoring_offer = False
+        if kind == "answer":
+            if self.pc is not None and self.pc.signalingState == "have-local-offer":
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=str(description.get("sdp", "")), type="answer")
+                )
+                await self._apply_pending_candidates(self.pc)
+            return
         if kind != "offer":
-            # We never offer, so an answer is unexpected; a rollback of the remote's own
-            # offer needs nothing from us.
+            # A rollback of the remote's own offer needs nothing from us.
             logger.debug("ignoring %s from %s", kind, self.remote_id)
             return
+        if self.pc is not None and self.pc.signalingState == "have-local-offer":
+            # Both made a first offer: the polite side (lower id) answers on a fresh
+            # connection (below: new ICE credentials), the other ignores the incoming one.
+            if self.owner.id > self.remote_id:
+                self.ignoring_offer = True
+                return
+            await self._reset_connection()
         sdp = str(description.get("sdp", ""))
         ufrag = _ice_ufrag(sdp)
         if self.pc is not None and ufrag != self.remote_ufrag:
@@ -248,13 +290,7 @@ class _Peer:
         self.remote_ufrag = ufrag
         pc = self._connection()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        if not self.tracks:
-            self.tracks = [
-                MovingBarsTrack(self.owner.width, self.owner.height, self.owner.fps),
-                ToneTrack(),
-            ]
-            for track in self.tracks:
-                pc.addTrack(track)
+        self._add_tracks(pc)
         # aiortc gathers all its candidates here and puts them in the SDP: no trickling.
         await pc.setLocalDescription(await pc.createAnswer())
         local = pc.localDescription
@@ -262,11 +298,16 @@ class _Peer:
             "signal",
             {"to": self.remote_id, "description": {"type": local.type, "sdp": local.sdp}},
         )
+        await self._apply_pending_candidates(pc)
+
+    async def _apply_pending_candidates(self, pc: RTCPeerConnection) -> None:
         pending, self.pending_candidates = self.pending_candidates, []
         for candidate in pending:
             await self._add_candidate(pc, candidate)
 
     async def _on_candidate(self, init: Mapping[str, Any] | None) -> None:
+        if self.ignoring_offer:
+            return  # they belong to the offer we ignored
         candidate = None if init is None else parse_candidate(init)
         if self.pc is None or self.pc.remoteDescription is None:
             self.pending_candidates.append(candidate)
@@ -400,7 +441,8 @@ class SyntheticParticipant:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> dict[str, Any]:
-        """Connect, join and get ready to answer offers. Returns the ``join`` ack.
+        """Connect, join, offer to those present and answer those who come. Returns the
+        ``join`` ack.
 
         Raises :class:`SyntheticError` when the connection or the join is refused.
         """
@@ -454,6 +496,9 @@ class SyntheticParticipant:
             ack.get("ice") or {}, force_relay=self.force_relay
         )
         self._ready.set()
+        # We are the newcomer to everyone present: we make the first offers.
+        for remote_id in self.roster:
+            self._peer(remote_id).inbox.put_nowait({"make_offer": True})
         return cast(dict[str, Any], ack)
 
     async def stop(self) -> None:

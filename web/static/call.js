@@ -1,9 +1,12 @@
 // Entry point of the call page: the pre-join check (consent, devices, microphone level,
 // network), the waiting room, the Socket.IO session (docs/protocol.md), and the wiring
 // between the peer mesh, the tiles, the medication panel and the controls.
-import { io } from "/static/vendor/socket.io.esm.min.js";
+// Relative, so that a versioned call.js loads the socket.io client of the same release.
+import { io } from "./vendor/socket.io.esm.min.js";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
 import { startCallBridge } from "./embed-bridge.js";
+import { Roster } from "./call-roster.js";
+import { CallState } from "./call-state.js";
 import { LocalMedia } from "./local-media.js";
 import { ask, WaitingRoomView } from "./lobby.js";
 import { NetworkCheckView } from "./network-check.js";
@@ -97,6 +100,8 @@ const coarsePointer = matchMedia("(pointer: coarse)");
 // Socket.IO reconnects it after a network drop (we then send `join` again).
 let socket = null;
 let mesh = null;
+/** Who we are connected to, for `mesh` (call-roster.js). @type {Roster|null} */
+let roster = null;
 let panel = null;
 let joined = false; // in the call, with a mesh for this session
 let wanted = false; // the person pressed Join: (re)send `join` on every connect
@@ -113,15 +118,18 @@ let connectionTrouble = false; // the status line says the server cannot be reac
 let suggestionDismissed = false;
 // Events that arrive between connecting and the join acknowledgement, replayed after it.
 let early = [];
-// Remote ids we connected to on their first signal, before their `participant-joined`.
-const unannounced = new Set();
-// The session of each remote participant we have a connection with (same session: the
-// same page, whose connection we keep when it comes back).
-const peerSessions = new Map();
-// Remote ids reported `disconnected` whose media still flows: kept until their connection
-// fails or they come back (their page may be reconnecting through another instance).
-const lingering = new Set();
 let settleJoin = null;
+// The page's state (call-state.js); every change shows on the page and goes to the portal.
+const callState = new CallState((state) => {
+  ui.app.dataset.state = state;
+  // The embed SDK's states are those of docs/embed.md: the page starts in "prejoin" (told
+  // in `ready`), and a reconnect shows in the status line only.
+  if (state !== "reconnecting" && state !== "prejoin") embed?.state(state);
+  if (state !== "joining" && settleJoin) {
+    settleJoin(state);
+    settleJoin = null;
+  }
+});
 
 const quality = new QualityMonitor(() => mtm.peers, onQuality);
 const network = new NetworkCheckView(byId("network-check"), (payload, timeoutMs) =>
@@ -159,9 +167,13 @@ const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
 
 /** Test hook (only with `testing.expose_hooks`); tests depend on this shape. */
 const mtm = {
-  state: "prejoin",
+  get state() {
+    return callState.state;
+  },
   /** Every state this page went through, oldest first (support and tests). */
-  states: ["prejoin"],
+  get states() {
+    return [...callState.history];
+  },
   selfId: boot.participant.id,
   session: PAGE_SESSION,
   /** Accepted `join`s of this page: 1, then one more after each reconnect. */
@@ -209,11 +221,13 @@ if (boot.expose_test_hooks === true) window.mtm = mtm;
 const embed = boot.embed ? startCallBridge(boot.embed, {
   join, leave, admit, deny,
   setEnabled: (kind, on) => Boolean(local.track(kind)) && (local.isEnabled(kind) === on || (toggleLocal(kind), true)),
-  state: () => mtm.state, selfId: () => mtm.selfId, role: boot.participant.role, app: ui.app, status: ui.status,
+  // A reconnecting page is still where it was, for the portal (docs/embed.md's states).
+  state: () => (callState.inCall ? "in-call" : callState.waiting ? "waiting" : mtm.state), selfId: () => mtm.selfId, role: boot.participant.role, app: ui.app, status: ui.status,
 }) : null;
 
 // ---- page start -------------------------------------------------------------------------
 
+setState("prejoin");
 ui.consentText.textContent = boot.consent?.text ?? "";
 ui.nameInput.value = boot.participant.display_name ?? "";
 if (matchMedia("(max-width: 40rem), (max-height: 40rem)").matches) ui.devicesDetails.open = false;
@@ -265,13 +279,10 @@ if (rejoin) {
 // ---- screens, state and status ----------------------------------------------------------
 
 function setState(state) {
-  mtm.state = state;
-  if (mtm.states.at(-1) !== state) mtm.states.push(state);
-  ui.app.dataset.state = state;
-  embed?.state(state);
-  if (state !== "joining" && settleJoin) {
-    settleJoin(state);
-    settleJoin = null;
+  try {
+    callState.go(state);
+  } catch (error) {
+    console.warn(error); // a late event after the end: the page stays where it is
   }
 }
 
@@ -381,6 +392,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   displayName = trimmed;
   sendConsent = consentShown && ui.consentCheckbox.checked;
   const settled = new Promise((resolve) => { settleJoin = resolve; });
+  network.cancel();
   setState("joining");
   updateJoinReadiness();
   showStatus(auto ? "Going back into the consult…" : "Joining…");
@@ -405,9 +417,9 @@ function openSocket() {
   socket.on("connect", onConnect);
   socket.on("connect_error", onConnectError);
   socket.on("disconnect", onDisconnect);
-  socket.on("participant-joined", afterJoin(onParticipantJoined));
-  socket.on("participant-left", afterJoin(onParticipantLeft));
-  socket.on("signal", afterJoin(onSignal));
+  socket.on("participant-joined", afterJoin((event) => roster?.joined(event)));
+  socket.on("participant-left", afterJoin((event) => roster?.left(event)));
+  socket.on("signal", afterJoin((message) => roster?.signal(message)));
   socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
   socket.on("admitted", (ack) => {
     if (mtm.state === "waiting" && ack?.ok !== false) enterCall(ack);
@@ -431,8 +443,21 @@ function onConnect() {
   }
   if (wanted) {
     sendJoin();
-  } else if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle") {
-    network.run(); // the automatic first check; the button runs it again
+  } else {
+    startNetworkCheck();
+  }
+}
+
+// The automatic first check (the button runs it again) starts once the page has loaded, so
+// it never competes with loading the page, and only while the person has not joined:
+// joining stops it (join), as the call must not wait for it nor share the relay with it.
+function startNetworkCheck() {
+  if (document.readyState !== "complete") {
+    addEventListener("load", () => setTimeout(startNetworkCheck), { once: true });
+    return;
+  }
+  if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle" && socket?.connected) {
+    network.run();
   }
 }
 
@@ -502,7 +527,7 @@ function enterWaiting(ack) {
   // Back from the call (a reconnect after the grace period): the others dropped us.
   leaveCallView();
   mtm.selfId = ack.self?.id ?? mtm.selfId;
-  const wasWaiting = mtm.state === "waiting";
+  const wasWaiting = callState.waiting;
   ui.waitingMessage.textContent = ack.message || "Your pharmacist will let you in shortly.";
   showScreen("waiting");
   setState("waiting");
@@ -513,7 +538,7 @@ function enterWaiting(ack) {
 // ---- in the call ------------------------------------------------------------------------
 
 function enterCall(ack) {
-  const wasInCall = mtm.state === "in-call";
+  const wasInCall = callState.inCall;
   mtm.selfId = ack.self.id;
   settings = ack.settings ?? { may: {} };
   const may = settings.may ?? {};
@@ -542,13 +567,20 @@ function enterCall(ack) {
       onScreen: onRemoteScreen,
       onConnectionState,
     });
+    roster = new Roster(mesh, {
+      upsert: (participant) => tiles.upsert(participant),
+      remove: (participantId) => tiles.remove(participantId),
+      announce: (text) => showStatus(text),
+      nameOf: (participantId) => tiles.get(participantId)?.name,
+    });
   }
   const selfTile = tiles.upsert(ack.self, { self: true });
   const videoTrack = local.track("video");
   selfTile.setVideoTrack(videoTrack);
   selfTile.setCameraOff(!videoTrack || !local.isEnabled("video"));
   selfTile.setNote(local.audioOnly ? "Audio only" : "");
-  for (const participant of ack.roster ?? []) connectOrKeep(participant);
+  // We are the newcomer to everyone already in the call: we make the first offers.
+  roster?.enter(ack.roster ?? []);
 
   joined = true;
   for (const replay of early.splice(0)) replay();
@@ -608,84 +640,9 @@ function tileConnection(state) {
   return "connecting";
 }
 
-function addParticipant(participant) {
-  tiles.upsert(participant);
-  mesh.connect(participant.id);
-  if (participant.session) peerSessions.set(participant.id, participant.session);
-}
-
-function removeParticipant(participantId) {
-  mesh.disconnect(participantId);
-  tiles.remove(participantId);
-  peerSessions.delete(participantId);
-  lingering.delete(participantId);
-}
-
-// A connection that carries (or is still setting up) media, as opposed to a failed one.
-function peerAlive(participantId) {
-  const state = mesh?.connections.get(participantId)?.connectionState;
-  return state === "connected" || state === "connecting" || state === "new";
-}
-
-/** Whether `participant` is the same page we are connected to (same session, alive). */
-function samePage(participant) {
-  return (
-    mesh.has(participant.id) &&
-    Boolean(participant.session) &&
-    peerSessions.get(participant.id) === participant.session &&
-    peerAlive(participant.id)
-  );
-}
-
-function connectOrKeep(participant) {
-  lingering.delete(participant.id);
-  if (samePage(participant)) {
-    tiles.upsert(participant);
-    return false;
-  }
-  // Someone we knew, as a new page (a reload, another window) or with a dead connection:
-  // their side of the old connection is gone.
-  if (mesh.has(participant.id)) removeParticipant(participant.id);
-  addParticipant(participant);
-  return true;
-}
-
-function onParticipantJoined({ participant }) {
-  if (unannounced.delete(participant.id)) {
-    tiles.upsert(participant); // its connection is already being negotiated: keep it
-    if (participant.session) peerSessions.set(participant.id, participant.session);
-  } else if (!connectOrKeep(participant)) {
-    return; // the same page, back (it reconnected): nothing changed for this person
-  }
-  showStatus(`${tiles.get(participant.id).name} joined.`);
-}
-
-function onParticipantLeft({ participant_id: participantId, reason }) {
-  if (reason === "disconnected" && peerAlive(participantId)) {
-    // Lost to the server, not to us: their page may be reconnecting (a server instance
-    // failed). Keep the media until the connection fails or they come back.
-    lingering.add(participantId);
-    return;
-  }
-  const name = tiles.get(participantId)?.name;
-  unannounced.delete(participantId);
-  removeParticipant(participantId);
-  if (name) showStatus(`${name} left.`);
-}
-
 function onConnectionState(remoteId, state) {
   tiles.get(remoteId)?.setConnection(tileConnection(state));
-  if (lingering.has(remoteId) && !peerAlive(remoteId)) onParticipantLeft({ participant_id: remoteId });
-}
-
-function onSignal(message) {
-  // A signal can overtake `participant-joined` (several server instances): connect now, and
-  // the name comes with the `participant-joined` that follows.
-  if (!mesh.has(message.from)) {
-    unannounced.add(message.from);
-    addParticipant({ id: message.from });
-  }
-  mesh.handleSignal(message);
+  roster?.connectionChanged(remoteId);
 }
 
 function onRemoteScreen(remoteId, track) {
@@ -959,10 +916,8 @@ function leaveCallView() {
 
 function closeMesh() {
   joined = false;
-  unannounced.clear();
-  peerSessions.clear();
-  lingering.clear();
-  mesh?.close();
+  roster?.close();
+  roster = null;
   mesh = null;
 }
 
@@ -999,6 +954,7 @@ function onDisconnect(reason) {
   } else if (wanted) {
     connectionTrouble = true;
     showStatus("Connection lost. Reconnecting…", "error");
+    if (callState.inCall || callState.waiting) setState("reconnecting");
   }
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The pre-join network check (docs/protocol.md, "Pre-join network check"): a throw-away
 // peer connection to the server over the same TURN relay the call will use, with two data
 // channels. `probe-ping` measures round-trip time and loss, `probe-bulk` the upload rate.
@@ -28,32 +29,42 @@ function withTimeout(promise, ms, what) {
  * Run the check once.
  * @param {(payload: object, timeoutMs: number) => Promise<object>} probe  emits `probe`, resolves with the ack
  * @param {(phase: string) => void} [onPhase]
+ * @param {AbortSignal} [signal]  stops the check at once (its connection closes): joining
+ *   must never wait for it, nor share the relay and the server with it
  * @returns {Promise<{rttMs: number|null, lossPercent: number, kbps: number|null, thresholds: object}>}
  */
-export async function measureNetwork(probe, onPhase = () => {}) {
+export async function measureNetwork(probe, onPhase = () => {}, signal = new AbortController().signal) {
+  const stopped = new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  stopped.catch(() => {}); // rejected only for the awaits below
+  /** @template T @param {Promise<T>} promise @returns {Promise<T>} */
+  const until = (promise) => Promise.race([promise, stopped]);
   onPhase("Connecting to the server…");
-  const settings = await probe({}, PROBE_ACK_TIMEOUT_MS);
+  const settings = await until(probe({}, PROBE_ACK_TIMEOUT_MS));
   if (!settings?.ok) throw new Error(settings?.error?.message ?? "The server refused the network check.");
   const pc = new RTCPeerConnection(settings.ice);
+  signal.addEventListener("abort", () => pc.close(), { once: true });
   try {
     const ping = pc.createDataChannel("probe-ping", { ordered: false, maxRetransmits: 0 });
     const bulk = pc.createDataChannel("probe-bulk");
     bulk.binaryType = "arraybuffer";
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc);
-    const answer = await probe({ description: pc.localDescription.toJSON() }, PROBE_ACK_TIMEOUT_MS);
+    await until(pc.setLocalDescription(await until(pc.createOffer())));
+    await until(iceGatheringComplete(pc));
+    const answer = await until(probe({ description: pc.localDescription.toJSON() }, PROBE_ACK_TIMEOUT_MS));
     if (!answer?.ok || !answer.description) {
       throw new Error(answer?.error?.message ?? "The server did not answer the network check.");
     }
-    await pc.setRemoteDescription(answer.description);
-    await withTimeout(Promise.all([opened(ping), opened(bulk)]), OPEN_TIMEOUT_MS, "opening the check");
+    await until(pc.setRemoteDescription(answer.description));
+    await until(withTimeout(Promise.all([opened(ping), opened(bulk)]), OPEN_TIMEOUT_MS, "opening the check"));
 
     onPhase("Measuring delay…");
-    const { rttMs, lossPercent } = await measurePing(ping);
+    const { rttMs, lossPercent } = await until(measurePing(ping));
     onPhase("Measuring upload speed…");
     // Enough to tell "fast enough" apart, without saturating the person's uplink (or the server).
     const capKbps = Math.max(4 * settings.thresholds.min_kbps, 2_000);
-    const kbps = await measureUpload(bulk, capKbps);
+    const kbps = await until(measureUpload(bulk, capKbps));
     return { rttMs, lossPercent, kbps, thresholds: settings.thresholds };
   } finally {
     pc.close();
@@ -188,7 +199,7 @@ const FIGURES = {
 
 /**
  * The check's card on the pre-join screen, and `window.mtm.networkCheck`:
- * {state: "idle"|"running"|"done"|"failed", rttMs, lossPercent, kbps, passed}.
+ * {state: "idle"|"running"|"done"|"failed"|"cancelled", rttMs, lossPercent, kbps, passed}.
  */
 export class NetworkCheckView {
   result = { state: "idle", rttMs: null, lossPercent: null, kbps: null, passed: null };
@@ -196,9 +207,12 @@ export class NetworkCheckView {
   #button;
   #summary;
   #advice;
+  /** @type {Record<string, HTMLElement>} */
   #figures;
   #probe;
   #running = null;
+  /** @type {AbortController|null} */
+  #abort = null;
 
   /**
    * @param {HTMLElement} root  the card: [data-figure=rtt|loss|kbps] rows, a button, summary, advice list
@@ -207,11 +221,11 @@ export class NetworkCheckView {
   constructor(root, probe) {
     this.#root = root;
     this.#probe = probe;
-    this.#button = root.querySelector("[data-netcheck-run]");
+    this.#button = /** @type {HTMLButtonElement} */ (root.querySelector("[data-netcheck-run]"));
     this.#summary = root.querySelector("[data-netcheck-summary]");
     this.#advice = root.querySelector("[data-netcheck-advice]");
     this.#figures = Object.fromEntries(
-      [...root.querySelectorAll("[data-figure]")].map((row) => [row.dataset.figure, row]),
+      [...root.querySelectorAll("[data-figure]")].map((row) => [/** @type {HTMLElement} */ (row).dataset.figure, /** @type {HTMLElement} */ (row)]),
     );
     this.#button.addEventListener("click", () => this.run());
   }
@@ -222,6 +236,11 @@ export class NetworkCheckView {
     return this.#running;
   }
 
+  /** Stop a check that runs (the person joins): state "cancelled", nothing judged. */
+  cancel() {
+    this.#abort?.abort(new DOMException("The network check stopped: joining.", "AbortError"));
+  }
+
   async #run() {
     this.#set({ state: "running", rttMs: null, lossPercent: null, kbps: null, passed: null });
     this.#button.disabled = true;
@@ -230,8 +249,9 @@ export class NetworkCheckView {
       row.dataset.result = "pending";
       row.querySelector("dd").textContent = "…";
     }
+    const abort = (this.#abort = new AbortController());
     try {
-      const figures = await measureNetwork(this.#probe, (phase) => { this.#summary.textContent = phase; });
+      const figures = await measureNetwork(this.#probe, (phase) => { this.#summary.textContent = phase; }, abort.signal);
       const { checks, passed } = judge(figures, figures.thresholds);
       this.#set({ state: "done", rttMs: figures.rttMs, lossPercent: figures.lossPercent, kbps: figures.kbps, passed });
       for (const [key, row] of Object.entries(this.#figures)) {
@@ -248,6 +268,15 @@ export class NetworkCheckView {
         : "Your connection may be too weak for smooth video.";
       this.#showAdvice(adviceFor(checks));
     } catch (error) {
+      if (abort.signal.aborted) {
+        this.#set({ state: "cancelled", passed: null });
+        for (const row of Object.values(this.#figures)) {
+          row.dataset.result = "unknown";
+          row.querySelector("dd").textContent = "—";
+        }
+        this.#summary.textContent = "The check stopped when you joined.";
+        return this.result;
+      }
       console.warn("network check failed", error);
       this.#set({ state: "failed", passed: false });
       for (const row of Object.values(this.#figures)) {
