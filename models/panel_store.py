@@ -307,9 +307,11 @@ async def _persist_in_postgres(
 ) -> None:
     """One call of `mtm_persist_panel` (migration 0009), which does what
     `_persist_with_core` does, in the same order."""
-    batch = orjson.dumps({"after_end": after_end, **vars(rows)}).decode()
+    arguments: dict[str, Any] = {
+        name: orjson.dumps(value).decode() for name, value in vars(rows).items()
+    }
     try:
-        await connection.execute(_PERSIST_FUNCTION, {"batch": batch})
+        await connection.execute(_PERSIST_FUNCTION, {"after_end": after_end, **arguments})
     except DBAPIError as exc:
         if sqlstate(exc) == STALE_SQLSTATE:
             raise StaleState("another writer moved the consult's log, or it ended") from None
@@ -370,7 +372,11 @@ _UPDATE_ENTITIES = (
 )
 _INSERT_RECEIPTS = insert(_table(MutationReceipt))
 _UPDATE_LAST_SEQ = update(_consults).where(_consults.c.id == bindparam("b_id"))
-_PERSIST_FUNCTION = text("SELECT mtm_persist_panel(CAST(:batch AS json))")
+_PERSIST_FUNCTION = text(
+    "SELECT mtm_persist_panel(:after_end, CAST(:fence AS json), CAST(:events AS json),"
+    " CAST(:created AS json), CAST(:updated AS json), CAST(:receipts AS json),"
+    " CAST(:moved AS json))"
+)
 _LOCK_CONSULTS = (
     select(_consults.c.id, _consults.c.status, _consults.c.last_seq)
     .where(_consults.c.id.in_(bindparam("ids", expanding=True)))
