@@ -35,12 +35,15 @@ _IMPORT = re.compile(
     r"""|\bimport\(\s*["']([^"']+)["']\s*\)""",
     re.MULTILINE,
 )
+_COMMENTS = re.compile(r"/\*.*?\*/|^\s*//.*?$", re.DOTALL | re.MULTILINE)
 _SUFFIXES = {".js", ".css", ".ts"}
 
 
 def imports_of(source: str) -> list[str]:
     """The module specifiers a module's source imports, statically or with `import()`."""
-    without_comments = re.sub(r"^\s*//.*$", "", source, flags=re.MULTILINE)
+    # Block comments too: JSDoc types name modules (`import("./panel-types.js").Entity`)
+    # that the browser never loads.
+    without_comments = _COMMENTS.sub("", source)
     return [static or dynamic for static, dynamic in _IMPORT.findall(without_comments)]
 
 
