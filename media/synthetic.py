@@ -252,11 +252,7 @@ class _Peer:
         self._add_tracks(pc)
         # aiortc gathers all its candidates here and puts them in the SDP: no trickling.
         await pc.setLocalDescription(await pc.createOffer())
-        local = pc.localDescription
-        await self.owner._emit(
-            "signal",
-            {"to": self.remote_id, "description": {"type": local.type, "sdp": local.sdp}},
-        )
+        await self._send_local_description(pc)
 
     async def _on_description(self, description: Mapping[str, Any]) -> None:
         kind = description.get("type")
@@ -293,12 +289,15 @@ class _Peer:
         self._add_tracks(pc)
         # aiortc gathers all its candidates here and puts them in the SDP: no trickling.
         await pc.setLocalDescription(await pc.createAnswer())
+        await self._send_local_description(pc)
+        await self._apply_pending_candidates(pc)
+
+    async def _send_local_description(self, pc: RTCPeerConnection) -> None:
         local = pc.localDescription
         await self.owner._emit(
             "signal",
             {"to": self.remote_id, "description": {"type": local.type, "sdp": local.sdp}},
         )
-        await self._apply_pending_candidates(pc)
 
     async def _apply_pending_candidates(self, pc: RTCPeerConnection) -> None:
         pending, self.pending_candidates = self.pending_candidates, []

@@ -325,9 +325,17 @@ async def _persist_with_core(connection: AsyncConnection, rows: _Rows, *, after_
     if rows.created:
         await connection.execute(_INSERT_ENTITIES, rows.created)
     if rows.updated:
+        # The key goes to the WHERE clause's parameters, every other column to SET.
         await connection.execute(
             _UPDATE_ENTITIES,
-            [{"b_consult_id": r["consult_id"], "b_id": r["id"], **r} for r in rows.updated],
+            [
+                {
+                    "b_consult_id": row["consult_id"],
+                    "b_id": row["id"],
+                    **{column: value for column, value in row.items() if column not in _KEY},
+                }
+                for row in rows.updated
+            ],
         )
     if rows.receipts:
         await connection.execute(_INSERT_RECEIPTS, rows.receipts)
@@ -365,6 +373,7 @@ _consults = _table(Consult)
 _entities_table = _table(PanelEntity)
 _INSERT_EVENTS = insert(_table(ChangeEvent))
 _INSERT_ENTITIES = insert(_entities_table)
+_KEY = frozenset({"consult_id", "id"})
 _UPDATE_ENTITIES = (
     update(_entities_table)
     .where(_entities_table.c.consult_id == bindparam("b_consult_id"))

@@ -53,6 +53,9 @@ class StaticAssets:
 
     files: dict[str, Path]
     version: str = field(init=False)
+    # Every call page names the same modules: the graph is walked once per entry, not
+    # on each page (the files are those of `version`, fixed at start-up).
+    _preloads: dict[str, list[str]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256()
@@ -101,7 +104,9 @@ class StaticAssets:
 
     def preloads(self, entry: str) -> list[str]:
         """Versioned addresses of every module `entry` needs, the entry itself excluded."""
-        return [self.url(name) for name in self.module_graph(entry)[1:]]
+        if entry not in self._preloads:
+            self._preloads[entry] = [self.url(name) for name in self.module_graph(entry)[1:]]
+        return self._preloads[entry]
 
 
 def _resolve(importer: str, specifier: str) -> str | None:

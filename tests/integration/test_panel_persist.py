@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.consults import create_consult
@@ -17,6 +18,7 @@ from models.database import make_engine, make_sessionmaker
 from models.migrations import upgrade_to_head
 from models.mutations import Actor, Changes, apply
 from models.panel_store import StaleState, events_since, load, snapshot, write_batch
+from models.tables import Consult
 from tests.conftest import PanelDb
 
 NOW = dt.datetime(2026, 11, 27, 10, 30, 15, 123456, tzinfo=dt.UTC)
@@ -86,10 +88,6 @@ async def stored(db: PanelDb) -> dict[str, Any]:
 
 
 async def ended(engine: AsyncEngine, consult_id: str) -> None:
-    from sqlalchemy import update
-
-    from models.tables import Consult
-
     async with engine.begin() as connection:
         await connection.execute(
             update(Consult).where(Consult.id == consult_id).values(status="ended")

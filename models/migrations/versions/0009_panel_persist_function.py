@@ -2,10 +2,10 @@
 
 A batch used to be seven round trips (BEGIN, the fence, the log, entities, receipts, the
 consult's seq, COMMIT); on this edit path each round trip costs more CPU than the rest of
-the edit. `mtm_persist_panel(after_end, fence, events, created, updated, receipts, moved)` does the
-same work in the same order inside the database, so a batch is one statement: its own
-transaction when run alone, or part of the caller's. SQLite (one process, no network) keeps
-the Core statements.
+the edit. `mtm_persist_panel(after_end, fence, events, created, updated, receipts,
+moved)` does the same work in the same order inside the database, so a batch is one
+statement: its own transaction when run alone, or part of the caller's. SQLite (one
+process, no network) keeps the Core statements.
 
 Each argument but `after_end` is a JSON list of rows whose keys are the columns
 (models/panel_store.py builds them), one argument each so that each is parsed once. `json`,
