@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import panel_store
+from models.background import stop_task
 from models.database import DatabaseUnavailable, is_retryable, is_unavailable
 from models.mutations import DEFAULT_MAX_ENTITIES, Actor, Changes, MutationError, PanelState, apply
 
@@ -96,12 +97,7 @@ class PanelWriter:
         return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         for pending in self._queue:
             if not pending.result.done():
                 pending.result.set_exception(RuntimeError("the server is stopping"))

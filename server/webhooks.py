@@ -28,6 +28,7 @@ from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import webhook_outbox
+from models.background import stop_task
 from models.database import is_unavailable
 from models.webhook_outbox import OutboxEvent
 from server.config import WebhookSettings
@@ -102,12 +103,7 @@ class WebhookSender:
 
     async def stop(self) -> None:
         """Stop sending; events not yet delivered stay in the outbox for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         if self._http is not None:
             await self._http.close()
 

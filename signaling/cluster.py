@@ -39,6 +39,7 @@ import socketio
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from models.background import stop_task
 from signaling.wire import log_limited
 
 log = logging.getLogger(__name__)
@@ -224,10 +225,7 @@ class RedisCluster(_Handlers):
         self._listener = asyncio.create_task(self._listen(), name="cluster-listener")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await stop_task(self._listener)
         with contextlib.suppress(RedisError, OSError):
             # A clean stop: the others need not wait for the TTL (departures are recorded by
             # this instance's own disconnects as it shuts down).

@@ -23,6 +23,7 @@ import socketio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models import audience
+from models.background import stop_task
 from models.database import is_unavailable
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JoinRefused, SessionDescription, SignalingBackend
@@ -125,12 +126,7 @@ class ConsultSignaling:
         self._heartbeats = asyncio.create_task(self._run_heartbeats(), name="presence-heartbeat")
 
     async def stop(self) -> None:
-        if self._heartbeats is not None:
-            self._heartbeats.cancel()
-            try:
-                await self._heartbeats
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._heartbeats)
         await self.cluster.stop()
 
     async def _run_heartbeats(self) -> None:

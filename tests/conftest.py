@@ -81,8 +81,36 @@ async def database_url(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
         await connection.execute(f'CREATE SCHEMA "{schema}"')
         yield url, schema
     finally:
+        try:
+            await _drop_schema(connection, schema)
+        finally:
+            await connection.close()
+
+
+# A connection the test's servers left open inside a transaction would make DROP SCHEMA
+# wait for it forever: the wait is bounded, and what held the schema is named.
+_SCHEMA_HOLDERS = """
+    SELECT DISTINCT activity.pid, activity.state, left(activity.query, 120) AS query
+    FROM pg_locks AS lock
+    JOIN pg_class AS class ON class.oid = lock.relation
+    JOIN pg_namespace AS namespace ON namespace.oid = class.relnamespace
+    JOIN pg_stat_activity AS activity ON activity.pid = lock.pid
+    WHERE namespace.nspname = $1 AND lock.pid <> pg_backend_pid()
+"""
+
+
+async def _drop_schema(connection: asyncpg.Connection, schema: str) -> None:
+    await connection.execute("SET lock_timeout = '15s'")
+    try:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await connection.close()
+        return
+    except asyncpg.exceptions.LockNotAvailableError:
+        holders = [dict(row) for row in await connection.fetch(_SCHEMA_HOLDERS, schema)]
+    for holder in holders:
+        await connection.execute("SELECT pg_terminate_backend($1)", holder["pid"])
+    await connection.execute("SET lock_timeout = 0")
+    await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    pytest.fail(f"connections still held the test's schema after its servers stopped: {holders}")
 
 
 @pytest.fixture
