@@ -101,29 +101,39 @@ OUR_POLLER = """() => {
   tick();
 }"""
 
-LIMIT_SETUP = """async ({ ice, constraints }) => {
+# The limit pages: one RTCPeerConnection per other page (`peers`: their names), all
+# sending the same camera and microphone stream; when each first had a decoded frame.
+LIMIT_SETUP = """async ({ ice, constraints, peers }) => {
   const bench = (window.__bench = { peers: {}, done: false });
   const stream = await navigator.mediaDevices.getUserMedia(constraints);
-  const pc = (window.__pc = new RTCPeerConnection(ice));
-  for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  window.__pcs = {};
+  for (const peer of peers) {
+    const pc = (window.__pcs[peer] = new RTCPeerConnection(ice));
+    for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  }
   const tick = async () => {
     try {
-      const report = await pc.getStats();
-      for (const stat of report.values()) {
-        if (stat.type === "inbound-rtp" && stat.kind === "video" && stat.framesDecoded > 0) {
-          bench.peers.remote = performance.now();
-          bench.done = true;
-          return;
+      for (const [peer, pc] of Object.entries(window.__pcs)) {
+        if (peer in bench.peers) continue;
+        const report = await pc.getStats();
+        for (const stat of report.values()) {
+          if (stat.type === "inbound-rtp" && stat.kind === "video" && stat.framesDecoded > 0) {
+            bench.peers[peer] = performance.now();
+          }
         }
       }
     } catch (error) { bench.error = String(error); }
+    if (Object.keys(bench.peers).length === peers.length) {
+      bench.done = true;
+      return;
+    }
     setTimeout(tick, 10);
   };
   tick();
 }"""
 
-GATHERED = """async () => {
-  const pc = window.__pc;
+GATHERED = """async (peer) => {
+  const pc = window.__pcs[peer];
   if (pc.iceGatheringState !== "complete") {
     await new Promise((resolve) => {
       pc.addEventListener("icegatheringstatechange", () => {
@@ -134,18 +144,18 @@ GATHERED = """async () => {
   return { type: pc.localDescription.type, sdp: pc.localDescription.sdp };
 }"""
 
-OFFER = """async () => {
-  const pc = window.__pc;
+OFFER = """async (peer) => {
+  const pc = window.__pcs[peer];
   await pc.setLocalDescription(await pc.createOffer());
 }"""
 
-ANSWER = """async (offer) => {
-  const pc = window.__pc;
+ANSWER = """async ([peer, offer]) => {
+  const pc = window.__pcs[peer];
   await pc.setRemoteDescription(offer);
   await pc.setLocalDescription(await pc.createAnswer());
 }"""
 
-ACCEPT = """async (answer) => { await window.__pc.setRemoteDescription(answer); }"""
+ACCEPT = """async ([peer, answer]) => { await window.__pcs[peer].setRemoteDescription(answer); }"""
 
 READ = """() => window.__bench"""
 
@@ -276,39 +286,52 @@ async def _our_run(
 
 
 async def _limit_run(
-    browser: Browser, page_url: str, turn: Coturn, timeout: float
+    browser: Browser, page_url: str, turn: Coturn, timeout: float, *, pages: int = 2
 ) -> list[dict[str, Any]]:
-    pairs = await _contexts(browser, 2)
-    caller, callee = (page for _, page in pairs)
+    """The limit for `pages` pages: each pair connected by a bare RTCPeerConnection, every
+    page sending its camera to each other page (2: one pair; 3: the mesh of our call)."""
+    pairs = await _contexts(browser, pages)
+    opened = [page for _, page in pairs]
+    names = [f"page{i}" for i in range(pages)]
     try:
-        ice = [
-            {"iceServers": [turn.ice_server(f"limit-{i}")], "iceTransportPolicy": "relay"}
-            for i in range(2)
-        ]
 
-        async def open_page(page: Page, config: dict[str, Any]) -> None:
-            await page.goto(page_url)
-            await page.evaluate(LIMIT_SETUP, {"ice": config, "constraints": CONSTRAINTS})
+        async def open_page(index: int) -> None:
+            config = {
+                "iceServers": [turn.ice_server(f"limit-{index}")],
+                "iceTransportPolicy": "relay",
+            }
+            others = [name for other, name in enumerate(names) if other != index]
+            await opened[index].goto(page_url)
+            await opened[index].evaluate(
+                LIMIT_SETUP, {"ice": config, "constraints": CONSTRAINTS, "peers": others}
+            )
 
-        await asyncio.gather(open_page(caller, ice[0]), open_page(callee, ice[1]))
-        await caller.evaluate(OFFER)
-        offer = await caller.evaluate(GATHERED)
-        await callee.evaluate(ANSWER, offer)
-        answer = await callee.evaluate(GATHERED)
-        await caller.evaluate(ACCEPT, answer)
-        states = await _poll([caller, callee], timeout)
-        loads = [await page.evaluate(NAVIGATION) for page in (caller, callee)]
+        async def connect(caller: int, callee: int) -> None:
+            await opened[caller].evaluate(OFFER, names[callee])
+            offer = await opened[caller].evaluate(GATHERED, names[callee])
+            await opened[callee].evaluate(ANSWER, [names[caller], offer])
+            answer = await opened[callee].evaluate(GATHERED, names[caller])
+            await opened[caller].evaluate(ACCEPT, [names[callee], answer])
+
+        await asyncio.gather(*(open_page(index) for index in range(pages)))
+        await asyncio.gather(*(connect(a, b) for a in range(pages) for b in range(a + 1, pages)))
+        states = await _poll(opened, timeout)
+        loads = [await page.evaluate(NAVIGATION) for page in opened]
     finally:
         for context, _ in pairs:
             await context.close()
-    return [
-        {
-            "first_ms": (state or {}).get("peers", {}).get("remote", math.inf),
-            "load_ms": load or math.nan,
-            "error": (state or {}).get("error"),
-        }
-        for state, load in zip(states, loads, strict=True)
-    ]
+    samples = []
+    for state, load in zip(states, loads, strict=True):
+        times = sorted((state or {}).get("peers", {}).values())
+        samples.append(
+            {
+                "first_ms": times[0] if times else math.inf,
+                "all_ms": times[-1] if len(times) == pages - 1 else math.inf,
+                "load_ms": load or math.nan,
+                "error": (state or {}).get("error"),
+            }
+        )
+    return samples
 
 
 async def _blank_site() -> tuple[web.AppRunner, str]:
@@ -348,6 +371,7 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
     runner = None
     ours: list[dict[str, Any]] = []
     limit: list[dict[str, Any]] = []
+    mesh: list[dict[str, Any]] = []
     try:
         server = await start_ours(
             workdir,
@@ -373,6 +397,9 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
                         await _our_run(browser, server.url, consult, settings.timeout_s, problems)
                     )
                     limit.extend(await _limit_run(browser, page_url, turn, settings.timeout_s))
+                    mesh.extend(
+                        await _limit_run(browser, page_url, turn, settings.timeout_s, pages=3)
+                    )
             finally:
                 await browser.close()
     finally:
@@ -383,7 +410,7 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
             problems.extend(f"ours (join): {line}" for line in server.log_problems())
         await turn.stop()
         await db.drop()
-    for kind, samples in (("ours", ours), ("limit", limit)):
+    for kind, samples in (("ours", ours), ("limit", limit), ("mesh limit", mesh)):
         failed = [s for s in samples if not math.isfinite(s["first_ms"])]
         if failed:
             problems.append(
@@ -409,7 +436,8 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
             "load": summarize(ours, "load_ms"),
         },
         "limit": {"first": summarize(limit, "first_ms"), "load": summarize(limit, "load_ms")},
-        "samples": {"ours": ours, "limit": limit},
+        "mesh_limit": {"first": summarize(mesh, "first_ms"), "all": summarize(mesh, "all_ms")},
+        "samples": {"ours": ours, "limit": limit, "mesh_limit": mesh},
         "problems": problems,
     }
     return result

@@ -272,6 +272,14 @@ def join_tables(results: dict[str, Any]) -> list[Table]:
         ),
         ("limit: first remote frame (bare RTCPeerConnection)", results["limit"]["first"], "–"),
         ("limit: page load event (blank page)", results["limit"]["load"], "–"),
+        *(
+            [
+                ("mesh limit (3 pages): first remote frame", results["mesh_limit"]["first"], "–"),
+                ("mesh limit (3 pages): frames from both", results["mesh_limit"]["all"], "–"),
+            ]
+            if "mesh_limit" in results
+            else []
+        ),
     ]
     for label, summary, sided in rows:
         table.rows.append(
@@ -293,6 +301,15 @@ def join_tables(results: dict[str, Any]) -> list[Table]:
         f"p50 {times(ratio(both['p50'], limit['p50']))}, "
         f"p95 {times(ratio(both['p95'], limit['p95']))}"
     )
+    if "mesh_limit" in results:
+        mesh_first, mesh_all = results["mesh_limit"]["first"], results["mesh_limit"]["all"]
+        table.notes.append(
+            "ours / mesh limit (the same three-page call without a server, so the same "
+            f"encoders and decoders on the browser's core): first remote frame p50 "
+            f"{times(ratio(first['p50'], mesh_first['p50']))}; frames from both remotes p50 "
+            f"{times(ratio(both['p50'], mesh_all['p50']))}, "
+            f"p95 {times(ratio(both['p95'], mesh_all['p95']))}"
+        )
     table.notes.append("Join is clicked by the driver as soon as the page's load event fired.")
     return [table]
 

@@ -147,21 +147,25 @@ async def load(
 async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
     """The whole panel at one seq: `{seq, entities}`, each kind in list order.
 
-    Reads without locking: every commit that changes entities also moves `last_seq`, so
-    entities read between two equal readings of `last_seq` are exactly the state at that
-    seq. A client that got entities newer than their seq would apply those changes twice;
-    one that got a seq newer than its entities would miss them for good.
+    One statement reads the consult's `last_seq` and its entities together, without
+    locking: Postgres and SQLite give a statement one view of committed data, and every
+    commit that changes entities also moves `last_seq`, so the entities are exactly the
+    state at that seq. A client that got entities newer than their seq would apply those
+    changes twice; one that got a seq newer than its entities would miss them for good.
     """
-    for _ in range(20):
-        _, before = await _consult_row(session, consult_id)
-        entities = await _entities(session, consult_id)
-        if (await _consult_row(session, consult_id))[1] == before:
-            return {"seq": before, "entities": [record.json() for record in entities]}
-    # Under a steady stream of edits: take the consult's lock for one consistent read.
-    async with session.begin_nested() if session.in_transaction() else session.begin():
-        _, before = await _consult_row(session, consult_id, lock=True)
-        entities = await _entities(session, consult_id)
-        return {"seq": before, "entities": [record.json() for record in entities]}
+    query = (
+        select(Consult.last_seq, PanelEntity)
+        .select_from(Consult)
+        .outerjoin(PanelEntity, PanelEntity.consult_id == Consult.id)
+        .where(Consult.id == consult_id)
+        .order_by(PanelEntity.position, PanelEntity.id)
+        .execution_options(populate_existing=True)
+    )
+    rows = (await session.execute(query)).all()
+    if not rows:
+        raise MutationError("unknown_consult", "There is no such consult.")
+    entities = [_record(entity).json() for _, entity in rows if entity is not None]
+    return {"seq": rows[0].last_seq, "entities": entities}
 
 
 async def events_since(
