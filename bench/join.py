@@ -16,7 +16,9 @@ pages go straight into the call: admission is a person's decision, not something
 The limit, same run, same browser, same coturn: two pages of a blank local origin, each
 with the same camera constraints as our client, connected by a bare RTCPeerConnection
 (relay only) whose offer and answer (with all candidates, non-trickle) the driver carries
-between them by hand; no server at all.
+between them by hand; no server at all. The mesh limit: three such pages, each connected
+to each of the two others the same way (a call's topology: every page encodes for two
+and decodes two), all at once.
 """
 
 from __future__ import annotations

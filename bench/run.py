@@ -327,7 +327,10 @@ METHOD = {
         "three go straight into the call. The limit, measured in the same run and browser: "
         "two pages of a blank local page with the same camera constraints, one bare "
         "`RTCPeerConnection` between them through the same coturn (relay only), offer and "
-        "answer with all candidates carried between the pages by the driver; no server."
+        "answer with all candidates carried between the pages by the driver; no server. The "
+        "mesh limit, in the same run: three such pages, each with one bare connection to "
+        "each of the two others, all connected at once: the call's six encoders and decoders "
+        "on the same browser core, without a server."
     ),
     "capacity": (
         "## 3. Capacity: idle participants\n\n"
