@@ -56,6 +56,17 @@ CONSTRAINTS = {
 }
 
 
+# The client's join phases (User Timing marks "mtm:<mark>" in web/static/call.js), by the
+# name of their figure.
+PHASES = {
+    "socket": "socket-connected",
+    "media": "media-ready",
+    "click": "join-clicked",
+    "answered": "join-answered",
+    "description": "description-received",
+}
+
+
 @dataclass
 class JoinSettings:
     runs: int = 12
@@ -91,6 +102,15 @@ OUR_POLLER = """() => {
       }
     } catch (error) { bench.error = String(error); }
     if (Object.keys(bench.peers).length >= 2) {
+      if (!bench.marks) {
+        // The first of each of the client's join phases (web/static/call.js).
+        bench.marks = {};
+        for (const mark of performance.getEntriesByType("mark")) {
+          if (mark.name.startsWith("mtm:") && !(mark.name in bench.marks)) {
+            bench.marks[mark.name] = mark.startTime;
+          }
+        }
+      }
       bench.framesAt ??= performance.now();
       // Keep watching a little for both connections to report "connected".
       if (Object.keys(bench.connected).length >= 2 || performance.now() - bench.framesAt > 1000) {
@@ -281,6 +301,10 @@ async def _our_run(
                 "connected_ms": connected[1] if len(connected) >= 2 else math.inf,
                 "packets_ms": packets[1] if len(packets) >= 2 else math.inf,
                 "load_ms": load or math.nan,
+                **{
+                    f"{phase}_ms": (state or {}).get("marks", {}).get(f"mtm:{mark}", math.nan)
+                    for phase, mark in PHASES.items()
+                },
                 "error": (state or {}).get("error") or (errors[0] if errors else None),
             }
         )
@@ -436,6 +460,7 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
             "connected": summarize(ours, "connected_ms"),
             "packets": summarize(ours, "packets_ms"),
             "load": summarize(ours, "load_ms"),
+            **{phase: summarize(ours, f"{phase}_ms") for phase in PHASES},
         },
         "limit": {"first": summarize(limit, "first_ms"), "load": summarize(limit, "load_ms")},
         "mesh_limit": {"first": summarize(mesh, "first_ms"), "all": summarize(mesh, "all_ms")},

@@ -263,6 +263,17 @@ def join_tables(results: dict[str, Any]) -> list[Table]:
         ("ours: first remote frame", ours["first"], "–"),
         ("ours: frames from both remotes", ours["all"], one_sided),
         ("ours: page load event", ours["load"], "–"),
+        *(
+            [
+                ("ours: socket connected", ours["socket"], "–"),
+                ("ours: camera and microphone ready", ours["media"], "–"),
+                ("ours: Join clicked", ours["click"], "–"),
+                ("ours: join answered by the server", ours["answered"], "–"),
+                ("ours: first offer or answer received", ours["description"], "–"),
+            ]
+            if "answered" in ours
+            else []
+        ),
         ("ours: window.mtm.state = in-call", ours["in_call"], "–"),
         ("ours: both peer connections 'connected'", ours["connected"], "–"),
         *(

@@ -234,7 +234,11 @@ if (matchMedia("(max-width: 40rem), (max-height: 40rem)").matches) ui.devicesDet
 updateJoinReadiness();
 
 local.onChange(onLocalTrack);
-const localReady = local.open().then(afterLocalOpen);
+// The join's phases as User Timing marks ("mtm:…"), read by `./run.sh bench join`.
+const localReady = local.open().then((problem) => {
+  performance.mark("mtm:media-ready");
+  return afterLocalOpen(problem);
+});
 navigator.mediaDevices?.addEventListener?.("devicechange", () => {
   refreshPickers();
   updateSwitchCamera();
@@ -388,6 +392,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
     ui.consentCheckbox.focus();
     return mtm.state;
   }
+  performance.mark("mtm:join-clicked");
   joinable = false;
   displayName = trimmed;
   sendConsent = consentShown && ui.consentCheckbox.checked;
@@ -419,7 +424,10 @@ function openSocket() {
   socket.on("disconnect", onDisconnect);
   socket.on("participant-joined", afterJoin((event) => roster?.joined(event)));
   socket.on("participant-left", afterJoin((event) => roster?.left(event)));
-  socket.on("signal", afterJoin((message) => roster?.signal(message)));
+  socket.on("signal", afterJoin((message) => {
+    if (message?.description) performance.mark("mtm:description-received");
+    roster?.signal(message);
+  }));
   socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
   socket.on("admitted", (ack) => {
     if (mtm.state === "waiting" && ack?.ok !== false) enterCall(ack);
@@ -437,6 +445,7 @@ function openSocket() {
 }
 
 function onConnect() {
+  performance.mark("mtm:socket-connected");
   if (connectionTrouble) {
     connectionTrouble = false;
     showStatus("");
@@ -481,6 +490,7 @@ async function sendJoin() {
     if (!socket.connected) return;
     ack = { ok: false, error: { code: "timeout", message: "The server did not answer. Please try again." } };
   }
+  performance.mark("mtm:join-answered");
   if (mine !== attempt || !wanted) return; // left, finished or re-sent meanwhile
   if (!ack?.ok) {
     joinFailed(ack?.error);
