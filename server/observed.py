@@ -370,5 +370,9 @@ class CountedPresence:
     async def resync(self) -> None:
         await self._inner.resync()
 
+    @property
+    def needs_resync(self) -> bool:
+        return self._inner.needs_resync
+
     async def refresh(self) -> None:
         await self._inner.refresh()

@@ -146,7 +146,9 @@ class ConsultSignaling:
         """Keep this instance alive; write presence again after Redis lost it; announce the
         departure of every participant of an instance that died; record who is still here."""
         beat = await self.cluster.beat()
-        if beat.resync:
+        # Redis lost our presence (it restarted), or missed a change of it (an admission
+        # while it could not be reached): written again, and the others told.
+        if beat.resync or self.presence.needs_resync:
             await self.presence.resync()
             await self._end_consults_that_ended()
             await self.cluster.publish(PresenceResynced(self.cluster.instance))

@@ -75,6 +75,11 @@ class PresenceStore(Protocol):
     async def resync(self) -> None:
         """Write this instance's entries again (the shared store lost them)."""
 
+    @property
+    def needs_resync(self) -> bool:
+        """Whether the shared store missed a change of this instance's own entries (it
+        could not be reached), so that the next heartbeat writes them again."""
+
     async def refresh(self) -> None:
         """Read again the rosters of the consults this instance holds someone in (each
         heartbeat), so that what it knows of the other instances is never older than that."""
@@ -122,6 +127,10 @@ class InMemoryPresence:
     async def resync(self) -> None:
         return None
 
+    @property
+    def needs_resync(self) -> bool:
+        return False
+
     async def refresh(self) -> None:
         return None
 
@@ -163,6 +172,7 @@ class RedisPresence:
         self._last_read: OrderedDict[str, list[PresentParticipant]] = OrderedDict()
         self._add = redis.register_script(_ADD)
         self._remove_if_sid = redis.register_script(_REMOVE_IF_SID)
+        self._missed = False
 
     def _consult_key(self, consult_id: str) -> str:
         return f"{self._prefix}presence:{consult_id}"
@@ -179,6 +189,7 @@ class RedisPresence:
             )
         except RedisError as exc:
             _unreachable("add", exc)
+            self._missed = True
             return None
         return _decode(previous) if previous is not None else None
 
@@ -195,6 +206,7 @@ class RedisPresence:
             )
         except RedisError as exc:
             _unreachable("remove", exc)
+            self._missed = True
             return mine is not None and mine.sid == sid
         return bool(removed)
 
@@ -292,7 +304,20 @@ class RedisPresence:
             self._last_read.popitem(last=False)
         return entries
 
+    @property
+    def needs_resync(self) -> bool:
+        return self._missed
+
     async def resync(self) -> None:
+        # Cleared first: a change that misses Redis while this runs asks for the next one.
+        self._missed = False
+        try:
+            await self._write_back()
+        except BaseException:
+            self._missed = True
+            raise
+
+    async def _write_back(self) -> None:
         index = self._index_key(self._instance)
         # Entries of ours that left while Redis could not be told (it kept them).
         for raw_consult in await self._redis.smembers(index):
