@@ -13,10 +13,11 @@ _RECANCEL_SECONDS = 1.0
 async def stop_task(task: asyncio.Task[Any] | None) -> None:
     """Cancel `task` and return once it has ended.
 
-    One cancellation is not always enough on Python 3.11: one that arrives as an inner
-    timeout (redis-py's, asyncpg's) fires can come out as a TimeoutError, which a loop
-    built to outlive faults catches and goes on. Awaiting such a task once hangs the
-    shutdown for good, so the cancellation is delivered again until the task has ended.
+    One cancellation is not always enough on Python 3.11: `asyncio.wait_for` (redis-py
+    uses it) returns the inner result when a cancellation arrives just as the inner await
+    completes, so a loop built to outlive faults goes round again as if never cancelled.
+    Awaiting such a task once hangs the shutdown for good, so the cancellation is
+    delivered again until the task has ended.
     """
     if task is None:
         return

@@ -233,10 +233,18 @@ ui.nameInput.value = boot.participant.display_name ?? "";
 if (matchMedia("(max-width: 40rem), (max-height: 40rem)").matches) ui.devicesDetails.open = false;
 updateJoinReadiness();
 
+// The join's phases as User Timing marks ("mtm:…", read by `./run.sh bench join`): the
+// first of each only, so reconnects and renegotiations add none.
+const marked = new Set();
+function markFirst(phase) {
+  if (marked.has(phase)) return;
+  marked.add(phase);
+  performance.mark(`mtm:${phase}`);
+}
+
 local.onChange(onLocalTrack);
-// The join's phases as User Timing marks ("mtm:…"), read by `./run.sh bench join`.
 const localReady = local.open().then((problem) => {
-  performance.mark("mtm:media-ready");
+  markFirst("media-ready");
   return afterLocalOpen(problem);
 });
 navigator.mediaDevices?.addEventListener?.("devicechange", () => {
@@ -392,7 +400,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
     ui.consentCheckbox.focus();
     return mtm.state;
   }
-  performance.mark("mtm:join-clicked");
+  markFirst("join-clicked");
   joinable = false;
   displayName = trimmed;
   sendConsent = consentShown && ui.consentCheckbox.checked;
@@ -425,7 +433,7 @@ function openSocket() {
   socket.on("participant-joined", afterJoin((event) => roster?.joined(event)));
   socket.on("participant-left", afterJoin((event) => roster?.left(event)));
   socket.on("signal", afterJoin((message) => {
-    if (message?.description) performance.mark("mtm:description-received");
+    if (message?.description) markFirst("description-received");
     roster?.signal(message);
   }));
   socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
@@ -445,7 +453,7 @@ function openSocket() {
 }
 
 function onConnect() {
-  performance.mark("mtm:socket-connected");
+  markFirst("socket-connected");
   if (connectionTrouble) {
     connectionTrouble = false;
     showStatus("");
@@ -490,7 +498,7 @@ async function sendJoin() {
     if (!socket.connected) return;
     ack = { ok: false, error: { code: "timeout", message: "The server did not answer. Please try again." } };
   }
-  performance.mark("mtm:join-answered");
+  markFirst("join-answered");
   if (mine !== attempt || !wanted) return; // left, finished or re-sent meanwhile
   if (!ack?.ok) {
     joinFailed(ack?.error);
