@@ -27,11 +27,13 @@
 #      backend included, is the version and the file (sha256) the lock names. Re-run only
 #      when the lock or pyproject.toml changed (a stamp file per profile inside .venv).
 #      Locks are regenerated with `./run.sh lock` (scripts/lock.sh).
-#   3. `npm ci` in web/: socket.io-client for the call page (every profile); test, lint and
+#   3. `npm ci` in web/: socket.io-client and esbuild for the call page (every profile); test, lint and
 #      bench also get web/package.json's devDependencies (TypeScript and ESLint for
 #      `./run.sh lint`, the JS tests' tools), demo gets `--omit=dev`. Re-run only when
 #      web/package-lock.json changed or the profile needs the devDependencies that are not
 #      there yet (a stamp file inside web/node_modules)
+#   4. The call page's bundle (server/bundle.py; demo, test, bench): built by esbuild into
+#      web/build/<digest of the sources>/, skipped when that bundle is there
 #
 # Works from a fresh clone as root (CI) or as a user with sudo.
 set -euo pipefail
@@ -169,4 +171,11 @@ if [ -f web/package-lock.json ]; then
         fi
         printf '%s %s\n' "$npm_hash" "$web" >"$npm_stamp"
     fi
+fi
+
+# --- 4. The call page's bundle ---------------------------------------------------------
+# A server also builds it when it starts on changed sources; building it here means a
+# deployed server never has to.
+if [ "$profile" != lint ]; then
+    .venv/bin/python -m server.bundle
 fi

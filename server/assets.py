@@ -1,13 +1,14 @@
 """The browser's static files under versioned, cacheable URLs.
 
-Every file of `web/static/` (and the socket.io client vendored at setup) is also served
-under `/static/v/<version>/<path>`, where `<version>` is a content hash of all of them
-taken when the app starts. A page names its scripts and stylesheets by those URLs and
-preloads the whole module graph of its entry (`<link rel="modulepreload">`), so the
-browser fetches every module at once instead of discovering each import only when its
-parent arrives, and keeps them across visits: a versioned response is `immutable` for a
-year. The modules import each other by relative paths, so one versioned entry pulls in
-the versions of the same release; a new release has a new directory.
+Every file of `web/static/` (and the call page's bundle, server/bundle.py, under
+`bundle/`) is also served under `/static/v/<version>/<path>`, where `<version>` is a
+content hash of all of them taken when the app starts. A page names its scripts and
+stylesheets by those URLs and preloads the whole module graph of its entry (`<link
+rel="modulepreload">`), so the browser fetches every chunk at once instead of discovering
+each import only when its parent arrives, and keeps them across visits: a versioned
+response is `immutable` for a year. The modules import each other by relative paths, so
+one versioned entry pulls in the versions of the same release; a new release has a new
+directory.
 
 A request for another version than the current one (a page opened before a deploy that
 now loads `panel.js`) gets today's file, revalidated on every use (`no-cache`), so an old
@@ -29,7 +30,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 VERSIONED_PREFIX = "/static/v/"
 # `import … from "./x.js"`, `export … from "./x.js"`, `import "./x.js"` and `import("./x.js")`:
-# how our modules (plain ES modules, no bundler) name their dependencies.
+# how our modules and esbuild's chunks name their dependencies.
 _IMPORT = re.compile(
     r"""(?:^|[;\s])(?:import|export)\s*(?:[\w*{},\s$]+?\s*from\s*)?["']([^"']+)["']"""
     r"""|\bimport\(\s*["']([^"']+)["']\s*\)""",
@@ -127,16 +128,14 @@ def _resolve(importer: str, specifier: str) -> str | None:
     return "/".join(parts)
 
 
-def add_routes(app: web.Application, assets: StaticAssets, missing: dict[str, str]) -> None:
-    """`/static/v/<version>/<path>`; `missing` explains, per path, a file not installed."""
+def add_routes(app: web.Application, assets: StaticAssets) -> None:
+    """`/static/v/<version>/<path>`."""
 
     async def versioned(request: web.Request) -> web.StreamResponse:
         name = request.match_info["path"]
         file = assets.files.get(name)
-        if file is None:
+        if file is None or not await asyncio.to_thread(file.is_file):
             raise web.HTTPNotFound()
-        if not await asyncio.to_thread(file.is_file):
-            raise web.HTTPServiceUnavailable(text=missing.get(name, "not installed"))
         current = request.match_info["version"] == assets.version
         return web.FileResponse(
             file, headers={"Cache-Control": IMMUTABLE if current else REVALIDATE}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -18,7 +17,7 @@ from models.embed import ClinicEmbedSettings
 from models.errors import Refused
 from models.roles import Role
 from models.tables import Consult
-from server import assets, documents, embed, links
+from server import assets, bundle, documents, embed, links
 from server.api import base_url
 from server.openapi import PREFIX as API_PREFIX
 from server.security import Handler
@@ -27,9 +26,8 @@ from server.tokens import TokenError
 
 log = logging.getLogger(__name__)
 
-SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.esm.min.js")
-# Where the pages load it from, under /static/ (and its versioned twin).
-VENDORED_SOCKET_IO = "vendor/socket.io.esm.min.js"
+# Where the call page's bundle (server/bundle.py) is, under /static/v/<version>/.
+BUNDLE_PREFIX = "bundle/"
 
 _LINK_PROBLEMS = {
     "invalid_token": (404, "This link is not valid", "Check that you opened the whole link."),
@@ -72,21 +70,17 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def add_routes(app: web.Application, web_dir: Path) -> None:
-    vendor_file = web_dir / SOCKET_IO_CLIENT
-    not_installed = "socket.io-client is not installed: run `npm ci` in web/ (./run.sh does it)."
-    static_assets = assets.StaticAssets.scan(web_dir / "static", {VENDORED_SOCKET_IO: vendor_file})
+    call_bundle = bundle.build(web_dir)
+    static_assets = assets.StaticAssets.scan(
+        web_dir / "static",
+        {BUNDLE_PREFIX + name: file for name, file in call_bundle.files.items()},
+    )
     # Templates name scripts and stylesheets by their versioned addresses (server/assets.py).
     templates = app[STATE].templates
     templates.globals["static_url"] = static_assets.url
     templates.globals["module_preloads"] = static_assets.preloads
-    assets.add_routes(app, static_assets, {VENDORED_SOCKET_IO: not_installed})
-
-    async def socket_io_client(request: web.Request) -> web.StreamResponse:
-        if not await asyncio.to_thread(vendor_file.is_file):
-            raise web.HTTPServiceUnavailable(text=not_installed)
-        return web.FileResponse(vendor_file, headers={"Cache-Control": "no-cache"})
-
-    app.router.add_get(f"/static/{VENDORED_SOCKET_IO}", socket_io_client)
+    templates.globals["call_entry"] = BUNDLE_PREFIX + call_bundle.entry
+    assets.add_routes(app, static_assets)
     app.router.add_static("/static/", web_dir / "static", append_version=False)
     app.router.add_get("/c/{token}", join_page)
     app.router.add_get("/c/{token}/documents/{name}", document_page)

@@ -5,7 +5,8 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-  { ignores: ["node_modules/**"] },
+  // build/: the bundles esbuild makes from static/ (server/bundle.py).
+  { ignores: ["node_modules/**", "build/**"] },
   js.configs.recommended,
   {
     files: ["static/**/*.js", "examples/**/*.js"],

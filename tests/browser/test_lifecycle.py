@@ -36,6 +36,16 @@ async def local_tracks(page: Page) -> list[dict[str, object]]:
     return result
 
 
+async def playing_previews(page: Page) -> list[str]:
+    """The camera previews that hold the camera now (a hidden <video> still takes every frame)."""
+    return list(
+        await page.evaluate(
+            """() => ["preview", "waiting-preview"].filter((id) =>
+                document.getElementById(id).srcObject?.getVideoTracks().length)"""
+        )
+    )
+
+
 async def wait_for_waiting_room(page: Page, count: int) -> None:
     await page.wait_for_function(
         "n => window.mtm.waitingRoom.length === n", arg=count, timeout=10_000
@@ -79,8 +89,9 @@ async def test_patient_waits_until_admitted_and_only_then_exchanges_media(
     await start_join(patient, "Maria Lopez")
     await wait_for_state(patient, "waiting")
     assert "let you in shortly" in await patient.get_by_test_id("waiting-message").inner_text()
-    # The local preview stays on while waiting.
+    # The local preview stays on while waiting, in the waiting room's preview only.
     assert [t["kind"] for t in await local_tracks(patient)] == ["audio", "video"]
+    assert await playing_previews(patient) == ["waiting-preview"]
 
     # The pharmacist sees who waits, with Admit and Deny.
     await wait_for_waiting_room(pharmacist, 1)
@@ -103,6 +114,9 @@ async def test_patient_waits_until_admitted_and_only_then_exchanges_media(
     await wait_for_frames(pharmacist, remotes=1)
     await wait_for_waiting_room(pharmacist, 0)
     assert not await pharmacist.get_by_test_id("waiting-room").is_visible()
+    # In the call the self tile shows the camera: no hidden preview holds its frames.
+    assert await playing_previews(patient) == []
+    assert await playing_previews(pharmacist) == []
     assert await patient.evaluate("window.mtm.states") == [
         "prejoin",
         "joining",

@@ -46,12 +46,6 @@ async def test_expired_link_is_410(server: RunningServer) -> None:
         assert "expired" in await page.text()
 
 
-async def test_socket_io_client_is_served(server: RunningServer) -> None:
-    async with server.http.get(f"{server.base_url}/static/vendor/socket.io.esm.min.js") as js:
-        assert js.status == 200
-        assert "javascript" in js.content_type
-
-
 async def test_access_log_never_records_the_token(
     server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,7 +2,7 @@
 // network), the waiting room, the Socket.IO session (docs/protocol.md), and the wiring
 // between the peer mesh, the tiles, the medication panel and the controls.
 // Relative, so that a versioned call.js loads the socket.io client of the same release.
-import { io } from "./vendor/socket.io.esm.min.js";
+import { io } from "socket.io-client";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
@@ -18,6 +18,8 @@ import { TileGrid } from "./tiles.js";
 
 const JOIN_TIMEOUT_MS = 10_000;
 const ACK_TIMEOUT_MS = 10_000;
+// The longest the medication list waits for the page to be idle after joining.
+const PANEL_AFTER_MS = 1_000;
 // A reloaded page goes straight back in (the server lets an admitted patient skip the
 // waiting room within its grace period); older marks are forgotten.
 const REJOIN_MAX_AGE_MS = 60 * 60 * 1000;
@@ -37,7 +39,7 @@ const byId = (id) => document.getElementById(id);
 const ui = {
   app: byId("app"),
   screens: { prejoin: byId("prejoin"), waiting: byId("waiting"), call: byId("call"), notice: byId("notice") },
-  previews: [byId("preview"), byId("waiting-preview")],
+  previews: { prejoin: byId("preview"), waiting: byId("waiting-preview") },
   mediaProblem: byId("media-problem"),
   mediaMessage: byId("media-message"),
   mediaRetry: byId("media-retry"),
@@ -300,6 +302,7 @@ function setState(state) {
 
 function showScreen(name) {
   for (const [key, section] of Object.entries(ui.screens)) section.hidden = key !== name;
+  syncPreviews();
   if (name === "prejoin") meters.prejoin.start();
   else meters.prejoin.stop();
 }
@@ -337,10 +340,7 @@ function afterLocalOpen(problem) {
 /** Every change of what we send: previews, meters, the self tile, and every connection. */
 function onLocalTrack(kind, track) {
   if (kind === "video") {
-    for (const video of ui.previews) {
-      video.srcObject = track ? new MediaStream([track]) : null;
-      video.parentElement.dataset.video = track ? "on" : "off";
-    }
+    syncPreviews();
     ui.app.dataset.facing = local.facingMode;
     const self = tiles.get(mtm.selfId);
     self?.setVideoTrack(track);
@@ -352,6 +352,19 @@ function onLocalTrack(kind, track) {
   }
   mesh?.setTrack(kind, track).catch((error) => console.warn(`could not send the new ${kind} track`, error));
   updateControls();
+}
+
+// Only the preview of the screen shown plays the camera: a hidden <video> still takes every
+// camera frame, and in the call the self tile shows it.
+function syncPreviews() {
+  const track = local.track("video");
+  for (const [screen, video] of Object.entries(ui.previews)) {
+    const wanted = track && !ui.screens[screen].hidden ? track : null;
+    if ((video.srcObject?.getVideoTracks()[0] ?? null) !== wanted) {
+      video.srcObject = wanted ? new MediaStream([wanted]) : null;
+    }
+    video.parentElement.dataset.video = track ? "on" : "off";
+  }
 }
 
 function refreshPickers() {
@@ -633,6 +646,8 @@ async function mountPanel(ack) {
       panel = module.mountPanel(ui.sidePanel, {
         socket, self: ack.self, consultId: ack.consult?.id, initialPanel: ack.panel, settings: ack.settings,
         exposeTestHooks: boot.expose_test_hooks === true,
+        // The first offers and answers go first: drawing the list is the page's longest task.
+        showWhen: new Promise((resolve) => requestIdleCallback(resolve, { timeout: PANEL_AFTER_MS })),
       });
     }
   } catch (error) {
@@ -898,7 +913,7 @@ function finish(state, title, message, { action = null, keepPanel = false } = {}
   local.stop();
   meters.prejoin.close();
   meters.settings.close();
-  for (const video of ui.previews) video.srcObject = null;
+  for (const video of Object.values(ui.previews)) video.srcObject = null;
   ui.suggestion.hidden = true;
   ui.lobby.hidden = true;
   waitingRoom = [];

@@ -37,10 +37,12 @@ const mounted = new WeakMap();
  *        throws an Error when either is missing.
  * @param {Storage|null} [options.storage]   defaults to sessionStorage
  * @param {boolean} [options.exposeTestHooks]   set window.mtmPanel (tests only)
+ * @param {Promise<unknown>} [options.showWhen]   the list is drawn once this settles (at
+ *        once without it); the store listens from the start, so nothing is missed meanwhile
  */
 export function mountPanel(
   root,
-  { socket, self, consultId, initialPanel, settings, storage, exposeTestHooks = false } = /** @type {any} */ ({}),
+  { socket, self, consultId, initialPanel, settings, storage, exposeTestHooks = false, showWhen } = /** @type {any} */ ({}),
 ) {
   if (!root) throw new TypeError("mountPanel: a root element is required");
   if (!socket || !self?.id) throw new TypeError("mountPanel: socket and self are required");
@@ -55,8 +57,14 @@ export function mountPanel(
     settings,
     ...(storage !== undefined ? { storage } : {}),
   });
-  const view = new PanelView(root, store);
   let destroyed = false;
+  /** @type {PanelView|null} */
+  let view = null;
+  const show = () => {
+    if (!destroyed) view = new PanelView(root, store);
+  };
+  if (showWhen) showWhen.finally(show);
+  else show();
 
   const hooks = {
     get seq() {
@@ -111,7 +119,7 @@ export function mountPanel(
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      view.destroy();
+      view?.destroy();
       store.destroy();
       if (mounted.get(root) === panel) mounted.delete(root);
     },
