@@ -18,8 +18,11 @@ import { TileGrid } from "./tiles.js";
 
 const JOIN_TIMEOUT_MS = 10_000;
 const ACK_TIMEOUT_MS = 10_000;
-// The longest the medication list waits for the page to be idle after joining.
-const PANEL_AFTER_MS = 1_000;
+// The longest the medication list waits, after joining, for the call's connections to be
+// set up and the page to be idle (drawing it is the page's longest task).
+const PANEL_AFTER_MS = 3_000;
+// How long after the page has loaded the automatic network check starts.
+const NETWORK_CHECK_AFTER_MS = 1_500;
 // A reloaded page goes straight back in (the server lets an admitted patient skip the
 // waiting room within its grace period); older marks are forgotten.
 const REJOIN_MAX_AGE_MS = 60 * 60 * 1000;
@@ -478,12 +481,20 @@ function onConnect() {
   }
 }
 
-// The automatic first check (the button runs it again) starts once the page has loaded, so
-// it never competes with loading the page, and only while the person has not joined:
-// joining stops it (join), as the call must not wait for it nor share the relay with it.
+// The automatic first check (the button runs it again) starts a moment after the page has
+// loaded, so it never competes with loading the page nor with a Join pressed at once (its
+// peer connection costs the page's main thread a quarter of a second on a busy phone), and
+// only while the person has not joined: joining stops it (join), as the call must not wait
+// for it nor share the relay with it.
 function startNetworkCheck() {
   if (document.readyState !== "complete") {
     addEventListener("load", () => setTimeout(startNetworkCheck), { once: true });
+    return;
+  }
+  const navigation = /** @type {PerformanceNavigationTiming|undefined} */ (performance.getEntriesByType("navigation")[0]);
+  const wait = (navigation?.loadEventEnd ?? 0) + NETWORK_CHECK_AFTER_MS - performance.now();
+  if (wait > 0) {
+    setTimeout(startNetworkCheck, wait);
     return;
   }
   if ((mtm.state === "prejoin" || mtm.state === "error") && network.result.state === "idle" && socket?.connected) {
@@ -646,13 +657,32 @@ async function mountPanel(ack) {
       panel = module.mountPanel(ui.sidePanel, {
         socket, self: ack.self, consultId: ack.consult?.id, initialPanel: ack.panel, settings: ack.settings,
         exposeTestHooks: boot.expose_test_hooks === true,
-        // The first offers and answers go first: drawing the list is the page's longest task.
-        showWhen: new Promise((resolve) => requestIdleCallback(resolve, { timeout: PANEL_AFTER_MS })),
+        showWhen: callSettled(PANEL_AFTER_MS),
       });
     }
   } catch (error) {
     console.warn("the medication panel could not start", error);
   }
+}
+
+/**
+ * Resolves once no connection of the call is still being set up and the page is idle, or
+ * after `timeoutMs`: what can wait for the media goes after it.
+ * @param {number} timeoutMs
+ */
+function callSettled(timeoutMs) {
+  return new Promise((resolve) => {
+    const deadline = performance.now() + timeoutMs;
+    const settingUp = () => [...(mesh?.connections.values() ?? [])]
+      .some(({ connectionState }) => connectionState === "new" || connectionState === "connecting");
+    const check = () => {
+      const left = deadline - performance.now();
+      if (left <= 0) resolve(undefined);
+      else if (settingUp()) setTimeout(check, 100);
+      else requestIdleCallback(() => resolve(undefined), { timeout: left });
+    };
+    check();
+  });
 }
 
 // While reconnecting, Socket.IO would buffer emits and deliver them to the next session,
