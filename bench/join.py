@@ -18,7 +18,9 @@ with the same camera constraints as our client, connected by a bare RTCPeerConne
 (relay only) whose offer and answer (with all candidates, non-trickle) the driver carries
 between them by hand; no server at all. The mesh limit: three such pages, each connected
 to each of the two others the same way (a call's topology: every page encodes for two
-and decodes two), all at once.
+and decodes two), all at once. The mesh limit with video shown: the same, each page also
+showing its camera and both remotes in <video> elements (and playing their sound), as any
+call page must: what drawing the video costs the browser's one core.
 """
 
 from __future__ import annotations
@@ -123,13 +125,24 @@ OUR_POLLER = """() => {
 
 # The limit pages: one RTCPeerConnection per other page (`peers`: their names), all
 # sending the same camera and microphone stream; when each first had a decoded frame.
-LIMIT_SETUP = """async ({ ice, constraints, peers }) => {
+LIMIT_SETUP = """async ({ ice, constraints, peers, show }) => {
   const bench = (window.__bench = { peers: {}, done: false });
   const stream = await navigator.mediaDevices.getUserMedia(constraints);
+  const video = (source, muted) => {
+    const element = Object.assign(document.createElement("video"), {
+      autoplay: true, playsInline: true, muted, srcObject: source,
+    });
+    element.style.width = "320px";
+    document.body.append(element);
+  };
+  if (show) video(stream, true);
   window.__pcs = {};
   for (const peer of peers) {
     const pc = (window.__pcs[peer] = new RTCPeerConnection(ice));
     for (const track of stream.getTracks()) pc.addTrack(track, stream);
+    if (show) {
+      pc.ontrack = ({ track, streams }) => track.kind === "video" && video(streams[0], false);
+    }
   }
   const tick = async () => {
     try {
@@ -310,10 +323,17 @@ async def _our_run(
 
 
 async def _limit_run(
-    browser: Browser, page_url: str, turn: Coturn, timeout: float, *, pages: int = 2
+    browser: Browser,
+    page_url: str,
+    turn: Coturn,
+    timeout: float,
+    *,
+    pages: int = 2,
+    show: bool = False,
 ) -> list[dict[str, Any]]:
     """The limit for `pages` pages: each pair connected by a bare RTCPeerConnection, every
-    page sending its camera to each other page (2: one pair; 3: the mesh of our call)."""
+    page sending its camera to each other page (2: one pair; 3: the mesh of our call);
+    `show`: each page shows its camera and every remote video, and plays their sound."""
     pairs = await _contexts(browser, pages)
     opened = [page for _, page in pairs]
     names = [f"page{i}" for i in range(pages)]
@@ -327,7 +347,8 @@ async def _limit_run(
             others = [name for other, name in enumerate(names) if other != index]
             await opened[index].goto(page_url)
             await opened[index].evaluate(
-                LIMIT_SETUP, {"ice": config, "constraints": CONSTRAINTS, "peers": others}
+                LIMIT_SETUP,
+                {"ice": config, "constraints": CONSTRAINTS, "peers": others, "show": show},
             )
 
         async def connect(caller: int, callee: int) -> None:
@@ -396,6 +417,7 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
     ours: list[dict[str, Any]] = []
     limit: list[dict[str, Any]] = []
     mesh: list[dict[str, Any]] = []
+    shown: list[dict[str, Any]] = []
     try:
         server = await start_ours(
             workdir,
@@ -424,6 +446,11 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
                     mesh.extend(
                         await _limit_run(browser, page_url, turn, settings.timeout_s, pages=3)
                     )
+                    shown.extend(
+                        await _limit_run(
+                            browser, page_url, turn, settings.timeout_s, pages=3, show=True
+                        )
+                    )
             finally:
                 await browser.close()
     finally:
@@ -434,7 +461,12 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
             problems.extend(f"ours (join): {line}" for line in server.log_problems())
         await turn.stop()
         await db.drop()
-    for kind, samples in (("ours", ours), ("limit", limit), ("mesh limit", mesh)):
+    for kind, samples in (
+        ("ours", ours),
+        ("limit", limit),
+        ("mesh limit", mesh),
+        ("mesh limit, video shown", shown),
+    ):
         failed = [s for s in samples if not math.isfinite(s["first_ms"])]
         if failed:
             problems.append(
@@ -462,7 +494,8 @@ async def run(workdir: Path, cores: Cores, settings: JoinSettings) -> dict[str, 
         },
         "limit": {"first": summarize(limit, "first_ms"), "load": summarize(limit, "load_ms")},
         "mesh_limit": {"first": summarize(mesh, "first_ms"), "all": summarize(mesh, "all_ms")},
-        "samples": {"ours": ours, "limit": limit, "mesh_limit": mesh},
+        "mesh_shown": {"first": summarize(shown, "first_ms"), "all": summarize(shown, "all_ms")},
+        "samples": {"ours": ours, "limit": limit, "mesh_limit": mesh, "mesh_shown": shown},
         "problems": problems,
     }
     return result
