@@ -7,6 +7,7 @@ import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { CallState } from "./call-state.js";
+import { JoinSession } from "./join-session.js";
 import { LocalMedia } from "./local-media.js";
 import { ask, WaitingRoomView } from "./lobby.js";
 import { NetworkCheckView } from "./network-check.js";
@@ -108,21 +109,16 @@ let mesh = null;
 /** Who we are connected to, for `mesh` (call-roster.js). @type {Roster|null} */
 let roster = null;
 let panel = null;
-let joined = false; // in the call, with a mesh for this session
-let wanted = false; // the person pressed Join: (re)send `join` on every connect
+/** The join protocol over `socket` (join-session.js). @type {JoinSession|null} */
+let session = null;
 let joinable = true;
-let attempt = 0; // bumps when a join is superseded (finish, refusal)
 let displayName = "";
-let sendConsent = false; // include the consent in the next `join`
 let settings = null; // the in-call acknowledgement's settings
 let screen = null; // our screen share {track, stream}
 let speakerId = "";
 let waitingRoom = [];
 let poorStreak = 0;
-let connectionTrouble = false; // the status line says the server cannot be reached
 let suggestionDismissed = false;
-// Events that arrive between connecting and the join acknowledgement, replayed after it.
-let early = [];
 let settleJoin = null;
 // The page's state (call-state.js); every change shows on the page and goes to the portal.
 const callState = new CallState((state) => {
@@ -182,7 +178,9 @@ const mtm = {
   selfId: boot.participant.id,
   session: PAGE_SESSION,
   /** Accepted `join`s of this page: 1, then one more after each reconnect. */
-  joins: 0,
+  get joins() {
+    return session?.joins ?? 0;
+  },
   get peers() {
     return mesh?.connections ?? new Map();
   },
@@ -419,18 +417,12 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   markFirst("join-clicked");
   joinable = false;
   displayName = trimmed;
-  sendConsent = consentShown && ui.consentCheckbox.checked;
   const settled = new Promise((resolve) => { settleJoin = resolve; });
   network.cancel();
-  setState("joining");
+  // The connections start with the camera and microphone the person checked.
+  session.join({ name: trimmed, consent: consentShown && ui.consentCheckbox.checked, ready: localReady });
   updateJoinReadiness();
   showStatus(auto ? "Going back into the consult…" : "Joining…");
-  // The connections start with the camera and microphone the person checked.
-  await localReady;
-  if (mtm.state !== "joining") return settled; // refused meanwhile (the link stopped working)
-  wanted = true;
-  if (socket.connected) sendJoin();
-  else if (!socket.active) socket.connect(); // `connect` sends the join
   return settled;
 }
 
@@ -443,42 +435,35 @@ function openSocket() {
     query: { consult: boot.consult.id },
     ...RECONNECT,
   });
-  socket.on("connect", onConnect);
-  socket.on("connect_error", onConnectError);
-  socket.on("disconnect", onDisconnect);
-  socket.on("participant-joined", afterJoin((event) => roster?.joined(event)));
-  socket.on("participant-left", afterJoin((event) => roster?.left(event)));
-  socket.on("signal", afterJoin((message) => {
-    if (message?.description) markFirst("description-received");
-    roster?.signal(message);
-  }));
-  socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
-  socket.on("admitted", (ack) => {
-    if (mtm.state === "waiting" && ack?.ok !== false) enterCall(ack);
+  socket.on("connect", () => markFirst("socket-connected"));
+  session = new JoinSession({
+    socket,
+    callState,
+    session: PAGE_SESSION,
+    joinTimeoutMs: JOIN_TIMEOUT_MS,
+    events: {
+      idleConnect: startNetworkCheck,
+      trouble: (text) => showStatus(text ?? "", text ? "error" : "info"),
+      answered: () => markFirst("join-answered"),
+      accepted: rememberRejoin,
+      waiting: enterWaiting,
+      inCall: enterCall,
+      refused: joinFailed,
+      ended: (state, { title, message, action = null, keepPanel = false }) => {
+        if (state === "error") console.warn("connection refused", message);
+        finish(state, title, message, { action, keepPanel });
+      },
+      participantJoined: (event) => roster?.joined(event),
+      participantLeft: (event) => roster?.left(event),
+      signal: (message) => {
+        if (message?.description) markFirst("description-received");
+        roster?.signal(message);
+      },
+    },
   });
-  socket.on("denied", ({ message } = {}) => finish("denied", "You were not let in",
-    message || "The pharmacist could not let you into this consult.", { action: "Ask to join again" }));
-  socket.on("removed", ({ message } = {}) => finish("removed", "You were removed from the consult",
-    message || "The pharmacist removed you from this consult."));
-  socket.on("replaced", ({ message } = {}) => finish("replaced", "Opened in another window",
-    message || "This consult is now open in another window or tab.", { action: "Use this window instead" }));
-  socket.on("consult-ended", ({ reason } = {}) => finish("ended", "The consult has ended",
-    reason ? `Reason given: ${reason}` : "Thank you for taking part.", { keepPanel: true }));
+  socket.on("waiting-room", ({ waiting } = {}) => updateWaitingRoom(waiting ?? []));
   socket.on("error", onServerError);
   embed?.watch(socket);
-}
-
-function onConnect() {
-  markFirst("socket-connected");
-  if (connectionTrouble) {
-    connectionTrouble = false;
-    showStatus("");
-  }
-  if (wanted) {
-    sendJoin();
-  } else {
-    startNetworkCheck();
-  }
 }
 
 // The automatic first check (the button runs it again) starts a moment after the page has
@@ -502,54 +487,15 @@ function startNetworkCheck() {
   }
 }
 
-// Until the acknowledgement arrives there is no mesh to apply events to; queue them.
-function afterJoin(handler) {
-  return (payload) => (joined ? handler(payload) : early.push(() => handler(payload)));
-}
-
-// Runs on Join and again after every automatic reconnect.
-async function sendJoin() {
-  const mine = ++attempt;
-  joined = false;
-  early = []; // whatever was queued belonged to the previous connection
-  const payload = { display_name: displayName, session: PAGE_SESSION };
-  if (sendConsent) payload.consent = { accepted: true };
-  let ack;
-  try {
-    ack = await socket.timeout(JOIN_TIMEOUT_MS).emitWithAck("join", payload);
-  } catch {
-    // Lost the connection meanwhile: the next `connect` sends `join` again.
-    if (!socket.connected) return;
-    ack = { ok: false, error: { code: "timeout", message: "The server did not answer. Please try again." } };
-  }
-  markFirst("join-answered");
-  if (mine !== attempt || !wanted) return; // left, finished or re-sent meanwhile
-  if (!ack?.ok) {
-    joinFailed(ack?.error);
-    return;
-  }
-  sendConsent = false; // recorded once is enough
-  mtm.joins += 1;
-  rememberRejoin();
-  if (ack.waiting) enterWaiting(ack);
-  else enterCall(ack);
-}
-
+/** A `join` refused (the session goes to "error" next): back to the pre-join screen. */
 function joinFailed(error) {
   const code = error?.code;
-  if (code === "consult_ended") {
-    finish("ended", "The consult has ended", error.message || "This consult has ended.");
-    return;
-  }
   const message = error?.message || "Could not join the consult.";
   console.warn("join refused", error);
-  attempt += 1;
-  wanted = false;
   joinable = true;
   forgetRejoin();
   leaveCallView();
   showScreen("prejoin");
-  setState("error");
   showStatus(message, "error");
   if (code === "consent_required") {
     // The server has no consent on record: show it (again) and ask for it.
@@ -565,22 +511,21 @@ function joinFailed(error) {
 
 // ---- the waiting room (patients) --------------------------------------------------------
 
-function enterWaiting(ack) {
+/** The session goes to "waiting" next; `again`: it was waiting before a reconnect. */
+function enterWaiting(ack, { again }) {
   // Back from the call (a reconnect after the grace period): the others dropped us.
   leaveCallView();
   mtm.selfId = ack.self?.id ?? mtm.selfId;
-  const wasWaiting = callState.waiting;
   ui.waitingMessage.textContent = ack.message || "Your pharmacist will let you in shortly.";
   showScreen("waiting");
-  setState("waiting");
-  showStatus(wasWaiting ? "Reconnected. Still waiting to be let in." : "");
-  if (!wasWaiting) ui.waitingTitle.focus();
+  showStatus(again ? "Reconnected. Still waiting to be let in." : "");
+  if (!again) ui.waitingTitle.focus();
 }
 
 // ---- in the call ------------------------------------------------------------------------
 
-function enterCall(ack) {
-  const wasInCall = callState.inCall;
+/** The session goes to "in-call" next; `reconnected`: it was in the call before. */
+function enterCall(ack, { reconnected: wasInCall }) {
   mtm.selfId = ack.self.id;
   settings = ack.settings ?? { may: {} };
   const may = settings.may ?? {};
@@ -624,8 +569,6 @@ function enterCall(ack) {
   // We are the newcomer to everyone already in the call: we make the first offers.
   roster?.enter(ack.roster ?? []);
 
-  joined = true;
-  for (const replay of early.splice(0)) replay();
   embed?.joined(ack);
 
   ui.lobby.hidden = true;
@@ -637,7 +580,6 @@ function enterCall(ack) {
   mountPanel(ack);
   quality.start();
   showScreen("call");
-  setState("in-call");
   showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster ?? []));
   if (!wasInCall) {
     (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
@@ -649,7 +591,7 @@ function enterCall(ack) {
 
 async function mountPanel(ack) {
   const module = await panelModule;
-  if (!module?.mountPanel || !joined) return;
+  if (!module?.mountPanel || !session?.joined) return;
   try {
     if (panel) {
       panel.onReconnected(ack);
@@ -688,7 +630,7 @@ function callSettled(timeoutMs) {
 // While reconnecting, Socket.IO would buffer emits and deliver them to the next session,
 // which has not joined yet and whose peers are new: signals of the old mesh are dropped.
 function sendSignal(message) {
-  if (joined && socket?.connected) socket.emit("signal", message);
+  if (session?.joined && socket?.connected) socket.emit("signal", message);
 }
 
 function rosterSummary(roster) {
@@ -782,7 +724,7 @@ function onQuality(remoteId, level) {
 
 async function shareScreen() {
   if (screen) return true;
-  if (!joined || !settings?.may?.share_screen || !canShareScreen) return false;
+  if (!session?.joined || !settings?.may?.share_screen || !canShareScreen) return false;
   let picked;
   try {
     picked = await pickScreen(() => stopScreenShare());
@@ -795,7 +737,7 @@ async function shareScreen() {
     showStatus("Screen sharing was cancelled.");
     return false;
   }
-  if (!joined) {
+  if (!session?.joined) {
     picked.track.stop();
     return false;
   }
@@ -848,7 +790,7 @@ async function manage(event, payload) {
     return ack ?? { ok: false };
   } catch {
     // Ending the consult closes our connection before its acknowledgement can arrive.
-    if (joined) showStatus("The server did not answer. Please try again.", "error");
+    if (session?.joined) showStatus("The server did not answer. Please try again.", "error");
     return { ok: false };
   }
 }
@@ -931,13 +873,10 @@ function leave() {
  */
 function finish(state, title, message, { action = null, keepPanel = false } = {}) {
   joinable = false;
-  wanted = false;
-  attempt += 1;
   forgetRejoin();
   for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog]) if (dialog.open) dialog.close();
   stopScreenShare({ silent: true });
   quality.stop();
-  closeSocket();
   closeMesh();
   tiles.clear();
   local.stop();
@@ -955,13 +894,13 @@ function finish(state, title, message, { action = null, keepPanel = false } = {}
     ui.endedCard.hidden = false;
     showStatus("");
     showScreen("call");
-    setState(state);
+    session.end(state);
     ui.endedTitle.focus();
     return;
   }
   panel?.destroy();
   panel = null;
-  setState(state);
+  session.end(state);
   showNotice(title, message, action);
 }
 
@@ -978,47 +917,9 @@ function leaveCallView() {
 }
 
 function closeMesh() {
-  joined = false;
   roster?.close();
   roster = null;
   mesh = null;
-}
-
-function closeSocket() {
-  if (!socket) return;
-  const closing = socket;
-  // Our own disconnect must not be reported as a lost connection.
-  closing.off("disconnect", onDisconnect);
-  closing.off("connect_error", onConnectError);
-  closing.disconnect();
-}
-
-function onConnectError(error) {
-  if (socket?.active) {
-    // A network problem: Socket.IO keeps retrying on its own.
-    connectionTrouble = true;
-    showStatus("Cannot reach the server. Trying again…", "error");
-    return;
-  }
-  // The server refused this link (expired, ended, ...): retrying cannot help.
-  const message = error.data?.message || error.message || "This link cannot be used.";
-  console.warn("connection refused", error.data ?? error);
-  finish("error", "Cannot join this consult", message);
-}
-
-function onDisconnect(reason) {
-  if (reason === "io server disconnect") {
-    if (wanted) {
-      finish("ended", "You were disconnected", "The server closed the connection.", { action: "Rejoin" });
-    } else {
-      // Not joined yet (the consult may have ended meanwhile): connecting again tells.
-      socket.connect();
-    }
-  } else if (wanted) {
-    connectionTrouble = true;
-    showStatus("Connection lost. Reconnecting…", "error");
-    if (callState.inCall || callState.waiting) setState("reconnecting");
-  }
 }
 
 function onServerError({ event, code, message } = {}) {
