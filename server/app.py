@@ -149,6 +149,7 @@ def create_app(
             on_limit=app_metrics.rate_limit_hit,
         ),
         heartbeat_seconds=signaling.presence_ttl_seconds / 5,
+        admitters=frozenset(config.consult.admit_roles),
     )
     app[STATE] = state
     app[METRICS] = app_metrics

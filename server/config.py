@@ -179,9 +179,20 @@ class SignalingSettings(_Section):
     presence_ttl_seconds: float = Field(10, ge=0.5, le=300)
 
 
+AdmitRole = Literal["pharmacist", "clinician"]
+DEFAULT_ADMIT_ROLES: tuple[AdmitRole, ...] = ("pharmacist", "clinician")
+
+
 class ConsultSettings(_Section):
     rejoin_grace_seconds: float = Field(120, ge=0, le=3600)
+    # The others see a dropped participant as reconnecting this long, then as having left.
+    reconnect_grace_seconds: float = Field(30, ge=0, le=3600)
     patient_may_share_screen: bool = False
+    # Who may admit a patient from the waiting room, or deny them (they see the waiting room
+    # and hear its chime); removing someone and ending the consult stay the pharmacist's.
+    admit_roles: list[AdmitRole] = Field(
+        default_factory=lambda: list(DEFAULT_ADMIT_ROLES), min_length=1
+    )
     patient_access_days: int = Field(30, ge=0, le=3650)
     max_panel_entries: int = Field(300, ge=10, le=10_000)
 

@@ -37,13 +37,17 @@ class ServerMedia:
         )
         return ClientSettings(
             may={action.value: is_allowed(Role(role), action) for action in Action}
-            | {Action.SHARE_SCREEN.value: may_share},
+            | {
+                Action.SHARE_SCREEN.value: may_share,
+                "admit": role in self._config.consult.admit_roles,
+            },
             panel_schema=panel.schema(),
             probe=ProbeThresholds(
                 max_rtt_ms=probe.max_rtt_ms,
                 max_loss_percent=probe.max_loss_percent,
                 min_kbps=probe.min_kbps,
             ),
+            reconnect_grace_seconds=self._config.consult.reconnect_grace_seconds,
         )
 
     async def probe_answer(

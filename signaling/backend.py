@@ -101,12 +101,16 @@ class ClientSettings:
     may: Mapping[str, bool]
     panel_schema: JsonObject
     probe: ProbeThresholds
+    # How long a participant whose connection dropped is shown as reconnecting before the
+    # others are told that they left.
+    reconnect_grace_seconds: float
 
     def wire(self) -> dict[str, Any]:
         return {
             "may": dict(self.may),
             "panel_schema": self.panel_schema,
             "probe": self.probe.wire(),
+            "reconnect_grace_seconds": self.reconnect_grace_seconds,
         }
 
 

@@ -34,6 +34,7 @@ from signaling.payloads import (
     EndPayload,
     EventRefused,
     JoinPayload,
+    MediaPayload,
     ParticipantPayload,
     ProbePayload,
     SignalPayload,
@@ -65,9 +66,14 @@ class SignalingLimits:
     on_limit: Callable[[str], None] = lambda limit: None
 
 
-def hosts_room(consult_id: str) -> str:
-    """The room of those who manage the consult (they see the waiting room)."""
-    return f"{consult_id}/hosts"
+def admitters_room(consult_id: str) -> str:
+    """The room of those who may admit (they see the waiting room)."""
+    return f"{consult_id}/admitters"
+
+
+# Who may admit from (and deny) the waiting room unless configured otherwise
+# (`consult.admit_roles`): never a patient.
+DEFAULT_ADMITTERS = frozenset({Role.PHARMACIST.value, Role.CLINICIAN.value})
 
 
 class ConsultSignaling:
@@ -83,8 +89,10 @@ class ConsultSignaling:
         limits: SignalingLimits,
         *,
         heartbeat_seconds: float = 2.0,
+        admitters: frozenset[str] = DEFAULT_ADMITTERS,
     ) -> None:
         self.sio = sio
+        self.admitters = admitters - {Role.PATIENT.value}
         self.backend = backend
         self.presence = presence
         self.cluster = cluster
@@ -110,6 +118,7 @@ class ConsultSignaling:
         on("probe", self._on_probe, needs_join=False)
         on("leave", self._on_leave, needs_join=False)
         on("signal", self._on_signal)
+        on("media", self._on_media)
         on("admit", self._on_admit)
         on("admit-all", self._on_admit_all)
         on("deny", self._on_deny)
@@ -187,7 +196,7 @@ class ConsultSignaling:
                         await self.router.to_session(
                             sid, "participant-joined", {"participant": member.public()}
                         )
-                if _is_host(session.identity):
+                if self._may_admit(session.identity):
                     await self.router.to_session(sid, "waiting-room", {"waiting": waiting})
 
     async def _end_consults_that_ended(self) -> None:
@@ -288,6 +297,8 @@ class ConsultSignaling:
             session.identity = identity = replace(identity, display_name=payload.display_name)
         session.consult = decision.consult
         session.session = payload.session or secrets.token_urlsafe(12)
+        if payload.media is not None:
+            session.media = payload.media
         if present is not None and elsewhere:
             await self._command(SessionCommand("replace", identity.consult_id, present.sid))
         if decision.admitted:
@@ -319,6 +330,8 @@ class ConsultSignaling:
             state=state,
             instance=self.cluster.instance,
             session=session.session,
+            microphone=session.media.microphone,
+            camera=session.media.camera,
         )
 
     def _waiting_payload(self, session: Session) -> dict[str, Any]:
@@ -337,8 +350,8 @@ class ConsultSignaling:
         await self.presence.add(identity.consult_id, entry)
         await self.sio.enter_room(sid, identity.consult_id)
         await self.sio.enter_room(sid, panel_room(identity.consult_id, identity.role))
-        if _is_host(identity):
-            await self.sio.enter_room(sid, hosts_room(identity.consult_id))
+        if self._may_admit(identity):
+            await self.sio.enter_room(sid, admitters_room(identity.consult_id))
         session.state = "in-call"
         session.consult = await self.backend.admissions.record_in_call(identity)
         await self.sio.emit(
@@ -368,7 +381,7 @@ class ConsultSignaling:
             "settings": media.client_settings(identity.role).wire(),
             "panel": audience.panel_for(identity.role, panel.wire()),
         }
-        if _is_host(identity):
+        if self._may_admit(identity):
             payload["waiting_room"] = [m.public() for m in everyone if m.state == "waiting"]
         return payload
 
@@ -376,10 +389,20 @@ class ConsultSignaling:
         waiting = [
             m.public() for m in await self.presence.roster(consult_id) if m.state == "waiting"
         ]
-        await self.sio.emit("waiting-room", {"waiting": waiting}, room=hosts_room(consult_id))
+        await self.sio.emit("waiting-room", {"waiting": waiting}, room=admitters_room(consult_id))
+
+    def _may_admit(self, identity: Identity) -> bool:
+        return identity.role in self.admitters
+
+    def _require_admitter(self, session: Session) -> None:
+        if not self._may_admit(session.identity):
+            raise EventRefused(
+                "forbidden",
+                f"A {session.identity.role} may not admit anyone in this consult.",
+            )
 
     async def _waiting(self, host: Session, data: Any) -> PresentParticipant:
-        _require_host(host)
+        self._require_admitter(host)
         payload = parse(ParticipantPayload, data)
         entry = await self.presence.get(host.identity.consult_id, payload.participant_id)
         if entry is None or entry.state != "waiting":
@@ -393,7 +416,7 @@ class ConsultSignaling:
         return {"ok": True}
 
     async def _on_admit_all(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
-        _require_host(session)
+        self._require_admitter(session)
         parse(EmptyPayload, {} if data is None else data)
         consult_id = session.identity.consult_id
         admitted = []
@@ -478,7 +501,11 @@ class ConsultSignaling:
             session.state = "gone"  # its disconnect must not announce a departure
             identity = session.identity
             await self.presence.remove(consult_id, identity.participant_id, sid)
-            for room in (consult_id, hosts_room(consult_id), panel_room(consult_id, identity.role)):
+            for room in (
+                consult_id,
+                admitters_room(consult_id),
+                panel_room(consult_id, identity.role),
+            ):
                 await self.sio.leave_room(sid, room)
             await self.sio.disconnect(sid, ignore_queue=True)
 
@@ -513,6 +540,25 @@ class ConsultSignaling:
             )
         await self.router.to_session(
             recipient.sid, "signal", payload.relayed(identity.participant_id)
+        )
+        return {"ok": True}
+
+    async def _on_media(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
+        session.media = parse(MediaPayload, data)
+        identity = session.identity
+        present = await self.presence.get(identity.consult_id, identity.participant_id)
+        if present is None or present.sid != sid:
+            raise EventRefused("not_joined", "This connection is no longer in the call.")
+        # Read again after the await: of two quick changes, the last one is what stays.
+        media = session.media
+        await self.presence.add(
+            identity.consult_id, replace(present, microphone=media.microphone, camera=media.camera)
+        )
+        await self.sio.emit(
+            "participant-media",
+            {"participant_id": identity.participant_id, "media": media.model_dump()},
+            room=identity.consult_id,
+            skip_sid=sid,
         )
         return {"ok": True}
 
@@ -564,13 +610,14 @@ class ConsultSignaling:
         ]
 
 
-def _self(session: Session) -> dict[str, str]:
+def _self(session: Session) -> dict[str, Any]:
     identity = session.identity
     return {
         "id": identity.participant_id,
         "role": identity.role,
         "display_name": identity.display_name,
         "session": session.session,
+        "media": session.media.model_dump(),
     }
 
 

@@ -33,9 +33,21 @@ class Consent(_Payload):
         return value
 
 
+MicrophoneState = Literal["on", "off"]
+CameraState = Literal["on", "off", "audio-only"]
+
+
+class MediaPayload(_Payload):
+    """`media`, and `join`'s `media`: what the sender's microphone and camera do now."""
+
+    microphone: MicrophoneState
+    camera: CameraState
+
+
 class JoinPayload(_Payload):
     display_name: str | None = None
     consent: Consent | None = None
+    media: MediaPayload | None = None
     # The page's session, the same across its reconnects: the others then keep their media
     # connections to it (docs/protocol.md, "join").
     session: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{8,64}$")

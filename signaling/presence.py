@@ -43,14 +43,19 @@ class PresentParticipant:
     instance: str = ""
     session: str = ""
     since: float = field(default_factory=time.time)
+    # What the participant's page says its microphone ("on", "off") and camera ("on", "off",
+    # "audio-only") do, so that everyone's tile shows it (docs/protocol.md, "media").
+    microphone: str = "on"
+    camera: str = "on"
 
-    def public(self) -> dict[str, str]:
+    def public(self) -> dict[str, Any]:
         """The roster entry other participants see (never the socket id or the instance)."""
         return {
             "id": self.participant_id,
             "role": self.role,
             "display_name": self.display_name,
             "session": self.session,
+            "media": {"microphone": self.microphone, "camera": self.camera},
         }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -16,7 +16,7 @@ import socketio
 
 from models.errors import Refused
 from signaling.backend import ConsultState, Identity
-from signaling.payloads import EventRefused
+from signaling.payloads import EventRefused, MediaPayload
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class Session:
     leave_reason: str = "disconnected"
     consult: ConsultState | None = None  # as of the last lifecycle change
     session: str = ""  # the client's session (kept across its reconnects)
+    media: MediaPayload = field(default_factory=lambda: MediaPayload(microphone="on", camera="on"))
     # The consult is ending and this connection asked for it: close it a moment later, so
     # that its acknowledgement arrives first.
     ending: bool = False

@@ -349,7 +349,7 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
         assert answer == {
             "ok": False,
             "code": "forbidden",
-            "message": "A patient may not manage who is in the consult.",
+            "message": "A patient may not admit anyone in this consult.",
         }
     forbidden = [e for e in await events(host, "error") if e["code"] == "forbidden"]
     assert [e["command"] for e in forbidden] == ["admit", "deny"]

@@ -56,11 +56,10 @@ async def test_patient_waits_until_admitted(server: RunningServer) -> None:
             await patient.sio.emit("signal", {"to": ack["self"]["id"], "candidate": None})
             assert (await patient.wait_for("error"))["code"] == "not_joined"
             patient_id = ack["waiting_room"][0]["id"]
-            # A clinician may not admit.
-            async with joined(server.base_url, t["clinician"]) as (clinician, _):
-                refused = await clinician.sio.call("admit", {"participant_id": patient_id})
-                assert refused["error"]["code"] == "forbidden"
-                assert "waiting-room" not in clinician.names()
+            # A clinician sees the waiting room too (consult.admit_roles, by default).
+            async with joined(server.base_url, t["clinician"]) as (clinician, clin_ack):
+                assert [w["id"] for w in clin_ack["waiting_room"]] == [patient_id]
+                assert clin_ack["settings"]["may"]["admit"] is True
                 assert (await pharmacist.wait_for("participant-joined"))["participant"][
                     "role"
                 ] == "clinician"
@@ -234,3 +233,34 @@ async def test_settings_tell_the_client_what_the_role_may_do(server: RunningServ
             "max_loss_percent": 5.0,
             "min_kbps": 750.0,
         }
+
+
+async def test_a_clinician_alone_hears_the_knock_admits_and_denies(server: RunningServer) -> None:
+    consult = await server.create_consult(admit_patient=False)
+    t = tokens(consult)
+    async with joined(server.base_url, t["clinician"]) as (clinician, ack):
+        assert ack["waiting_room"] == []
+        patient = await waiting_patient(server, t["patient"])
+        try:
+            (knock,) = (await clinician.wait_for("waiting-room"))["waiting"]
+            assert knock["role"] == "patient"
+            denied = await clinician.sio.call("deny", {"participant_id": knock["id"]})
+            assert denied == {"ok": True}
+            assert "message" in await patient.wait_for("denied")
+        finally:
+            await patient.sio.disconnect()
+        again = await waiting_patient(server, t["patient"])
+        try:
+            waiting: list[dict[str, Any]] = []
+            while not waiting:  # the room emptied by the denial is announced first
+                waiting = (await clinician.wait_for("waiting-room"))["waiting"]
+            (knock,) = waiting
+            assert await clinician.sio.call("admit", {"participant_id": knock["id"]}) == {
+                "ok": True
+            }
+            assert (await again.wait_for("admitted"))["waiting"] is False
+            # Removing and ending stay the pharmacist's.
+            refused = await clinician.sio.call("remove", {"participant_id": knock["id"]})
+            assert refused["error"]["code"] == "forbidden"
+        finally:
+            await again.sio.disconnect()

@@ -108,6 +108,15 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "reason": st.text(max_size=600),
     "since": st.integers(min_value=0, max_value=2**32),
     "entity_id": IDS,
+    "microphone": st.sampled_from(["on", "off", "muted", ""]),
+    "camera": st.sampled_from(["on", "off", "audio-only", "video"]),
+    "media": st.fixed_dictionaries(
+        {},
+        optional={
+            "microphone": st.sampled_from(["on", "off", "x"]),
+            "camera": st.sampled_from(["on", "off", "audio-only", 1]),
+        },
+    ),
 }
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
@@ -122,6 +131,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "end-consult": payloads.EndPayload,
     "panel-sync": payloads.PanelSyncPayload,
     "panel-history": payloads.PanelHistoryPayload,
+    "media": payloads.MediaPayload,
 }
 
 

@@ -12,6 +12,7 @@ import socketio
 SERVER_EVENTS = (
     "participant-joined",
     "participant-left",
+    "participant-media",
     "signal",
     "replaced",
     "consult-ended",
@@ -61,11 +62,17 @@ class RecordingClient:
         await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
 
     async def join(
-        self, display_name: str | None = None, *, consent: bool = True
+        self,
+        display_name: str | None = None,
+        *,
+        consent: bool = True,
+        media: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {"consent": {"accepted": True}} if consent else {}
         if display_name is not None:
             payload["display_name"] = display_name
+        if media is not None:
+            payload["media"] = media
         ack: dict[str, Any] = await self.sio.call("join", payload, timeout=5)
         return ack
 

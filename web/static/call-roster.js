@@ -5,16 +5,23 @@
 // offers to us. A participant seen again with the same page session (their page
 // reconnected, a server took over the consult) keeps the connection that carries their
 // media; a new session (a reload, another window) or a dead connection is met anew.
+// Someone whose connection to the server dropped is shown as reconnecting, not as gone,
+// for a grace period (docs/protocol.md, `settings.reconnect_grace_seconds`); only then, if
+// they did not come back, does the call say they left.
 // Nothing of the DOM here: the tiles are behind `view`, the connections behind `mesh`.
 
 /**
- * @typedef {{id: string, role?: string, display_name?: string, session?: string|null}} Participant
+ * @typedef {{microphone?: string, camera?: string}} Media
+ * @typedef {{id: string, role?: string, display_name?: string, session?: string|null, media?: Media}} Participant
  * @typedef {{
  *   upsert: (participant: Participant) => void,
  *   remove: (participantId: string) => void,
+ *   setAway: (participantId: string, away: boolean) => void,
+ *   setMedia: (participantId: string, media: Media) => void,
  *   announce: (text: string) => void,
  *   nameOf: (participantId: string) => string|undefined,
  * }} RosterView
+ * @typedef {{set: (run: () => void, ms: number) => unknown, clear: (timer: unknown) => void}} Timers
  * @typedef {import("./peers.js").Mesh} Mesh
  */
 
@@ -28,17 +35,25 @@ export class Roster {
   // The session of each remote participant we have a connection with.
   /** @type {Map<string, string>} */
   #sessions = new Map();
-  // Remote ids reported `disconnected` whose media still flows: kept until their connection
-  // fails or they come back (their page may be reconnecting through another instance).
-  #lingering = new Set();
+  // Remote ids reported `disconnected`, each with the timer that ends its grace period.
+  // Their connection is kept while it carries media (their page may be reconnecting
+  // through another server instance).
+  /** @type {Map<string, unknown>} */
+  #away = new Map();
+  #graceMs;
+  /** @type {Timers} */
+  #timers;
 
   /**
    * @param {Mesh} mesh
    * @param {RosterView} view
+   * @param {{graceMs?: number, timers?: Timers}} [options]
    */
-  constructor(mesh, view) {
+  constructor(mesh, view, { graceMs = 30_000, timers } = {}) {
     this.#mesh = mesh;
     this.#view = view;
+    this.#graceMs = graceMs;
+    this.#timers = timers ?? { set: (run, ms) => setTimeout(run, ms), clear: (timer) => clearTimeout(/** @type {any} */ (timer)) };
   }
 
   get mesh() {
@@ -55,27 +70,38 @@ export class Roster {
 
   /** @param {{participant: Participant}} event  `participant-joined` */
   joined({ participant }) {
+    const wasAway = this.#back(participant.id);
     if (this.#unannounced.delete(participant.id)) {
       this.#view.upsert(participant); // its connection is already being negotiated: keep it
       if (participant.session) this.#sessions.set(participant.id, participant.session);
-    } else if (!this.#connectOrKeep(participant, { offer: false })) {
+    } else if (!this.#connectOrKeep(participant, { offer: false }) && !wasAway) {
       return; // the same page, back (it reconnected): nothing changed for this person
     }
-    this.#view.announce(`${this.#view.nameOf(participant.id) ?? "Someone"} joined.`);
+    const name = this.#view.nameOf(participant.id) ?? "Someone";
+    this.#view.announce(wasAway ? `${name} is back.` : `${name} joined.`);
   }
 
   /** @param {{participant_id: string, reason?: string}} event  `participant-left` */
   left({ participant_id: participantId, reason }) {
-    if (reason === "disconnected" && this.#alive(participantId)) {
-      // Lost to the server, not to us: their page may be reconnecting (a server instance
-      // failed). Keep the media until the connection fails or they come back.
-      this.#lingering.add(participantId);
+    const name = this.#view.nameOf(participantId);
+    if (reason === "disconnected" && name !== undefined && this.#graceMs > 0) {
+      if (this.#away.has(participantId)) return;
+      this.#away.set(participantId, this.#timers.set(() => this.#gone(participantId), this.#graceMs));
+      this.#view.setAway(participantId, true);
+      this.connectionChanged(participantId);
+      this.#view.announce(`${name}'s connection dropped. Waiting for them to reconnect…`);
       return;
     }
-    const name = this.#view.nameOf(participantId);
-    this.#unannounced.delete(participantId);
-    this.#remove(participantId);
-    if (name) this.#view.announce(`${name} left.`);
+    this.#gone(participantId);
+  }
+
+  /**
+   * `participant-media`: shown on their tile; ignored for someone this page does not know.
+   * @param {{participant_id?: unknown, media?: Media}} event
+   */
+  media({ participant_id: participantId, media } = {}) {
+    if (typeof participantId !== "string" || this.#view.nameOf(participantId) === undefined) return;
+    if (media && typeof media === "object") this.#view.setMedia(participantId, media);
   }
 
   /** @param {import("./peers.js").Signal & {from: string}} message  `signal` */
@@ -90,19 +116,42 @@ export class Roster {
   }
 
   /**
-   * A connection's state changed: a lingering participant whose connection died is gone.
+   * A connection's state changed: that of someone reconnecting died, so it is closed.
    * @param {string} remoteId
    */
   connectionChanged(remoteId) {
-    if (this.#lingering.has(remoteId) && !this.#alive(remoteId)) this.left({ participant_id: remoteId });
+    // Theirs is gone too: close it, keep the tile until they come back or the grace ends.
+    if (this.#away.has(remoteId) && this.#mesh.has(remoteId) && !this.#alive(remoteId)) {
+      this.#mesh.disconnect(remoteId);
+      this.#sessions.delete(remoteId);
+    }
   }
 
   /** Forget everyone and close every connection. */
   close() {
     this.#unannounced.clear();
     this.#sessions.clear();
-    this.#lingering.clear();
+    for (const timer of this.#away.values()) this.#timers.clear(timer);
+    this.#away.clear();
     this.#mesh.close();
+  }
+
+  /** @param {string} participantId  gone for good: their tile goes, the call says so */
+  #gone(participantId) {
+    this.#back(participantId);
+    const name = this.#view.nameOf(participantId);
+    this.#unannounced.delete(participantId);
+    this.#remove(participantId);
+    if (name) this.#view.announce(`${name} left.`);
+  }
+
+  /** Ends a grace period; returns whether there was one. @param {string} participantId */
+  #back(participantId) {
+    if (!this.#away.has(participantId)) return false;
+    this.#timers.clear(this.#away.get(participantId));
+    this.#away.delete(participantId);
+    this.#view.setAway(participantId, false);
+    return true;
   }
 
   /**
@@ -120,7 +169,6 @@ export class Roster {
     this.#mesh.disconnect(participantId);
     this.#view.remove(participantId);
     this.#sessions.delete(participantId);
-    this.#lingering.delete(participantId);
   }
 
   // A connection that carries (or is still setting up) media, as opposed to a failed one.
@@ -149,7 +197,7 @@ export class Roster {
    * @param {{offer: boolean}} how
    */
   #connectOrKeep(participant, how) {
-    this.#lingering.delete(participant.id);
+    this.#back(participant.id);
     if (this.#samePage(participant)) {
       this.#view.upsert(participant);
       return false;

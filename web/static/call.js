@@ -6,6 +6,9 @@ import { io } from "socket.io-client";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
+import { CONTROL_LABELS, controlLabel } from "./control-labels.js";
+import { KnockAlert, notifyIfAllowed, playChime } from "./knock.js";
+import { SpeakingMonitor } from "./speaking.js";
 import { CallState } from "./call-state.js";
 import { JoinSession } from "./join-session.js";
 import { LocalMedia } from "./local-media.js";
@@ -53,6 +56,8 @@ const ui = {
   consentText: byId("consent-text"),
   consentCheckbox: byId("consent-checkbox"),
   nameInput: byId("display-name"),
+  joinMuted: byId("join-muted"),
+  joinCameraOff: byId("join-camera-off"),
   joinButton: byId("join-button"),
   joinHint: byId("join-hint"),
   waitingTitle: byId("waiting-title"),
@@ -78,6 +83,9 @@ const ui = {
   leaveButton: byId("leave-button"),
   settingsDialog: byId("settings-dialog"),
   audioOnlyToggle: byId("audio-only-toggle"),
+  knockSettings: byId("knock-settings"),
+  knockSoundToggle: byId("knock-sound-toggle"),
+  knockNotifyToggle: byId("knock-notify-toggle"),
   endDialog: byId("end-dialog"),
   endReason: byId("end-reason"),
   endOpen: byId("end-open"),
@@ -133,6 +141,7 @@ const callState = new CallState((state) => {
 });
 
 const quality = new QualityMonitor(() => mtm.peers, onQuality);
+const speaking = new SpeakingMonitor(() => mtm.peers, (remoteId, on) => tiles.get(remoteId)?.setSpeaking(on));
 const network = new NetworkCheckView(byId("network-check"), (payload, timeoutMs) =>
   socket.timeout(timeoutMs).emitWithAck("probe", payload));
 const speaker = {
@@ -165,6 +174,12 @@ const meters = {
   settings: new LevelMeter(byId("settings-mic-level"), byId("settings-mic-level-text")),
 };
 const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
+const knock = new KnockAlert({
+  doc: document,
+  chime: playChime,
+  notify: (text) => { if (ui.knockNotifyToggle.checked) notifyIfAllowed(text); },
+  storage: pageStorage(),
+});
 
 /** Test hook (only with `testing.expose_hooks`); tests depend on this shape. */
 const mtm = {
@@ -217,6 +232,10 @@ const mtm = {
   runNetworkCheck: () => network.run(),
   /** {peerId: {level: "good"|"fair"|"poor", rttMs, lossPercent, fps}} */
   quality: () => Object.fromEntries(quality.levels),
+  /** Waiting-room chimes played so far. */
+  get chimes() {
+    return knock.chimes;
+  },
 };
 if (boot.expose_test_hooks === true) window.mtm = mtm;
 
@@ -256,6 +275,14 @@ navigator.mediaDevices?.addEventListener?.("devicechange", () => {
 });
 
 ui.consentCheckbox.addEventListener("change", updateJoinReadiness);
+// Join muted or with the camera off: the tracks open disabled, and the join says so.
+ui.joinMuted.addEventListener("change", () => setSending("audio", !ui.joinMuted.checked));
+ui.joinCameraOff.addEventListener("change", () => setSending("video", !ui.joinCameraOff.checked));
+// Closing the tab or going elsewhere is leaving, not a dropped connection: the others are
+// told at once rather than seeing "Reconnecting…" for the grace period.
+addEventListener("pagehide", (event) => {
+  if (!event.persisted && session?.joined) socket.emit("leave");
+});
 ui.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
   join();
@@ -276,6 +303,15 @@ ui.settingsButton.addEventListener("click", openSettings);
 ui.settingsDialog.querySelector("[data-dialog-close]").addEventListener("click", () => ui.settingsDialog.close());
 ui.settingsDialog.addEventListener("close", () => meters.settings.stop());
 ui.audioOnlyToggle.addEventListener("change", () => setAudioOnly(ui.audioOnlyToggle.checked));
+ui.knockSoundToggle.checked = knock.soundOn;
+ui.knockSoundToggle.addEventListener("change", () => { knock.soundOn = ui.knockSoundToggle.checked; });
+ui.knockNotifyToggle.checked = typeof Notification !== "undefined" && Notification.permission === "granted";
+ui.knockNotifyToggle.addEventListener("change", async () => {
+  if (!ui.knockNotifyToggle.checked) return;
+  const allowed = typeof Notification !== "undefined" && await Notification.requestPermission() === "granted";
+  ui.knockNotifyToggle.checked = allowed;
+  if (!allowed) showStatus("Notifications are blocked for this site; you can allow them in the browser's site settings.", "error");
+});
 ui.endButton.addEventListener("click", confirmEnd);
 ui.leaveButton.addEventListener("click", leave);
 ui.suggestionAccept.addEventListener("click", () => setAudioOnly(true));
@@ -343,10 +379,8 @@ function onLocalTrack(kind, track) {
   if (kind === "video") {
     syncPreviews();
     ui.app.dataset.facing = local.facingMode;
-    const self = tiles.get(mtm.selfId);
-    self?.setVideoTrack(track);
-    self?.setCameraOff(!track || !local.isEnabled("video"));
-    self?.setNote(local.audioOnly ? "Audio only" : "");
+    tiles.get(mtm.selfId)?.setVideoTrack(track);
+    refreshSelfTile();
   } else {
     meters.prejoin.attach(track);
     if (ui.settingsDialog.open) meters.settings.attach(track);
@@ -364,7 +398,7 @@ function syncPreviews() {
     if ((video.srcObject?.getVideoTracks()[0] ?? null) !== wanted) {
       video.srcObject = wanted ? new MediaStream([wanted]) : null;
     }
-    video.parentElement.dataset.video = track ? "on" : "off";
+    video.parentElement.dataset.video = track && local.isEnabled("video") ? "on" : "off";
   }
 }
 
@@ -441,6 +475,7 @@ function openSocket() {
     callState,
     session: PAGE_SESSION,
     joinTimeoutMs: JOIN_TIMEOUT_MS,
+    media: localMedia,
     events: {
       idleConnect: startNetworkCheck,
       trouble: (text) => showStatus(text ?? "", text ? "error" : "info"),
@@ -455,6 +490,7 @@ function openSocket() {
       },
       participantJoined: (event) => roster?.joined(event),
       participantLeft: (event) => roster?.left(event),
+      participantMedia: (event) => roster?.media(event),
       signal: (message) => {
         if (message?.description) markFirst("description-received");
         roster?.signal(message);
@@ -557,28 +593,30 @@ function enterCall(ack, { reconnected: wasInCall }) {
     roster = new Roster(mesh, {
       upsert: (participant) => tiles.upsert(participant),
       remove: (participantId) => tiles.remove(participantId),
+      setAway: (participantId, away) => tiles.get(participantId)?.setAway(away),
+      setMedia: (participantId, media) => tiles.get(participantId)?.setMedia(media),
       announce: (text) => showStatus(text),
       nameOf: (participantId) => tiles.get(participantId)?.name,
-    });
+    }, { graceMs: 1000 * (ack.settings?.reconnect_grace_seconds ?? 30) });
   }
   const selfTile = tiles.upsert(ack.self, { self: true });
-  const videoTrack = local.track("video");
-  selfTile.setVideoTrack(videoTrack);
-  selfTile.setCameraOff(!videoTrack || !local.isEnabled("video"));
-  selfTile.setNote(local.audioOnly ? "Audio only" : "");
+  selfTile.setVideoTrack(local.track("video"));
+  refreshSelfTile();
   // We are the newcomer to everyone already in the call: we make the first offers.
   roster?.enter(ack.roster ?? []);
 
   embed?.joined(ack);
 
   ui.lobby.hidden = true;
-  updateWaitingRoom(may.manage_participants ? ack.waiting_room ?? [] : []);
+  updateWaitingRoom(may.admit ? ack.waiting_room ?? [] : []);
+  ui.knockSettings.hidden = !may.admit;
   ui.endButton.hidden = !may.manage_participants;
   ui.shareButton.hidden = !(may.share_screen && canShareScreen);
   updateControls();
   updateSwitchCamera();
   mountPanel(ack);
   quality.start();
+  speaking.start();
   showScreen("call");
   showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster ?? []));
   if (!wasInCall) {
@@ -662,7 +700,8 @@ function updateControls() {
   const audio = local.track("audio");
   const video = local.track("video");
   ui.micButton.disabled = !audio;
-  setPressed(ui.micButton, Boolean(audio) && !local.isEnabled("audio"));
+  const muted = Boolean(audio) && !local.isEnabled("audio");
+  setPressed(ui.micButton, muted);
   ui.cameraButton.disabled = !video;
   setPressed(ui.cameraButton, !video || !local.isEnabled("video"));
   ui.audioOnlyToggle.checked = local.audioOnly;
@@ -670,14 +709,41 @@ function updateControls() {
 
 function setPressed(button, pressed) {
   button.setAttribute("aria-pressed", String(pressed));
+  if (CONTROL_LABELS.en[`${button.id}/pressed`]) {
+    button.textContent = controlLabel(button.id, { language: document.documentElement.lang, pressed });
+  }
 }
 
-// aria-pressed="true" means "muted" / "camera off"; the button text stays the same.
+/**
+ * What this page's microphone and camera do, as the others are told (`media`).
+ * @returns {{microphone: "on"|"off", camera: "on"|"off"|"audio-only"}}
+ */
+function localMedia() {
+  const sending = (kind) => Boolean(local.track(kind)) && local.isEnabled(kind);
+  return {
+    microphone: sending("audio") ? "on" : "off",
+    camera: local.audioOnly ? "audio-only" : sending("video") ? "on" : "off",
+  };
+}
+
+function refreshSelfTile() {
+  tiles.get(mtm.selfId)?.setMedia(localMedia());
+}
+
+/** Before joining: what the tracks will do (they may not be open yet). */
+function setSending(kind, on) {
+  local.setEnabled(kind, on);
+  updateControls();
+  syncPreviews();
+}
+
+// aria-pressed="true" means "muted" / "camera off"; the label says what a press does.
 function toggleLocal(kind) {
   const off = local.isEnabled(kind);
   local.setEnabled(kind, !off);
   updateControls();
-  if (kind === "video") tiles.get(mtm.selfId)?.setCameraOff(off);
+  refreshSelfTile();
+  session?.sendMedia();
   showStatus(kind === "audio" ? `Microphone ${off ? "muted" : "on"}.` : `Camera ${off ? "off" : "on"}.`);
 }
 
@@ -696,7 +762,8 @@ async function setAudioOnly(on) {
   ui.suggestion.hidden = true;
   const problem = await local.setAudioOnly(Boolean(on));
   updateControls();
-  tiles.get(mtm.selfId)?.setNote(local.audioOnly ? "Audio only" : "");
+  refreshSelfTile();
+  session?.sendMedia();
   if (problem) showStatus(problem, "error");
   else if (local.audioOnly) {
     showStatus("Audio only: your camera is off and you are not sending video. Turn it back on in Settings.");
@@ -773,12 +840,22 @@ function openSettings() {
 
 // ---- managing the consult (pharmacists) ---------------------------------------------------
 
+/** localStorage, or null where the page may not use it (a sandboxed embed, privacy modes). */
+function pageStorage() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
 function updateWaitingRoom(people) {
   const before = new Set(waitingRoom.map((person) => person.id));
   waitingRoom = people;
-  if (!settings?.may?.manage_participants) return;
+  if (!settings?.may?.admit) return;
   lobby.render(people);
   const arrived = people.filter((person) => !before.has(person.id));
+  knock.update(people.length, arrived.length);
   if (arrived.length === 1) showStatus(`${arrived[0].display_name || "Someone"} is waiting to join.`);
   else if (arrived.length > 1) showStatus(`${arrived.length} people are waiting to join.`);
 }
@@ -873,10 +950,12 @@ function leave() {
  */
 function finish(state, title, message, { action = null, keepPanel = false } = {}) {
   joinable = false;
+  knock.reset();
   forgetRejoin();
   for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog]) if (dialog.open) dialog.close();
   stopScreenShare({ silent: true });
   quality.stop();
+  speaking.stop();
   closeMesh();
   tiles.clear();
   local.stop();
@@ -908,6 +987,7 @@ function finish(state, title, message, { action = null, keepPanel = false } = {}
 function leaveCallView() {
   stopScreenShare({ silent: true });
   quality.stop();
+  speaking.stop();
   closeMesh();
   tiles.clear();
   panel?.destroy();

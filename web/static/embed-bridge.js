@@ -9,6 +9,8 @@
 // are sent to the server, which checks them against this participant's role; the host page
 // is never trusted with a decision. Events go to the host's origin only, never to "*".
 
+import { applyControlLabels } from "./control-labels.js";
+
 export const PROTOCOL = "mtm-consult";
 export const VERSION = 1;
 /** Largest accepted message, as JSON text (a command is well under 200 bytes). */
@@ -225,34 +227,6 @@ function checkArgs(spec, args) {
 
 // ---- the call page's bridge ------------------------------------------------------------
 
-/** Labels of the embed's controls per language (the status line stays English for now). */
-const LABELS = {
-  en: {
-    "prejoin-title": "Join your medication review",
-    "join-button": "Join",
-    "waiting-title": "You're in the waiting room",
-    "waiting-leave": "Leave the waiting room",
-    "mic-button": "Mute mic",
-    "camera-button": "Camera off",
-    "switch-camera-button": "Switch camera",
-    "settings-button": "Settings",
-    "end-button": "End for everyone",
-    "leave-button": "Leave",
-  },
-  es: {
-    "prejoin-title": "Únase a su revisión de medicamentos",
-    "join-button": "Unirse",
-    "waiting-title": "Está en la sala de espera",
-    "waiting-leave": "Salir de la sala de espera",
-    "mic-button": "Silenciar micrófono",
-    "camera-button": "Apagar cámara",
-    "switch-camera-button": "Cambiar cámara",
-    "settings-button": "Ajustes",
-    "end-button": "Terminar para todos",
-    "leave-button": "Salir",
-  },
-};
-
 const DECISIONS = ["accepted", "declined", "no-response"];
 
 /**
@@ -413,10 +387,6 @@ function applyTheme(theme) {
 
 /** @param {string} language */
 function setLanguage(language) {
-  const words = LABELS[/** @type {"en" | "es"} */ (language)] ?? LABELS.en;
   document.documentElement.lang = language;
-  for (const [id, text] of Object.entries(words)) {
-    const element = document.getElementById(id);
-    if (element) element.textContent = text;
-  }
+  applyControlLabels(document);
 }

@@ -10,6 +10,10 @@
 /** @typedef {import("./call-state.js").CallStateName} CallStateName */
 /** @typedef {{code?: string, message?: string}} JoinError */
 /** @typedef {{ok?: boolean, waiting?: boolean, error?: JoinError, [key: string]: any}} JoinAck */
+/**
+ * What this page's microphone and camera do (docs/protocol.md, `media`).
+ * @typedef {{microphone: "on"|"off", camera: "on"|"off"|"audio-only"}} MediaState
+ */
 
 /**
  * Why the page's session ended, as the person should read it.
@@ -43,6 +47,7 @@
  *   ended?: (state: CallStateName, ending: Ending) => void,
  *   participantJoined?: (event: any) => void,
  *   participantLeft?: (event: any) => void,
+ *   participantMedia?: (event: any) => void,
  *   signal?: (message: any) => void,
  * }} JoinEvents
  */
@@ -94,6 +99,8 @@ export class JoinSession {
   #events;
   #session;
   #timeoutMs;
+  /** @type {() => MediaState} */
+  #media;
   // The person pressed Join: (re)send `join` on every connect.
   #wanted = false;
   // In the call, with the acknowledgement of this connection's `join`.
@@ -117,9 +124,11 @@ export class JoinSession {
    * @param {string} options.session  this page load's id (the `join` payload's `session`)
    * @param {JoinEvents} options.events
    * @param {number} [options.joinTimeoutMs]
+   * @param {() => MediaState} [options.media]  read for every `join` (after a reconnect too)
    */
-  constructor({ socket, callState, session, events, joinTimeoutMs = 10_000 }) {
+  constructor({ socket, callState, session, events, joinTimeoutMs = 10_000, media }) {
     this.#socket = socket;
+    this.#media = media ?? (() => ({ microphone: "on", camera: "on" }));
     this.#state = callState;
     this.#session = session;
     this.#events = events;
@@ -132,6 +141,7 @@ export class JoinSession {
     this.#listen("disconnect", (reason) => this.#onDisconnect(reason));
     this.#listen("participant-joined", afterJoin((event) => this.#events.participantJoined?.(event)));
     this.#listen("participant-left", afterJoin((event) => this.#events.participantLeft?.(event)));
+    this.#listen("participant-media", afterJoin((event) => this.#events.participantMedia?.(event)));
     this.#listen("signal", afterJoin((message) => this.#events.signal?.(message)));
     this.#listen("admitted", (ack) => {
       if (this.#state.state === "waiting" && ack?.ok !== false) this.#enterCall(ack);
@@ -144,6 +154,14 @@ export class JoinSession {
   /** In the call on this connection (a signal may be sent). */
   get joined() {
     return this.#joined;
+  }
+
+  /**
+   * Tell the others that this page's microphone or camera changed. Out of the call it
+   * waits: the next `join` carries the state as it is then.
+   */
+  sendMedia() {
+    if (this.#joined) this.#socket.emit("media", this.#media());
   }
 
   /** The person asked to be in the consult and the page has not ended. */
@@ -236,8 +254,8 @@ export class JoinSession {
     const mine = ++this.#attempt;
     this.#joined = false;
     this.#early = []; // whatever was queued belonged to the previous connection
-    /** @type {{display_name: string, session: string, consent?: {accepted: true}}} */
-    const payload = { display_name: this.#name, session: this.#session };
+    /** @type {{display_name: string, session: string, media: MediaState, consent?: {accepted: true}}} */
+    const payload = { display_name: this.#name, session: this.#session, media: this.#media() };
     if (this.#consent) payload.consent = { accepted: true };
     /** @type {JoinAck} */
     let ack;

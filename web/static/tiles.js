@@ -24,8 +24,14 @@ class Tile {
   #placeholder = element("p", "tile__placeholder");
   #badge = element("p", "tile__badge");
   #quality = element("p", "tile__quality");
+  // What the participant's page says (`media`): shown to everyone, words not colour alone.
+  #states = element("p", "tile__states");
+  #muted = element("span", "tile__state");
+  #cameraNote = element("span", "tile__state");
   #videoTrack = null;
   #cameraOff = false;
+  #away = false;
+  #connection = "connecting";
 
   /**
    * @param {string} participantId
@@ -40,8 +46,10 @@ class Tile {
     this.element.dataset.testid = "tile";
     this.element.dataset.participantId = participantId;
     // Self needs no network; remote tiles start "connecting" until ICE says otherwise.
-    this.setConnection(self ? "connected" : "connecting");
-    this.#refreshVideo();
+    this.#connection = self ? "connected" : "connecting";
+    this.element.dataset.connection = this.#connection;
+    this.element.dataset.presence = "here";
+    this.element.dataset.speaking = "false";
 
     this.video = element("video", "tile__video");
     this.video.autoplay = true;
@@ -52,7 +60,14 @@ class Tile {
     this.#placeholder.setAttribute("aria-hidden", "true");
     const caption = element("figcaption", "tile__caption");
     caption.append(this.#name, this.#role);
-    this.element.append(this.video, this.#placeholder, caption, this.#badge);
+    this.#muted.dataset.testid = "muted-indicator";
+    this.#muted.textContent = "Muted";
+    this.#muted.hidden = true;
+    this.#cameraNote.dataset.testid = "camera-indicator";
+    this.#cameraNote.hidden = true;
+    this.#states.append(this.#muted, this.#cameraNote);
+    this.element.append(this.video, this.#placeholder, caption, this.#states, this.#badge);
+    this.setMedia({ microphone: "on", camera: "on" });
 
     if (!self) {
       this.audio = element("audio", "tile__audio");
@@ -123,25 +138,58 @@ class Tile {
     return this.audio.play();
   }
 
-  setCameraOff(off) {
-    this.#cameraOff = off;
+  /**
+   * What the participant's microphone and camera do (their page says so, docs/protocol.md
+   * `media`): "Muted", and for a camera that is off or audio only the initials instead of
+   * a picture (never the last frame, frozen), labelled.
+   * @param {{microphone?: string, camera?: string}} media
+   */
+  setMedia({ microphone = "on", camera = "on" } = {}) {
+    this.element.dataset.microphone = microphone === "off" ? "off" : "on";
+    this.element.dataset.camera = camera;
+    this.#muted.hidden = microphone !== "off";
+    const note = { off: "Camera off", "audio-only": "Audio only" }[camera] ?? "";
+    this.#cameraNote.textContent = note;
+    this.#cameraNote.hidden = !note;
+    this.#states.hidden = this.#muted.hidden && this.#cameraNote.hidden;
+    this.#cameraOff = camera !== "on";
     this.#refreshVideo();
   }
 
   // The initials placeholder stands in whenever there is no picture to show.
   #refreshVideo() {
-    const showing = this.#videoTrack && !this.#videoTrack.muted && !this.#cameraOff;
+    const showing = this.#videoTrack && !this.#videoTrack.muted && !this.#cameraOff && !this.#away;
     this.element.dataset.video = showing ? "on" : "off";
   }
 
-  /** A note on one's own tile ("Audio only"); remote tiles show their connection there. */
-  setNote(text) {
-    if (this.self) this.#badge.textContent = text;
+  /** @param {"connecting"|"connected"|"reconnecting"} state  of our connection to them */
+  setConnection(state) {
+    this.#connection = state;
+    this.#refreshBadge();
   }
 
-  /** @param {"connecting"|"connected"|"reconnecting"} state */
-  setConnection(state) {
+  /**
+   * Their connection to the server dropped: shown as reconnecting (not as gone) until they
+   * are back or the grace period ends.
+   * @param {boolean} away
+   */
+  setAway(away) {
+    this.#away = away;
+    this.element.dataset.presence = away ? "reconnecting" : "here";
+    this.#refreshBadge();
+    this.#refreshVideo();
+  }
+
+  /** @param {boolean} speaking  outlined (CSS) while they speak */
+  setSpeaking(speaking) {
+    if ((this.element.dataset.speaking === "true") === speaking) return;
+    this.element.dataset.speaking = String(speaking);
+  }
+
+  #refreshBadge() {
+    const state = this.#away ? "reconnecting" : this.#connection;
     this.element.dataset.connection = state;
+    if (this.self) return;
     this.#badge.textContent = { connecting: "Connecting…", reconnecting: "Reconnecting…" }[state] ?? "";
   }
 
@@ -264,6 +312,7 @@ export class TileGrid {
       this.#updateCount();
     }
     tile.setIdentity(participant);
+    if (participant.media) tile.setMedia(participant.media);
     this.#screens.get(participant.id)?.setName(tile.name);
     return tile;
   }

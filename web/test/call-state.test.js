@@ -53,9 +53,28 @@ test("a refused join goes back to the pre-join screen's error state, from where 
 });
 
 /** Pages with a Roster each, whose signals the "server" relays in order. */
+/** Timers the test fires by hand. */
+class FakeTimers {
+  /** @type {Map<number, {run: () => void, ms: number}>} */
+  pending = new Map();
+  #next = 1;
+  set = (run, ms) => {
+    const id = this.#next++;
+    this.pending.set(id, { run, ms });
+    return id;
+  };
+  clear = (id) => { this.pending.delete(id); };
+  fireAll() {
+    const due = [...this.pending.values()];
+    this.pending.clear();
+    for (const { run } of due) run();
+  }
+}
+
 function makeCall() {
   const pages = new Map();
   function page(id, session) {
+    const timers = new FakeTimers();
     const tracks = { audio: new FakeTrack("audio"), video: new FakeTrack("video") };
     const tiles = new Map();
     const announced = [];
@@ -78,10 +97,12 @@ function makeCall() {
     const roster = new Roster(mesh, {
       upsert: (participant) => tiles.set(participant.id, { ...tiles.get(participant.id), ...participant }),
       remove: (participantId) => tiles.delete(participantId),
+      setAway: (participantId, away) => { tiles.get(participantId).away = away; },
+      setMedia: (participantId, media) => { tiles.get(participantId).media = media; },
       announce: (text) => announced.push(text),
       nameOf: (participantId) => tiles.get(participantId)?.display_name,
-    });
-    const entry = { id, session, tiles, announced, made, mesh, roster, public: { id, display_name: id.toUpperCase(), session } };
+    }, { graceMs: 30_000, timers });
+    const entry = { id, session, tiles, announced, made, mesh, roster, timers, public: { id, display_name: id.toUpperCase(), session } };
     pages.set(id, entry);
     return entry;
   }
@@ -121,7 +142,11 @@ test("the same page session back (a reconnect, a server takeover) keeps its conn
   assert.equal(present.mesh.connections.get("p_a"), before);
   assert.equal(present.made.length, 1);
   assert.equal(newcomer.made.length, 1);
-  assert.deepEqual(present.announced, ["P_A joined."], "nothing changed for this person");
+  assert.deepEqual(present.announced, [
+    "P_A joined.", "P_A's connection dropped. Waiting for them to reconnect…", "P_A is back.",
+  ]);
+  assert.equal(present.tiles.get("p_a").away, false);
+  assert.equal(present.timers.pending.size, 0, "the grace period ended when they came back");
 });
 
 test("a page that reloads (a new session) is met anew, and answers as the newcomer's peer", async () => {
@@ -156,7 +181,7 @@ test("a signal that overtakes participant-joined is answered, and the announceme
   assert.equal(present.tiles.get("p_a").display_name, "P_A");
 });
 
-test("someone who left for good is removed; a disconnected one with a dead connection too", async () => {
+test("someone who left for good is removed at once; a disconnected one after the grace period", async () => {
   const { page } = makeCall();
   const present = page("p_b", "s1");
   const newcomer = page("p_a", "s2");
@@ -165,12 +190,60 @@ test("someone who left for good is removed; a disconnected one with a dead conne
   await settle();
   present.roster.left({ participant_id: "p_a", reason: "disconnected" });
   assert.ok(present.mesh.has("p_a"), "kept while media flows");
+  assert.equal(present.tiles.get("p_a").away, true, "shown as reconnecting");
+  assert.equal([...present.timers.pending.values()][0].ms, 30_000);
   const pc = /** @type {any} */ (present.mesh.connections.get("p_a"));
   pc.connectionState = "failed";
   pc.onconnectionstatechange();
-  assert.equal(present.mesh.has("p_a"), false);
+  assert.equal(present.mesh.has("p_a"), false, "a dead connection is closed");
+  assert.ok(present.tiles.has("p_a"), "but the tile stays until the grace period ends");
+  assert.ok(!present.announced.includes("P_A left."));
+  present.timers.fireAll();
   assert.equal(present.tiles.has("p_a"), false);
   assert.deepEqual(present.announced.at(-1), "P_A left.");
   newcomer.roster.left({ participant_id: "p_b", reason: "left" });
   assert.equal(newcomer.mesh.has("p_b"), false);
+  assert.equal(newcomer.tiles.has("p_b"), false);
+  assert.deepEqual(newcomer.announced.at(-1), "P_B left.");
+  assert.equal(newcomer.timers.pending.size, 0, "a deliberate leave has no grace period");
+});
+
+test("back within the grace period as a new page (a reload): a new connection, never 'left'", async () => {
+  const { page, pages } = makeCall();
+  const present = page("p_b", "s1");
+  const first = page("p_a", "s2");
+  first.roster.enter([present.public]);
+  present.roster.joined({ participant: first.public });
+  await settle();
+  present.roster.left({ participant_id: "p_a", reason: "disconnected" });
+  first.roster.close();
+  pages.delete("p_a");
+  const reloaded = page("p_a", "s3");
+  reloaded.roster.enter([present.public]);
+  present.roster.joined({ participant: reloaded.public });
+  await settle();
+  assert.equal(present.made.length, 2);
+  assert.equal(present.mesh.connections.get("p_a").connectionState, "connected");
+  assert.notEqual(present.tiles.get("p_a").away, true);
+  assert.equal(present.timers.pending.size, 0);
+  assert.ok(!present.announced.includes("P_A left."));
+  assert.deepEqual(present.announced.at(-1), "P_A is back.");
+  present.timers.fireAll();
+  assert.ok(present.tiles.has("p_a"), "no late 'left'");
+});
+
+test("participant-media reaches a known participant's tile; one for a stranger is ignored", async () => {
+  const { page } = makeCall();
+  const present = page("p_b", "s1");
+  const newcomer = page("p_a", "s2");
+  newcomer.roster.enter([{ ...present.public, media: { microphone: "off", camera: "on" } }]);
+  present.roster.joined({ participant: newcomer.public });
+  await settle();
+  assert.deepEqual(newcomer.tiles.get("p_b").media, { microphone: "off", camera: "on" }, "from the roster");
+  present.roster.media({ participant_id: "p_a", media: { microphone: "on", camera: "audio-only" } });
+  assert.deepEqual(present.tiles.get("p_a").media, { microphone: "on", camera: "audio-only" });
+  present.roster.media({ participant_id: "p_zz", media: { microphone: "off", camera: "off" } });
+  present.roster.media(/** @type {any} */ ({ participant_id: 7 }));
+  assert.equal(present.tiles.has("p_zz"), false);
+  assert.deepEqual([...present.tiles.keys()], ["p_a"]);
 });

@@ -74,8 +74,13 @@ class FakeSocket {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 const IN_CALL = { ok: true, self: { id: "p_me" }, roster: [], ice: {} };
 
+/** @type {{microphone: "on"|"off", camera: "on"|"off"|"audio-only"}} */
+const ON = { microphone: "on", camera: "on" };
+
 function setUp() {
   const socket = new FakeSocket();
+  /** @type {{microphone: "on"|"off", camera: "on"|"off"|"audio-only"}} */
+  const media = { ...ON };
   const state = new CallState();
   state.go("prejoin");
   /** @type {[string, ...any[]][]} */
@@ -94,10 +99,12 @@ function setUp() {
       refused: tell("refused"),
       ended: tell("ended"),
       participantJoined: tell("participantJoined"),
+      participantMedia: tell("participantMedia"),
       signal: tell("signal"),
     },
+    media: () => ({ ...media }),
   });
-  return { socket, state, session, told, names: () => told.map(([name]) => name) };
+  return { socket, state, session, told, media, names: () => told.map(([name]) => name) };
 }
 
 test("Join sends one join with the name, the page's session and the consent; the ack puts it in the call", async () => {
@@ -107,7 +114,7 @@ test("Join sends one join with the name, the page's session and the consent; the
   await session.join({ name: "Maria Lopez", consent: true });
   assert.equal(state.state, "joining");
   assert.deepEqual(socket.joins.map((join) => join.payload), [
-    { display_name: "Maria Lopez", session: "page-1", consent: { accepted: true } },
+    { display_name: "Maria Lopez", session: "page-1", media: ON, consent: { accepted: true } },
   ]);
   socket.joins[0].answer(IN_CALL);
   await settle();
@@ -123,7 +130,7 @@ test("Join before the socket connects connects it, and the connect sends the joi
   assert.equal(socket.connects, 1);
   assert.equal(socket.joins.length, 0);
   socket.up();
-  assert.deepEqual(socket.joins.map((join) => join.payload), [{ display_name: "Ana", session: "page-1" }]);
+  assert.deepEqual(socket.joins.map((join) => join.payload), [{ display_name: "Ana", session: "page-1", media: ON }]);
 });
 
 test("the join waits for the camera; a refusal meanwhile sends nothing", async () => {
@@ -181,7 +188,7 @@ test("a lost connection goes reconnecting, joins again (consent not resent) and 
   assert.equal(state.inCall, true);
   socket.up();
   assert.deepEqual(told.at(-1), ["trouble", null], "the status line is cleared");
-  assert.deepEqual(socket.joins[1].payload, { display_name: "Maria", session: "page-1" });
+  assert.deepEqual(socket.joins[1].payload, { display_name: "Maria", session: "page-1", media: ON });
   socket.joins[1].answer(IN_CALL);
   await settle();
   assert.equal(state.state, "in-call");
@@ -314,4 +321,35 @@ test("the server closing a joined page's connection ends it; before Join it reco
   joined.socket.serve("disconnect", "io server disconnect");
   assert.deepEqual(joined.told.at(-1).slice(0, 2), ["ended", "ended"]);
   assert.equal(joined.told.at(-1)[2].action, "Rejoin");
+});
+
+test("the join carries the microphone and camera as they are when it is sent, a reconnect's too", async () => {
+  const { socket, session, media } = setUp();
+  media.microphone = "off"; // "Join muted" on the pre-join screen
+  socket.up();
+  await session.join({ name: "Ana", consent: false });
+  assert.deepEqual(socket.joins[0].payload.media, { microphone: "off", camera: "on" });
+  socket.joins[0].answer(IN_CALL);
+  await settle();
+  media.camera = "audio-only";
+  socket.drop();
+  socket.up();
+  assert.deepEqual(socket.joins[1].payload.media, { microphone: "off", camera: "audio-only" });
+});
+
+test("a change of microphone or camera is sent in the call only; the others' changes wait for the ack", async () => {
+  const { socket, session, media, told } = setUp();
+  socket.up();
+  session.sendMedia();
+  assert.deepEqual(socket.sent, [], "not joined: the join will carry it");
+  await session.join({ name: "Ana", consent: false });
+  const change = { participant_id: "p_lee", media: { microphone: "off", camera: "on" } };
+  socket.serve("participant-media", change);
+  assert.equal(told.filter(([name]) => name === "participantMedia").length, 0, "held until the ack");
+  socket.joins[0].answer(IN_CALL);
+  await settle();
+  assert.deepEqual(told.filter(([name]) => name === "participantMedia"), [["participantMedia", change]]);
+  media.microphone = "off";
+  session.sendMedia();
+  assert.deepEqual(socket.sent, [["media", { microphone: "off", camera: "on" }]]);
 });

@@ -1,0 +1,79 @@
+"""The waiting room's knock (issue 12), in real Chromium: the clinician sees who waits and
+admits them; a chime and the tab title's count tell those who may admit; the chime can be
+turned off, and stays off on the next visit."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser.conftest import join, open_page, poll, start_join, wait_for_state
+from tests.conftest import RunningServer
+
+pytestmark = pytest.mark.browser
+
+
+async def chimes(page: Page) -> int:
+    result: int = await page.evaluate("window.mtm.chimes")
+    return result
+
+
+async def test_a_clinician_hears_the_knock_and_admits(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult(admit_patient=False)
+    clinician = await open_page(browser, consult["links"]["clinician"])
+    await join(clinician, "Dr Lee")
+    title = await clinician.title()
+    assert await chimes(clinician) == 0
+    patient = await open_page(browser, consult["links"]["patient"], width=390, height=844)
+    await start_join(patient, "Maria Lopez")
+    await wait_for_state(patient, "waiting")
+
+    person = clinician.get_by_test_id("waiting-person")
+    await person.wait_for()
+    assert "Maria Lopez" in await person.inner_text()
+    await poll(lambda: _chimed(clinician, 1), what="a chime")
+    assert await clinician.title() == f"(1) {title}"
+
+    await person.get_by_role("button", name="Admit Maria Lopez").click()
+    await wait_for_state(patient, "in-call")
+    await poll(lambda: _titled(clinician, title), what="the title without the count")
+    assert await chimes(clinician) == 1
+
+
+async def test_the_chime_can_be_turned_off_and_stays_off(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult(admit_patient=False)
+    pharmacist = await open_page(browser, consult["links"]["pharmacist"])
+    await join(pharmacist, "Ana P.")
+    await pharmacist.get_by_test_id("settings-button").click()
+    toggle = pharmacist.get_by_test_id("knock-sound-toggle")
+    assert await toggle.is_checked()
+    await toggle.uncheck()
+    await pharmacist.get_by_test_id("settings-close-button").click()
+
+    patient = await open_page(browser, consult["links"]["patient"])
+    await start_join(patient, "Maria Lopez")
+    await wait_for_state(patient, "waiting")
+    await pharmacist.get_by_test_id("waiting-person").wait_for()
+    await poll(lambda: _title_counts(pharmacist), what="the count in the title")
+    assert await chimes(pharmacist) == 0
+
+    # The same browser, on its next visit: still off.
+    await pharmacist.reload()
+    await pharmacist.wait_for_function("window.mtm && window.mtm.state")
+    assert not await pharmacist.get_by_test_id("knock-sound-toggle").is_checked()
+
+
+async def _chimed(page: Page, count: int) -> bool:
+    return await chimes(page) == count
+
+
+async def _titled(page: Page, title: str) -> bool:
+    return await page.title() == title
+
+
+async def _title_counts(page: Page) -> bool:
+    return (await page.title()).startswith("(1) ")
