@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR
 
 ENTRY = "call.js"
 ESBUILD = Path("node_modules/.bin/esbuild")
@@ -120,19 +121,34 @@ def _esbuild_into(web_dir: Path, directory: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _mtime(path: Path) -> float | None:
+    """When a directory was last changed; None if it is not (or no longer) a directory."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime if S_ISDIR(stat.st_mode) else None
+
+
 def _prune(builds: Path, keep: Path) -> None:
     """Remove all but the newest bundles, and scratch directories a crash left behind."""
-    others = [path for path in builds.iterdir() if path.is_dir() and path != keep]
+    # Another server starting at the same moment renames or removes its own directories
+    # meanwhile: one gone by the time it is looked at is simply not there.
+    others = {
+        path: mtime
+        for path in builds.iterdir()
+        if path != keep and (mtime := _mtime(path)) is not None
+    }
     bundles = sorted(
         (path for path in others if not path.name.startswith(".")),
-        key=lambda path: path.stat().st_mtime,
+        key=lambda path: others[path],
         reverse=True,
     )
     # A scratch directory younger than that may be another server's build in progress.
     abandoned = [
         path
-        for path in others
-        if path.name.startswith(".") and path.stat().st_mtime < time.time() - 600
+        for path, mtime in others.items()
+        if path.name.startswith(".") and mtime < time.time() - 600
     ]
     for old in [*bundles[KEEP - 1 :], *abandoned]:
         shutil.rmtree(old, ignore_errors=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import relay_through
+from tests.conftest import RunningServer, relay_through
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.coturn import Coturn
 
@@ -53,6 +53,18 @@ async def start_join(page: Page, name: str | None = None) -> None:
 async def join(page: Page, name: str | None = None) -> None:
     await start_join(page, name)
     await wait_for_state(page, "in-call")
+
+
+async def two_in_a_call(server: RunningServer, browser: Browser) -> tuple[Page, Page]:
+    """A pharmacist (Ana P.) and a clinician (Dr Lee) in a call, each decoding the other."""
+    consult = await server.create_consult()
+    pharmacist = await open_page(browser, consult["links"]["pharmacist"])
+    clinician = await open_page(browser, consult["links"]["clinician"])
+    await join(pharmacist, "Ana P.")
+    await join(clinician, "Dr Lee")
+    await wait_for_frames(pharmacist, remotes=1)
+    await wait_for_frames(clinician, remotes=1)
+    return pharmacist, clinician
 
 
 async def wait_for_state(page: Page, state: str, *, timeout: float = 15_000) -> None:

@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     poll,
     remote_video_tracks,
     self_id,
+    two_in_a_call,
     wait_for_frames,
 )
 from tests.conftest import RunningServer
@@ -29,17 +30,6 @@ pytestmark = pytest.mark.browser
 async def local_track(page: Page, kind: str) -> dict[str, Any] | None:
     tracks: list[dict[str, Any]] = await page.evaluate("window.mtm.localTracks()")
     return next((track for track in tracks if track["kind"] == kind), None)
-
-
-async def two_in_a_call(server: RunningServer, browser: Browser) -> tuple[Page, Page]:
-    consult = await server.create_consult()
-    pharmacist = await open_page(browser, consult["links"]["pharmacist"])
-    clinician = await open_page(browser, consult["links"]["clinician"])
-    await join(pharmacist, "Ana P.")
-    await join(clinician, "Dr Lee")
-    await wait_for_frames(pharmacist, remotes=1)
-    await wait_for_frames(clinician, remotes=1)
-    return pharmacist, clinician
 
 
 async def test_switching_camera_and_microphone_keeps_frames_flowing(

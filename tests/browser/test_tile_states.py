@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page
 
-from tests.browser.conftest import join, open_page, poll, self_id, wait_for_frames
+from tests.browser.conftest import (
+    join,
+    open_page,
+    poll,
+    self_id,
+    two_in_a_call,
+    wait_for_frames,
+)
 from tests.conftest import RunningServer, relay_through
 from tests.support.coturn import Coturn
 
@@ -135,12 +142,7 @@ async def test_joining_muted_with_the_camera_off(server: RunningServer, browser:
 async def test_a_dropped_connection_shows_reconnecting_and_then_back(
     server: RunningServer, browser: Browser
 ) -> None:
-    consult = await server.create_consult()
-    ana = await open_page(browser, consult["links"]["pharmacist"])
-    lee = await open_page(browser, consult["links"]["clinician"])
-    await join(ana, "Ana P.")
-    await join(lee, "Dr Lee")
-    await wait_for_frames(ana, remotes=1)
+    ana, lee = await two_in_a_call(server, browser)
     tile = tile_of(ana, await self_id(lee))
     await lee.context.set_offline(True)
     await shows(tile, "data-presence", "reconnecting")
@@ -154,12 +156,7 @@ async def test_a_dropped_connection_shows_reconnecting_and_then_back(
 
 @pytest.mark.parametrize("config_overrides", [2], indirect=True)
 async def test_left_only_after_the_grace_period(server: RunningServer, browser: Browser) -> None:
-    consult = await server.create_consult()
-    ana = await open_page(browser, consult["links"]["pharmacist"])
-    lee = await open_page(browser, consult["links"]["clinician"])
-    await join(ana, "Ana P.")
-    await join(lee, "Dr Lee")
-    await wait_for_frames(ana, remotes=1)
+    ana, lee = await two_in_a_call(server, browser)
     tile = tile_of(ana, await self_id(lee))
     await lee.context.set_offline(True)
     await shows(tile, "data-presence", "reconnecting")
@@ -168,13 +165,8 @@ async def test_left_only_after_the_grace_period(server: RunningServer, browser: 
 
 
 async def test_closing_the_tab_is_leaving_at_once(server: RunningServer, browser: Browser) -> None:
-    consult = await server.create_consult()
-    ana = await open_page(browser, consult["links"]["pharmacist"])
-    lee = await open_page(browser, consult["links"]["clinician"])
-    await join(ana, "Ana P.")
-    await join(lee, "Dr Lee")
+    ana, lee = await two_in_a_call(server, browser)
     tile = tile_of(ana, await self_id(lee))
-    await tile.wait_for()
     await lee.close()
     # The grace period is 30 s here: only a `leave` removes the tile this soon.
     await poll(lambda: _gone(tile), what="tile removed", timeout=8)
@@ -184,12 +176,7 @@ async def test_closing_the_tab_is_leaving_at_once(server: RunningServer, browser
 async def test_the_speaker_is_outlined_for_the_others(
     server: RunningServer, browser: Browser
 ) -> None:
-    consult = await server.create_consult()
-    ana = await open_page(browser, consult["links"]["pharmacist"])
-    lee = await open_page(browser, consult["links"]["clinician"])
-    await join(ana, "Ana P.")
-    await join(lee, "Dr Lee")
-    await wait_for_frames(lee, remotes=1)
+    ana, lee = await two_in_a_call(server, browser)
     tile = tile_of(lee, await self_id(ana))
     # Chromium's fake microphone beeps: Ana "speaks".
     await shows(tile, "data-speaking", "true")

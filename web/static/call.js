@@ -1004,8 +1004,10 @@ function closeMesh() {
 
 function onServerError({ event, code, message } = {}) {
   console.warn(`server refused ${event ?? "an event"}: ${code}`, message);
-  // The acknowledgement of join and probe already tells the person.
-  if (event === "join" || event === "probe") return;
+  // The acknowledgement of join, probe and chat already tells the person.
+  if (event === "join" || event === "probe" || event === "chat") return;
+  // Candidates still on their way to someone who just left: nothing the person can act on.
+  if (event === "signal" && code === "unknown_recipient") return;
   showStatus(message || "The server refused a request.", "error");
 }
 
