@@ -155,6 +155,15 @@ def record_in_call(participant: Participant, *, now: dt.datetime) -> None:
     participant.last_seen_at = now
 
 
+def mark_visit_started(consult: Consult, participant: Participant, *, now: dt.datetime) -> bool:
+    """The patient entered the call: the visit starts, the first time only. Returns whether
+    it started now."""
+    if participant.role != Role.PATIENT.value or consult.visit_started_at is not None:
+        return False
+    consult.visit_started_at = now
+    return True
+
+
 def was_removed(participant: Participant) -> bool:
     """Removed (or denied) and not admitted since: `revoke_admission` is the only way to an
     unadmitted participant with a departure time."""

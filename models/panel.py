@@ -145,7 +145,7 @@ class FieldSpec:
             return _proposal(parsed)
         for text in parsed if isinstance(parsed, list) else [parsed]:
             if isinstance(text, str):
-                _storable(text)
+                check_storable(text)
         if isinstance(parsed, str) and parsed == "" and not self.required:
             return None
         return parsed
@@ -164,7 +164,7 @@ class FieldSpec:
         }
 
 
-def _storable(text: str) -> None:
+def check_storable(text: str) -> None:
     """Text every database can store: no NUL character, no unpaired surrogate."""
     if "\x00" in text:
         raise ValueError("must not contain a NUL character")

@@ -69,6 +69,9 @@ class Consult(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     live_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When the patient first entered the call: the visit (and its timer) runs from then, as
+    # MTM time is billed from when the pharmacist and the patient meet.
+    visit_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     # The seq the consult ended at: its documents are generated from the panel at this seq
     # by default, however the log grows after (a prescriber's answers to the letter).
     ended_seq: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -169,6 +172,23 @@ class MutationReceipt(Base):
     mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ChatMessage(Base):
+    """One line of the call's text chat: part of the consult's record."""
+
+    __tablename__ = "chat_message"
+    __table_args__ = (Index("ix_chat_message_consult", "consult_id", "id"),)
+
+    # Increasing: the order the server accepted them in.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consult_id: Mapped[str] = mapped_column(ForeignKey("consult.id", ondelete="CASCADE"))
+    participant_id: Mapped[str] = mapped_column(String(40))
+    # As the author was shown in the call when they wrote it.
+    author_name: Mapped[str] = mapped_column(String(200))
+    author_role: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)
 
 
 class ConsentRecord(Base):

@@ -100,7 +100,10 @@ class DatabaseAdmissions:
                 grace=dt.timedelta(seconds=self._config.consult.rejoin_grace_seconds),
                 present_elsewhere=present_elsewhere,
             )
-            decision = JoinDecision(ConsultState(consult.id, consult.status), admitted=admitted)
+            decision = JoinDecision(
+                ConsultState(consult.id, consult.status, consult.visit_started_at),
+                admitted=admitted,
+            )
             for event in happened:
                 await self._webhooks.emit(session, event, identity.consult_id)
             if not admitted:
@@ -116,7 +119,8 @@ class DatabaseAdmissions:
             consults.record_in_call(participant, now=now)
             consult = participant.consult
             happened = consults.mark_in_call(consult, now=now)
-            state = ConsultState(consult.id, consult.status)
+            consults.mark_visit_started(consult, participant, now=now)
+            state = ConsultState(consult.id, consult.status, consult.visit_started_at)
             for event in happened:
                 await self._webhooks.emit(session, event, identity.consult_id)
             await self._webhooks.emit(

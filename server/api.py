@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import fhir
 from documents.text import LANGUAGES, Language
-from models import audience, consults, embed, mutations, panel_store
+from models import audience, chat, consults, embed, mutations, panel_store
 from models.tables import Consult, ConsultStatus
 from server import documents, links, openapi
 from server.api_keys import ApiClient, authenticate
 from server.api_models import (
+    ChatOut,
     ConsultCreate,
     ConsultEnd,
     ConsultOut,
@@ -38,6 +39,7 @@ from server.api_models import (
     JsonObject,
     PanelOut,
 )
+from server.chat_service import line
 from server.embed import clinic_settings
 from server.errors import ApiError
 from server.lifecycle import ConsultNotFound
@@ -279,6 +281,9 @@ async def consult_answer(
             "present": await state.signaling.present(consult.id),
             "opened_at": consult.opened_at.isoformat() if consult.opened_at else None,
             "live_at": consult.live_at.isoformat() if consult.live_at else None,
+            "visit_started_at": (
+                consult.visit_started_at.isoformat() if consult.visit_started_at else None
+            ),
             "medications": [
                 entity
                 for entity in (await panel_store.snapshot(session, consult.id))["entities"]
@@ -360,6 +365,15 @@ async def read_panel(request: web.Request) -> web.Response:
         consult = await _owned_consult(session, request)
         snapshot = await panel_store.snapshot(session, consult.id)
     return _answer(PanelOut.model_validate(audience.record_for("clinic", snapshot)))
+
+
+async def read_chat(request: web.Request) -> web.Response:
+    """The call's text chat, every message in the order it was written."""
+    state = _state(request)
+    async with state.sessions() as session:
+        consult = await _owned_consult(session, request)
+        lines = [line(message) for message in await chat.messages(session, consult.id)]
+    return _answer(ChatOut.model_validate({"messages": [entry.wire() for entry in lines]}))
 
 
 EVENTS_PAGE = 500
@@ -611,6 +625,13 @@ ENDPOINTS: list[Endpoint] = [
             query=(SEQ_QUERY, LANG_QUERY) if kind == "summary" else (SEQ_QUERY,),
         )
         for kind, fmt, summary in DOCUMENTS
+    ),
+    Endpoint(
+        "GET",
+        "/consults/{consult_id}/chat",
+        read_chat,
+        "The call's text chat, in the order it was written",
+        answer=ChatOut,
     ),
     Endpoint(
         "POST",

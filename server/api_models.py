@@ -258,6 +258,10 @@ class ConsultOut(Answer):
     present: list[PresentOut]
     opened_at: IsoTime | None
     live_at: IsoTime | None
+    visit_started_at: IsoTime | None = Field(
+        description="When the patient first entered the call: the visit's time runs from "
+        "then (MTM is billed in 15-minute blocks). Null until they do."
+    )
     medications: list[PanelEntityOut]
 
 
@@ -297,6 +301,23 @@ class EventsOut(Answer):
     seq: int = Field(description="The consult's latest seq.")
     events: list[PanelEventOut]
     next_since: int | None = Field(description="Ask from this seq next; null at the end.")
+
+
+class ChatAuthorOut(Answer):
+    id: str
+    role: RoleName
+    display_name: str = Field(description="As the author was shown in the call then.")
+
+
+class ChatMessageOut(Answer):
+    id: int = Field(description="Increasing in the order the server accepted the messages.")
+    author: ChatAuthorOut
+    at: IsoTime
+    text: str = Field(description="Plain text as written (1 to 1,000 characters); never markup.")
+
+
+class ChatOut(Answer):
+    messages: list[ChatMessageOut]
 
 
 class ImportOut(Answer):

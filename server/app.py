@@ -21,6 +21,7 @@ from models.migrations import upgrade_to_head
 from models.panel_writer import PanelWriter
 from server import api, fastjson, health, metrics, pages
 from server.admissions import DatabaseAdmissions
+from server.chat_service import DatabaseChat
 from server.config import Config
 from server.documents import PdfRenderer
 from server.lifecycle import ConsultEnding
@@ -135,6 +136,7 @@ def create_app(
         admissions=DatabaseAdmissions(sessions, state.signer, config, clock, webhooks, ending),
         panel=DatabasePanel(sessions, panel_writer),
         media=ServerMedia(config, clock, state.probes),
+        chat=DatabaseChat(sessions, clock),
     )
     state.signaling = ConsultSignaling(
         sio,

@@ -23,6 +23,8 @@ from server.logs import log_event
 from server.metrics import Metrics
 from signaling.backend import (
     Admissions,
+    ChatLine,
+    ChatService,
     ClientSettings,
     ConsultState,
     IceConfiguration,
@@ -54,6 +56,7 @@ def observed_backend(backend: SignalingBackend, metrics: Metrics) -> SignalingBa
         admissions=ObservedAdmissions(backend.admissions, metrics),
         panel=ObservedPanel(backend.panel, metrics),
         media=ObservedMedia(backend.media),
+        chat=ObservedChat(backend.chat),
     )
 
 
@@ -234,6 +237,19 @@ class ObservedMedia:
         return await _observed(
             "probe", lambda: self._inner.probe_answer(identity, offer), identity=identity
         )
+
+
+class ObservedChat:
+    """`ChatService` whose messages are logged: ids and outcome, never the text."""
+
+    def __init__(self, inner: ChatService) -> None:
+        self._inner = inner
+
+    async def post(self, identity: Identity, text: str) -> ChatLine:
+        return await _observed("chat", lambda: self._inner.post(identity, text), identity=identity)
+
+    async def recent(self, consult_id: str) -> list[ChatLine]:
+        return await self._inner.recent(consult_id)
 
 
 class ObservedPanel:

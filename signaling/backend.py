@@ -41,9 +41,16 @@ class ConsultState:
 
     id: str
     status: str
+    # When the patient first entered the call (the care team's visit timer), if they did.
+    visit_started_at: dt.datetime | None = None
 
-    def wire(self) -> dict[str, str]:
-        return {"id": self.id, "status": self.status}
+    def wire(self) -> dict[str, str | None]:
+        started = self.visit_started_at
+        return {
+            "id": self.id,
+            "status": self.status,
+            "visit_started_at": started.isoformat() if started else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,30 @@ class PanelHistory:
         return {"ok": True, "entity_id": self.entity_id, "events": self.events}
 
 
+@dataclass(frozen=True)
+class ChatLine:
+    """One chat message as participants see it (docs/protocol.md, "Chat")."""
+
+    id: int
+    participant_id: str
+    display_name: str
+    role: str
+    at: dt.datetime
+    text: str
+
+    def wire(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "author": {
+                "id": self.participant_id,
+                "role": self.role,
+                "display_name": self.display_name,
+            },
+            "at": self.at.isoformat(),
+            "text": self.text,
+        }
+
+
 class Admissions(Protocol):
     """Who may be in a consult: join links, the waiting room, the consult's lifecycle."""
 
@@ -253,6 +284,16 @@ class PanelService(Protocol):
         """At most `limit` events after seq `since`, in seq order."""
 
 
+class ChatService(Protocol):
+    """The call's text chat, kept in the consult's record."""
+
+    async def post(self, identity: Identity, text: str) -> ChatLine:
+        """Keep one message; raises Refused (bad text, consult ended, chat full)."""
+
+    async def recent(self, consult_id: str) -> list[ChatLine]:
+        """The latest messages, oldest first."""
+
+
 class MediaService(Protocol):
     """What the media plane needs from the server: ICE settings and the network probe."""
 
@@ -271,3 +312,4 @@ class SignalingBackend:
     admissions: Admissions
     panel: PanelService
     media: MediaService
+    chat: ChatService

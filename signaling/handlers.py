@@ -30,6 +30,7 @@ from signaling.backend import Identity, JoinRefused, SessionDescription, Signali
 from signaling.cluster import Cluster, Command, ConsultEnded, PresenceResynced, SessionCommand
 from signaling.panel import PanelEvents, panel_room
 from signaling.payloads import (
+    ChatPayload,
     EmptyPayload,
     EndPayload,
     EventRefused,
@@ -119,6 +120,8 @@ class ConsultSignaling:
         on("leave", self._on_leave, needs_join=False)
         on("signal", self._on_signal)
         on("media", self._on_media)
+        on("chat", self._on_chat)
+        on("chat-history", self._on_chat_history)
         on("admit", self._on_admit)
         on("admit-all", self._on_admit_all)
         on("deny", self._on_deny)
@@ -360,6 +363,14 @@ class ConsultSignaling:
             room=identity.consult_id,
             skip_sid=sid,
         )
+        if identity.role == Role.PATIENT.value and session.consult.visit_started_at:
+            # The care team's visit timers run from the record's time (the first entry).
+            await self.sio.emit(
+                "visit-started",
+                {"visit_started_at": session.consult.visit_started_at.isoformat()},
+                room=identity.consult_id,
+                skip_sid=sid,
+            )
         return await self._call_payload(session)
 
     async def _call_payload(self, session: Session) -> dict[str, Any]:
@@ -561,6 +572,17 @@ class ConsultSignaling:
             skip_sid=sid,
         )
         return {"ok": True}
+
+    async def _on_chat(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
+        payload = parse(ChatPayload, data)
+        line = (await self.backend.chat.post(session.identity, payload.text)).wire()
+        await self.sio.emit("chat-message", line, room=session.identity.consult_id, skip_sid=sid)
+        return {"ok": True, "message": line}
+
+    async def _on_chat_history(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
+        parse(EmptyPayload, {} if data is None else data)
+        lines = await self.backend.chat.recent(session.identity.consult_id)
+        return {"ok": True, "messages": [line.wire() for line in lines]}
 
     async def _on_probe(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
         payload = parse(ProbePayload, {} if data is None else data)

@@ -122,6 +122,13 @@ class ProbePayload(_Payload):
         return value
 
 
+class ChatPayload(_Payload):
+    """`chat`: the domain (models/chat.py) trims it and checks its length and characters;
+    this bound only keeps an absurd payload from reaching it."""
+
+    text: str = Field(max_length=10_000)
+
+
 class PanelSyncPayload(_Payload):
     since: int | None = Field(None, ge=0, le=MAX_SEQ)
 

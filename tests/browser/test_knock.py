@@ -1,8 +1,11 @@
 """The waiting room's knock (issue 12), in real Chromium: the clinician sees who waits and
 admits them; a chime and the tab title's count tell those who may admit; the chime can be
-turned off, and stays off on the next visit."""
+turned off, and stays off on the next visit. Once the patient is in, the care team's
+visit timer runs."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -36,10 +39,17 @@ async def test_a_clinician_hears_the_knock_and_admits(
     await poll(lambda: _chimed(clinician, 1), what="a chime")
     assert await clinician.title() == f"(1) {title}"
 
+    # No visit yet: the timer runs from the patient's entry into the call.
+    assert not await clinician.get_by_test_id("visit-timer").is_visible()
     await person.get_by_role("button", name="Admit Maria Lopez").click()
     await wait_for_state(patient, "in-call")
     await poll(lambda: _titled(clinician, title), what="the title without the count")
     assert await chimes(clinician) == 1
+    timer = clinician.get_by_test_id("visit-timer")
+    await timer.wait_for()
+    assert re.fullmatch(r"Visit\s+0:0\d", (await timer.inner_text()).strip())
+    await poll(lambda: _ticked(clinician), what="the timer counting", timeout=5)
+    assert not await patient.get_by_test_id("visit-timer").is_visible(), "the care team's only"
 
 
 async def test_the_chime_can_be_turned_off_and_stays_off(
@@ -69,6 +79,11 @@ async def test_the_chime_can_be_turned_off_and_stays_off(
 
 async def _chimed(page: Page, count: int) -> bool:
     return await chimes(page) == count
+
+
+async def _ticked(page: Page) -> bool:
+    text = await page.get_by_test_id("visit-timer-time").inner_text()
+    return text not in ("0:00", "0:01")
 
 
 async def _titled(page: Page, title: str) -> bool:

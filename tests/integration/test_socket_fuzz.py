@@ -108,11 +108,13 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "reason": st.text(max_size=600),
     "since": st.integers(min_value=0, max_value=2**32),
     "entity_id": IDS,
+    "text": st.text(max_size=40) | st.sampled_from(["", "<b>x</b>", "x" * 1001]),
     "microphone": st.sampled_from(["on", "off", "muted", ""]),
     "camera": st.sampled_from(["on", "off", "audio-only", "video"]),
     "media": st.fixed_dictionaries(
         {},
         optional={
+            "text": st.text(max_size=40) | st.sampled_from(["", "<b>x</b>", "x" * 1001]),
             "microphone": st.sampled_from(["on", "off", "x"]),
             "camera": st.sampled_from(["on", "off", "audio-only", 1]),
         },
@@ -132,6 +134,8 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "panel-sync": payloads.PanelSyncPayload,
     "panel-history": payloads.PanelHistoryPayload,
     "media": payloads.MediaPayload,
+    "chat": payloads.ChatPayload,
+    "chat-history": payloads.EmptyPayload,
 }
 
 

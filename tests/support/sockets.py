@@ -13,6 +13,8 @@ SERVER_EVENTS = (
     "participant-joined",
     "participant-left",
     "participant-media",
+    "chat-message",
+    "visit-started",
     "signal",
     "replaced",
     "consult-ended",

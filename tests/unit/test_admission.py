@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from models.consults import admit, may_skip_waiting, revoke_admission
-from models.tables import Participant
+from models.consults import admit, mark_visit_started, may_skip_waiting, revoke_admission
+from models.tables import Consult, Participant
 
 NOW = dt.datetime(2026, 11, 29, 15, 0, tzinfo=dt.UTC)
 GRACE = dt.timedelta(seconds=30)
@@ -75,3 +75,15 @@ def test_a_departure_recorded_while_heartbeats_went_on_is_superseded_by_them() -
     patient.last_seen_at = NOW + dt.timedelta(seconds=60)
     assert skips(patient, later=60 + GRACE.total_seconds())
     assert not skips(patient, later=61 + GRACE.total_seconds())
+
+
+def test_the_visit_starts_when_the_patient_first_enters_the_call() -> None:
+    consult = Consult(id="c")
+    assert not mark_visit_started(consult, person("pharmacist"), now=NOW)
+    assert not mark_visit_started(consult, person("clinician"), now=NOW)
+    assert consult.visit_started_at is None, "the care team alone is no visit"
+    assert mark_visit_started(consult, person("patient"), now=NOW)
+    assert consult.visit_started_at == NOW
+    # A rejoin (a reload, a dropped connection) does not move it.
+    assert not mark_visit_started(consult, person("patient"), now=NOW + GRACE)
+    assert consult.visit_started_at == NOW

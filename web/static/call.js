@@ -7,8 +7,10 @@ import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { CONTROL_LABELS, controlLabel } from "./control-labels.js";
+import { ChatView } from "./chat.js";
 import { KnockAlert, notifyIfAllowed, playChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
+import { VisitTimer } from "./visit-timer.js";
 import { CallState } from "./call-state.js";
 import { JoinSession } from "./join-session.js";
 import { LocalMedia } from "./local-media.js";
@@ -174,6 +176,9 @@ const meters = {
   settings: new LevelMeter(byId("settings-mic-level"), byId("settings-mic-level-text")),
 };
 const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
+const chat = new ChatView(byId("chat"), (text) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat", { text }));
+// The care team's only: a patient's page never shows the visit's time.
+const visitTimer = new VisitTimer(byId("visit-timer"), byId("visit-timer-time"));
 const knock = new KnockAlert({
   doc: document,
   chime: playChime,
@@ -491,6 +496,8 @@ function openSocket() {
       participantJoined: (event) => roster?.joined(event),
       participantLeft: (event) => roster?.left(event),
       participantMedia: (event) => roster?.media(event),
+      visitStarted: (event) => showVisitTimer(event?.visit_started_at),
+      chatMessage: (message) => chat.add([message]),
       signal: (message) => {
         if (message?.description) markFirst("description-received");
         roster?.signal(message);
@@ -610,6 +617,9 @@ function enterCall(ack, { reconnected: wasInCall }) {
   ui.lobby.hidden = true;
   updateWaitingRoom(may.admit ? ack.waiting_room ?? [] : []);
   ui.knockSettings.hidden = !may.admit;
+  showVisitTimer(ack.consult?.visit_started_at);
+  chat.open();
+  loadChat();
   ui.endButton.hidden = !may.manage_participants;
   ui.shareButton.hidden = !(may.share_screen && canShareScreen);
   updateControls();
@@ -840,6 +850,22 @@ function openSettings() {
 
 // ---- managing the consult (pharmacists) ---------------------------------------------------
 
+// After joining (and after each reconnect: what was said meanwhile). Not in the join's
+// acknowledgement, so that joining costs no more than it must.
+async function loadChat() {
+  try {
+    const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat-history", {});
+    if (ack?.ok) chat.add(ack.messages ?? []);
+  } catch {
+    // The connection dropped meanwhile: the next join loads it again.
+  }
+}
+
+/** @param {string|null|undefined} startedAt */
+function showVisitTimer(startedAt) {
+  if (boot.participant.role !== "patient") visitTimer.start(startedAt);
+}
+
 /** localStorage, or null where the page may not use it (a sandboxed embed, privacy modes). */
 function pageStorage() {
   try {
@@ -951,6 +977,8 @@ function leave() {
 function finish(state, title, message, { action = null, keepPanel = false } = {}) {
   joinable = false;
   knock.reset();
+  visitTimer.stop();
+  chat.close();
   forgetRejoin();
   for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog]) if (dialog.open) dialog.close();
   stopScreenShare({ silent: true });

@@ -48,6 +48,8 @@
  *   participantJoined?: (event: any) => void,
  *   participantLeft?: (event: any) => void,
  *   participantMedia?: (event: any) => void,
+ *   visitStarted?: (event: any) => void,
+ *   chatMessage?: (message: any) => void,
  *   signal?: (message: any) => void,
  * }} JoinEvents
  */
@@ -142,6 +144,8 @@ export class JoinSession {
     this.#listen("participant-joined", afterJoin((event) => this.#events.participantJoined?.(event)));
     this.#listen("participant-left", afterJoin((event) => this.#events.participantLeft?.(event)));
     this.#listen("participant-media", afterJoin((event) => this.#events.participantMedia?.(event)));
+    this.#listen("visit-started", afterJoin((event) => this.#events.visitStarted?.(event)));
+    this.#listen("chat-message", afterJoin((message) => this.#events.chatMessage?.(message)));
     this.#listen("signal", afterJoin((message) => this.#events.signal?.(message)));
     this.#listen("admitted", (ack) => {
       if (this.#state.state === "waiting" && ack?.ok !== false) this.#enterCall(ack);

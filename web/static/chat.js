@@ -1,0 +1,161 @@
+// @ts-check
+// The call's text chat (docs/protocol.md, "Chat"): the log of messages in server order,
+// and its view. Every value from the server is written with textContent: a message is
+// plain text, never markup, and keeps its line breaks.
+
+/**
+ * @typedef {{id: number, author: {id: string, role: string, display_name: string},
+ *            at: string, text: string}} ChatMessage
+ * @typedef {{ok?: boolean, message?: ChatMessage, error?: {code?: string, message?: string}}} ChatAck
+ */
+
+export const MAX_LENGTH = 1000;
+
+const ROLE_LABELS = /** @type {Record<string, string>} */ ({
+  pharmacist: "Pharmacist", clinician: "Clinical team", patient: "Patient",
+});
+
+/**
+ * Whether `value` has the shape of a message (anything else from the socket is ignored).
+ * @param {any} value
+ * @returns {value is ChatMessage}
+ */
+export function isMessage(value) {
+  return Boolean(value) && Number.isInteger(value.id) && typeof value.text === "string" &&
+    typeof value.at === "string" && typeof value.author?.id === "string";
+}
+
+/** The messages seen, once each, in the order the server accepted them (`id`). */
+export class ChatLog {
+  /** @type {ChatMessage[]} */
+  messages = [];
+
+  /**
+   * Adds what it did not have; returns whether anything changed.
+   * @param {unknown[]} incoming
+   */
+  add(incoming) {
+    const known = new Set(this.messages.map((message) => message.id));
+    const fresh = incoming.filter(isMessage).filter((message) => !known.has(message.id));
+    if (fresh.length === 0) return false;
+    this.messages = [...this.messages, ...fresh].sort((a, b) => a.id - b.id);
+    return true;
+  }
+}
+
+/**
+ * What to send for what the person typed, or a reason not to.
+ * @param {string} text
+ * @returns {{text: string} | {problem: string}}
+ */
+export function outgoing(text) {
+  const trimmed = text.trim();
+  if (!trimmed) return { problem: "Write something first." };
+  if (trimmed.length > MAX_LENGTH) return { problem: `At most ${MAX_LENGTH} characters fit in one message.` };
+  return { text: trimmed };
+}
+
+export class ChatView {
+  #root;
+  #list;
+  #form;
+  #input;
+  #error;
+  #send;
+  #log = new ChatLog();
+
+  /**
+   * @param {HTMLElement} root
+   * @param {(text: string) => Promise<ChatAck>} send
+   */
+  constructor(root, send) {
+    this.#root = root;
+    this.#send = send;
+    this.#list = /** @type {HTMLElement} */ (root.querySelector("[data-chat-list]"));
+    this.#form = /** @type {HTMLFormElement} */ (root.querySelector("[data-chat-form]"));
+    this.#input = /** @type {HTMLTextAreaElement} */ (root.querySelector("textarea"));
+    this.#error = /** @type {HTMLElement} */ (root.querySelector("[data-chat-error]"));
+    this.#form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.#submit();
+    });
+    // Enter sends; Shift+Enter starts a new line.
+    this.#input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.#submit();
+      }
+    });
+  }
+
+  /** In the call: shown and writable. */
+  open() {
+    this.#root.hidden = false;
+    this.#setWritable(true);
+  }
+
+  /** The call is over: what was said stays readable, nothing more can be sent. */
+  close() {
+    this.#setWritable(false);
+  }
+
+  /** @param {boolean} writable */
+  #setWritable(writable) {
+    this.#input.disabled = !writable;
+    /** @type {HTMLButtonElement} */ (this.#form.querySelector("button")).disabled = !writable;
+  }
+
+  /** @param {unknown[]} messages  from `chat-history`, `chat-message` or our own ack */
+  add(messages) {
+    if (this.#log.add(messages)) this.#render();
+  }
+
+  async #submit() {
+    const what = outgoing(this.#input.value);
+    if ("problem" in what) return this.#problem(what.problem);
+    let ack;
+    try {
+      ack = await this.#send(what.text);
+    } catch {
+      return this.#problem("Not sent: the server did not answer. Please try again.");
+    }
+    if (!ack?.ok || !ack.message) {
+      return this.#problem(`Not sent: ${ack?.error?.message ?? "the server refused it."}`);
+    }
+    this.#problem("");
+    this.#input.value = "";
+    this.add([ack.message]);
+  }
+
+  /** @param {string} text */
+  #problem(text) {
+    this.#error.textContent = text;
+    this.#error.hidden = !text;
+  }
+
+  #render() {
+    const atBottom = this.#list.scrollHeight - this.#list.scrollTop - this.#list.clientHeight < 24;
+    this.#list.replaceChildren(...this.#log.messages.map((message) => {
+      const item = document.createElement("li");
+      item.className = "chat__message";
+      item.dataset.testid = "chat-message";
+      const who = document.createElement("p");
+      who.className = "chat__who";
+      const name = document.createElement("strong");
+      name.textContent = message.author.display_name || "Someone";
+      const role = document.createElement("span");
+      role.className = "chat__role";
+      role.textContent = ROLE_LABELS[message.author.role] ?? "";
+      const time = document.createElement("time");
+      time.dateTime = message.at;
+      time.textContent = new Date(message.at).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+      who.append(name, " ", role, " ", time);
+      const text = document.createElement("p");
+      text.className = "chat__text";
+      text.textContent = message.text;
+      item.append(who, text);
+      return item;
+    }));
+    if (atBottom) this.#list.scrollTop = this.#list.scrollHeight;
+  }
+}
