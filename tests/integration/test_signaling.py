@@ -32,7 +32,7 @@ async def test_roster_and_join_leave_events(server: RunningServer) -> None:
         assert ack["self"]["role"] == "pharmacist"
         assert ack["self"]["display_name"] == "Ana P."
         assert ack["roster"] == []
-        assert ack["consult"] == {"id": consult["id"], "status": "live"}
+        assert ack["consult"] == {"id": consult["id"], "status": "live", "visit_started_at": None}
         assert ack["ice"] == {"iceServers": [], "iceTransportPolicy": "all"}
         async with joined(server.base_url, t["patient"]) as (patient, patient_ack):
             assert patient_ack["roster"] == [ack["self"]]
