@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from tests.conftest import RunningServer, relay_through
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
@@ -22,13 +22,28 @@ def config_overrides(turn: Coturn) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
+async def playwright() -> AsyncIterator[Playwright]:
+    async with async_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+    chromium = await playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    await chromium.close()
+
+
+async def open_on_device(playwright: Playwright, browser: Browser, url: str, device: str) -> Page:
+    """A page as on a phone: Playwright's descriptor (`"Pixel 5"`, `"iPhone 12"`): its
+    screen, pixel ratio, touch and user agent, in Chromium."""
+    context = await browser.new_context(**playwright.devices[device])
+    page = await context.new_page()
+    page.on("pageerror", lambda error: print(f"[page error] {error}"))
+    await page.goto(url)
+    return page
 
 
 async def open_page(browser: Browser, url: str, *, width: int = 1280, height: int = 720) -> Page:

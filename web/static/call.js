@@ -89,6 +89,7 @@ const ui = {
   knockSoundToggle: byId("knock-sound-toggle"),
   knockNotifyToggle: byId("knock-notify-toggle"),
   endDialog: byId("end-dialog"),
+  leaveDialog: byId("leave-dialog"),
   endReason: byId("end-reason"),
   endOpen: byId("end-open"),
   removeDialog: byId("remove-dialog"),
@@ -318,7 +319,7 @@ ui.knockNotifyToggle.addEventListener("change", async () => {
   if (!allowed) showStatus("Notifications are blocked for this site; you can allow them in the browser's site settings.", "error");
 });
 ui.endButton.addEventListener("click", confirmEnd);
-ui.leaveButton.addEventListener("click", leave);
+ui.leaveButton.addEventListener("click", confirmLeave);
 ui.suggestionAccept.addEventListener("click", () => setAudioOnly(true));
 ui.suggestionDismiss.addEventListener("click", () => {
   suggestionDismissed = true;
@@ -964,6 +965,11 @@ function showOpenItems() {
 
 // ---- leaving and being sent away ----------------------------------------------------------
 
+// On a phone, Leave sits where a thumb lands by mistake: it asks first.
+async function confirmLeave() {
+  if (!coarsePointer.matches || await ask(ui.leaveDialog)) leave();
+}
+
 function leave() {
   socket?.emit("leave");
   finish("ended", "You left the consult", "You can rejoin with the same link while the consult is open.",
@@ -980,7 +986,7 @@ function finish(state, title, message, { action = null, keepPanel = false } = {}
   visitTimer.stop();
   chat.close();
   forgetRejoin();
-  for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog]) if (dialog.open) dialog.close();
+  for (const dialog of [ui.settingsDialog, ui.endDialog, ui.removeDialog, ui.leaveDialog]) if (dialog.open) dialog.close();
   stopScreenShare({ silent: true });
   quality.stop();
   speaking.stop();
