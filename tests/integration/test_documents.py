@@ -15,6 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 from models import panel_store
 from tests.conftest import API_KEY, OTHER_API_KEY, RunningServer, token_of
 from tests.support.database import database_digest
+from tests.support.pdf import pdf_text, squash
 from tests.support.review import INITIAL_MEDICATIONS, MARKUP, TEAM_ONLY, Review, tell_review
 
 DOCUMENTS = [
@@ -33,22 +34,6 @@ async def fetch(
     params = {k: str(v) for k, v in query.items()}
     async with server.http.get(url, params=params, headers={"X-API-Key": key}) as response:
         return response.status, dict(response.headers), await response.read()
-
-
-async def pdf_text(pdf: bytes) -> str:
-    """The PDF's text as `pdftotext` (poppler-utils) reads it, whitespace collapsed."""
-    assert pdf.startswith(b"%PDF-")
-    process = await asyncio.create_subprocess_exec(
-        "pdftotext", "-enc", "UTF-8", "-", "-", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, _ = await process.communicate(pdf)
-    assert process.returncode == 0
-    return squash(out.decode())
-
-
-def squash(text: str) -> str:
-    return " ".join(text.split())
 
 
 def html_text(page: bytes) -> str:
