@@ -82,6 +82,12 @@ async def two_in_a_call(server: RunningServer, browser: Browser) -> tuple[Page, 
     return pharmacist, clinician
 
 
+async def open_sheet(page: Page) -> None:
+    """On a phone-sized page: open the medication list and chat (a sheet over the call)."""
+    await page.get_by_test_id("panel-toggle").click()
+    await page.locator("#side").wait_for()
+
+
 async def wait_for_state(page: Page, state: str, *, timeout: float = 15_000) -> None:
     await page.wait_for_function(
         "state => window.mtm && window.mtm.state === state", arg=state, timeout=timeout

@@ -13,6 +13,7 @@ from tests.browser.conftest import (
     join,
     open_on_device,
     open_page,
+    open_sheet,
     start_join,
     wait_for_state,
 )
@@ -73,11 +74,14 @@ async def test_every_call_state_has_no_serious_violation(
     await join(lee, "Dr Lee")
     await ana.get_by_test_id("chat-input").fill("Metformin: M-E-T-F-O-R-M-I-N")
     await ana.get_by_test_id("chat-send").click()
-    await maria.get_by_test_id("chat-message").wait_for()
     await ana.get_by_test_id("mic-button").click()
     await audit.check("pharmacist, three in the call, muted, a chat message", ana)
     await audit.check("patient, in the call (Pixel 5)", maria)
     await audit.check("clinician, in the call (iPhone 12)", lee)
+    await open_sheet(maria)
+    await maria.get_by_test_id("chat-message").wait_for()
+    await audit.check("patient, the medication list and chat sheet (Pixel 5)", maria)
+    await maria.get_by_test_id("panel-close").tap()
 
     await ana.get_by_test_id("settings-button").click()
     await ana.get_by_test_id("settings-dialog").wait_for()

@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser.conftest import join, open_page, poll, two_in_a_call, wait_for_state
+from tests.browser.conftest import (
+    join,
+    open_page,
+    open_sheet,
+    poll,
+    two_in_a_call,
+    wait_for_state,
+)
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -58,6 +65,7 @@ async def test_the_patient_reads_and_writes_too(server: RunningServer, browser: 
     maria = await open_page(browser, consult["links"]["patient"], width=390, height=844)
     await join(ana, "Ana P.")
     await join(maria, "Maria Lopez")
+    await open_sheet(maria)  # on a phone the chat is with the medication list
     await maria.get_by_test_id("chat-input").fill("Is it the 500 mg one?")
     await maria.get_by_test_id("chat-send").click()
     await poll(lambda: _shows(ana, ["Is it the 500 mg one?"]), what="the patient's message")

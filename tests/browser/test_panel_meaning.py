@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page
 
-from tests.browser.conftest import join, open_page, wait_for_state
+from tests.browser.conftest import join, open_page, open_sheet, wait_for_state
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -38,6 +38,8 @@ async def three_pages(
         page = await open_page(browser, consult["links"][role], **size)
         page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
         await join(page)
+        if size:
+            await open_sheet(page)
         await page.get_by_test_id("panel").wait_for()
         pages.append(page)
     return consult, pages

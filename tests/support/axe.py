@@ -20,6 +20,12 @@ _RUN = """async () => {
 }"""
 
 
+# Transitions and other finite animations end (or are cancelled); a looping one is left.
+_SETTLED = """() => Promise.all(document.getAnimations()
+  .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+  .map((a) => a.finished.catch(() => null)))"""
+
+
 @cache
 def _source() -> str:
     return AXE.read_text()
@@ -30,5 +36,7 @@ async def serious_violations(page: Page) -> list[dict[str, Any]]:
     not stand in the way, and nothing is added to the page itself."""
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
         await page.evaluate(_source())
+    # A colour halfway through a transition is no colour anyone reads.
+    await page.evaluate(_SETTLED)
     violations: list[dict[str, Any]] = await page.evaluate(_RUN)
     return violations

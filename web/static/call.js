@@ -90,6 +90,10 @@ const ui = {
   knockNotifyToggle: byId("knock-notify-toggle"),
   endDialog: byId("end-dialog"),
   leaveDialog: byId("leave-dialog"),
+  side: byId("side"),
+  sideTitle: byId("side-title"),
+  panelToggle: byId("panel-toggle"),
+  panelClose: byId("panel-close"),
   endReason: byId("end-reason"),
   endOpen: byId("end-open"),
   removeDialog: byId("remove-dialog"),
@@ -320,6 +324,12 @@ ui.knockNotifyToggle.addEventListener("change", async () => {
 });
 ui.endButton.addEventListener("click", confirmEnd);
 ui.leaveButton.addEventListener("click", confirmLeave);
+// On a phone the medication list and the chat are a sheet over the call, opened and closed.
+ui.panelToggle.addEventListener("click", () => setSheet(ui.call.dataset.sheet !== "open"));
+ui.panelClose.addEventListener("click", () => setSheet(false));
+ui.side.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && ui.call.dataset.sheet === "open") setSheet(false);
+});
 ui.suggestionAccept.addEventListener("click", () => setAudioOnly(true));
 ui.suggestionDismiss.addEventListener("click", () => {
   suggestionDismissed = true;
@@ -964,6 +974,13 @@ function showOpenItems() {
 }
 
 // ---- leaving and being sent away ----------------------------------------------------------
+
+/** @param {boolean} open */
+function setSheet(open) {
+  ui.call.dataset.sheet = open ? "open" : "closed";
+  ui.panelToggle.setAttribute("aria-expanded", String(open));
+  (open ? ui.sideTitle : ui.panelToggle).focus();
+}
 
 // On a phone, Leave sits where a thumb lands by mistake: it asks first.
 async function confirmLeave() {
