@@ -100,33 +100,38 @@ class DatabaseAdmissions:
                 grace=dt.timedelta(seconds=self._config.consult.rejoin_grace_seconds),
                 present_elsewhere=present_elsewhere,
             )
-            decision = JoinDecision(
-                ConsultState(consult.id, consult.status, consult.visit_started_at),
-                admitted=admitted,
-            )
             for event in happened:
                 await self._webhooks.emit(session, event, identity.consult_id)
-            if not admitted:
+            if admitted:
+                # Straight into the call: recorded in this same transaction (one fewer per
+                # join, which counts when a clinic's whole morning connects at once).
+                state = await self._enter(session, participant, identity, now)
+            else:
+                state = ConsultState(consult.id, consult.status, consult.visit_started_at)
                 await self._webhooks.emit(
                     session, "participant.waiting", identity.consult_id, _who(identity)
                 )
-        return decision
+        return JoinDecision(state, admitted=admitted)
 
     async def record_in_call(self, identity: Identity) -> ConsultState:
         now = self._now()
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, identity.participant_id)
-            consults.record_in_call(participant, now=now)
-            consult = participant.consult
-            happened = consults.mark_in_call(consult, now=now)
-            consults.mark_visit_started(consult, participant, now=now)
-            state = ConsultState(consult.id, consult.status, consult.visit_started_at)
-            for event in happened:
-                await self._webhooks.emit(session, event, identity.consult_id)
-            await self._webhooks.emit(
-                session, "participant.joined", identity.consult_id, _who(identity)
-            )
-        return state
+            return await self._enter(session, participant, identity, now)
+
+    async def _enter(
+        self, session: AsyncSession, participant: Participant, identity: Identity, now: dt.datetime
+    ) -> ConsultState:
+        consults.record_in_call(participant, now=now)
+        consult = participant.consult
+        happened = consults.mark_in_call(consult, now=now)
+        consults.mark_visit_started(consult, participant, now=now)
+        for event in happened:
+            await self._webhooks.emit(session, event, identity.consult_id)
+        await self._webhooks.emit(
+            session, "participant.joined", identity.consult_id, _who(identity)
+        )
+        return ConsultState(consult.id, consult.status, consult.visit_started_at)
 
     async def record_leave(
         self, identity: Identity, reason: str, *, at: dt.datetime | None = None

@@ -240,12 +240,14 @@ class Admissions(Protocol):
         consent_accepted: bool,
         present_elsewhere: bool,
     ) -> JoinDecision:
-        """Persist the arrival (name, consent, lifecycle) and decide call or waiting room.
+        """Persist the arrival (name, consent, lifecycle) and decide call or waiting room;
+        a participant let straight into the call is recorded in it too (`record_in_call`
+        is for those admitted from the waiting room).
 
         Raises JoinRefused (consult ended, consent required…)."""
 
     async def record_in_call(self, identity: Identity) -> ConsultState:
-        """The participant is now in the call (joined or admitted)."""
+        """The participant, admitted from the waiting room, is now in the call."""
 
     async def record_leave(
         self, identity: Identity, reason: str, *, at: dt.datetime | None = None

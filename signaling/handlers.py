@@ -305,7 +305,7 @@ class ConsultSignaling:
         if present is not None and elsewhere:
             await self._command(SessionCommand("replace", identity.consult_id, present.sid))
         if decision.admitted:
-            return await self._enter_call(sid, session)
+            return await self._enter_call(sid, session, recorded=True)
         await self.presence.add(identity.consult_id, self._entry(sid, session, state="waiting"))
         session.state = "waiting"
         await self._announce_waiting_room(identity.consult_id)
@@ -347,7 +347,10 @@ class ConsultSignaling:
             "consult": session.consult.wire() if session.consult else {"id": identity.consult_id},
         }
 
-    async def _enter_call(self, sid: str, session: Session) -> dict[str, Any]:
+    async def _enter_call(
+        self, sid: str, session: Session, *, recorded: bool = False
+    ) -> dict[str, Any]:
+        """Into the call; `recorded`: the join's own transaction recorded it already."""
         identity = session.identity
         entry = self._entry(sid, session, state="in-call")
         await self.presence.add(identity.consult_id, entry)
@@ -356,18 +359,20 @@ class ConsultSignaling:
         if self._may_admit(identity):
             await self.sio.enter_room(sid, admitters_room(identity.consult_id))
         session.state = "in-call"
-        session.consult = await self.backend.admissions.record_in_call(identity)
+        if not recorded:
+            session.consult = await self.backend.admissions.record_in_call(identity)
         await self.sio.emit(
             "participant-joined",
             {"participant": entry.public()},
             room=identity.consult_id,
             skip_sid=sid,
         )
-        if identity.role == Role.PATIENT.value and session.consult.visit_started_at:
+        started = session.consult.visit_started_at if session.consult else None
+        if identity.role == Role.PATIENT.value and started is not None:
             # The care team's visit timers run from the record's time (the first entry).
             await self.sio.emit(
                 "visit-started",
-                {"visit_started_at": session.consult.visit_started_at.isoformat()},
+                {"visit_started_at": started.isoformat()},
                 room=identity.consult_id,
                 skip_sid=sid,
             )
