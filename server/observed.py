@@ -371,6 +371,11 @@ class CountedPresence:
             self._count(consult_id, counted[1], -1)
         return removed
 
+    async def update_media(
+        self, consult_id: str, participant_id: str, sid: str, microphone: str, camera: str
+    ) -> bool:
+        return await self._inner.update_media(consult_id, participant_id, sid, microphone, camera)
+
     async def get(self, consult_id: str, participant_id: str) -> PresentParticipant | None:
         return await self._inner.get(consult_id, participant_id)
 

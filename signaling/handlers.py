@@ -47,7 +47,7 @@ from signaling.sessions import EventRouter, Session
 log = logging.getLogger(__name__)
 
 WAITING_MESSAGE = "Your pharmacist will let you in shortly."
-DENIED_MESSAGE = "The pharmacist could not let you into this consult. Please contact your pharmacy."
+DENIED_MESSAGE = "Your care team could not let you into this consult. Please contact your pharmacy."
 REMOVED_MESSAGE = "The pharmacist removed you from this consult."
 REPLACED_MESSAGE = "This consult was opened in another window; this one has left."
 # After Redis comes back: how long rosters are pushed to clients again (longer than the
@@ -560,16 +560,14 @@ class ConsultSignaling:
         return {"ok": True}
 
     async def _on_media(self, sid: str, session: Session, data: Any) -> dict[str, Any]:
-        session.media = parse(MediaPayload, data)
+        media = parse(MediaPayload, data)
         identity = session.identity
-        present = await self.presence.get(identity.consult_id, identity.participant_id)
-        if present is None or present.sid != sid:
-            raise EventRefused("not_joined", "This connection is no longer in the call.")
-        # Read again after the await: of two quick changes, the last one is what stays.
-        media = session.media
-        await self.presence.add(
-            identity.consult_id, replace(present, microphone=media.microphone, camera=media.camera)
+        updated = await self.presence.update_media(
+            identity.consult_id, identity.participant_id, sid, media.microphone, media.camera
         )
+        if not updated:
+            raise EventRefused("not_joined", "This connection is no longer in the call.")
+        session.media = media
         await self.sio.emit(
             "participant-media",
             {"participant_id": identity.participant_id, "media": media.model_dump()},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -68,6 +68,12 @@ class PresenceStore(Protocol):
 
     async def get(self, consult_id: str, participant_id: str) -> PresentParticipant | None: ...
 
+    async def update_media(
+        self, consult_id: str, participant_id: str, sid: str, microphone: str, camera: str
+    ) -> bool:
+        """Set the entry's microphone and camera if `sid` is still its connection (a
+        departure or a newer tab meanwhile is not undone); True if set."""
+
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         """Everyone present, in the call or waiting, in arrival order."""
 
@@ -116,6 +122,16 @@ class InMemoryPresence:
     async def get(self, consult_id: str, participant_id: str) -> PresentParticipant | None:
         return self._consults.get(consult_id, {}).get(participant_id)
 
+    async def update_media(
+        self, consult_id: str, participant_id: str, sid: str, microphone: str, camera: str
+    ) -> bool:
+        members = self._consults.get(consult_id, {})
+        entry = members.get(participant_id)
+        if entry is None or entry.sid != sid:
+            return False
+        members[participant_id] = replace(entry, microphone=microphone, camera=camera)
+        return True
+
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         return list(self._consults.get(consult_id, {}).values())
 
@@ -149,6 +165,17 @@ if cjson.decode(raw)['sid'] ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
+# Set an entry's microphone and camera only if it is still the connection that asked.
+_UPDATE_MEDIA_IF_SID = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+if entry['sid'] ~= ARGV[2] then return 0 end
+entry['microphone'] = ARGV[3]
+entry['camera'] = ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+return 1
+"""
 # Replace a participant's entry, returning the previous one, and index the consult under
 # the instance that holds the connection.
 _ADD = """
@@ -177,6 +204,7 @@ class RedisPresence:
         self._last_read: OrderedDict[str, list[PresentParticipant]] = OrderedDict()
         self._add = redis.register_script(_ADD)
         self._remove_if_sid = redis.register_script(_REMOVE_IF_SID)
+        self._update_media_if_sid = redis.register_script(_UPDATE_MEDIA_IF_SID)
         self._missed = False
 
     def _consult_key(self, consult_id: str) -> str:
@@ -228,6 +256,25 @@ class RedisPresence:
             # Ours, not written back yet after Redis restarted (the next heartbeat does).
             return self._mine.get(consult_id, {}).get(participant_id)
         return _decode(raw)
+
+    async def update_media(
+        self, consult_id: str, participant_id: str, sid: str, microphone: str, camera: str
+    ) -> bool:
+        members = self._mine.get(consult_id, {})
+        mine = members.get(participant_id)
+        here = mine is not None and mine.sid == sid
+        if mine is not None and here:
+            members[participant_id] = replace(mine, microphone=microphone, camera=camera)
+        try:
+            updated = await self._update_media_if_sid(
+                keys=[self._consult_key(consult_id)],
+                args=[participant_id, sid, microphone, camera],
+            )
+        except RedisError as exc:
+            _unreachable("update_media", exc)
+            self._missed = True  # the next heartbeat writes our entries again
+            return here
+        return bool(updated)
 
     async def roster(self, consult_id: str) -> list[PresentParticipant]:
         try:

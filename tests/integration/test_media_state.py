@@ -10,6 +10,15 @@ from tests.conftest import RunningServer, token_of
 from tests.support.sockets import RecordingClient, joined
 
 MUTED = {"microphone": "off", "camera": "on"}
+
+
+@pytest.fixture(params=[1, 2], ids=["one-instance", "two-instances"])
+def instances(request: pytest.FixtureRequest) -> int:
+    """One instance, and two sharing the database and Redis with the clients spread over
+    both (tests/conftest.py): presence in memory, and presence in Redis."""
+    return int(request.param)
+
+
 ON = {"microphone": "on", "camera": "on"}
 
 
@@ -92,6 +101,25 @@ async def test_a_join_with_bad_media_is_refused(server: RunningServer) -> None:
         assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload"
     finally:
         await client.sio.disconnect()
+
+
+async def test_a_replaced_connection_cannot_bring_its_entry_back(server: RunningServer) -> None:
+    t = tokens(await server.create_consult())
+    async with joined(server.base_url, t["pharmacist"]) as (pharmacist, _):
+        old = RecordingClient()
+        await old.connect(server.base_url, t["clinician"])
+        assert (await old.join())["ok"]
+        await pharmacist.wait_for("participant-joined")
+        async with joined(server.base_url, t["clinician"]) as (new, _):
+            await old.wait_for("replaced")
+            # The old page's late change must not overwrite the new page's entry.
+            if old.sio.connected:
+                await old.sio.emit("media", MUTED)
+            await new.sio.call("media", {"microphone": "on", "camera": "off"}, timeout=5)
+            async with joined(server.base_url, t["patient"]) as (_, patient_ack):
+                (clinician,) = [p for p in patient_ack["roster"] if p["role"] == "clinician"]
+                assert clinician["media"] == {"microphone": "on", "camera": "off"}
+                assert clinician["session"] == (await new.sio.call("join", {}))["self"]["session"]
 
 
 async def test_waiting_patient_may_not_send_media(server: RunningServer) -> None:

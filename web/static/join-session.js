@@ -63,7 +63,7 @@ const ENDINGS = {
     state: "denied",
     ending: ({ message } = {}) => ({
       title: "You were not let in",
-      message: message || "The pharmacist could not let you into this consult.",
+      message: message || "Your care team could not let you into this consult.",
       action: "Ask to join again",
     }),
   },
