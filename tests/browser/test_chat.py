@@ -46,6 +46,12 @@ async def test_everyone_reads_the_chat_as_text(server: RunningServer, browser: B
     await lee.get_by_test_id("chat-send").click()
     await poll(lambda: _shows(ana, [written, "Thanks, got it"]), what="the reply")
 
+    # Enter twice: one message.
+    await box.fill("Once")
+    await box.press("Enter")
+    await box.press("Enter")
+    await poll(lambda: _shows(lee, [written, "Thanks, got it", "Once"]), what="one message")
+
     # Nothing to send: said on the page, nothing sent.
     await box.fill("   ")
     await box.press("Enter")
@@ -56,7 +62,7 @@ async def test_everyone_reads_the_chat_as_text(server: RunningServer, browser: B
     # A reload goes back into the call by itself, and reads the conversation again.
     await lee.reload()
     await wait_for_state(lee, "in-call")
-    await poll(lambda: _shows(lee, [written, "Thanks, got it"]), what="the history")
+    await poll(lambda: _shows(lee, [written, "Thanks, got it", "Once"]), what="the history")
 
 
 async def test_the_patient_reads_and_writes_too(server: RunningServer, browser: Browser) -> None:

@@ -6,12 +6,13 @@ asks first."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, Playwright
+from playwright.async_api import Browser, Locator, Page, Playwright
 
 from tests.browser.conftest import (
     join,
     open_on_device,
     open_page,
+    poll,
     wait_for_frames,
     wait_for_state,
 )
@@ -69,6 +70,10 @@ SMALL_TARGETS = """() => [...document.querySelectorAll(
        + `${Math.round(box.width)}x${Math.round(box.height)}`)"""
 
 
+async def _says(locator: Locator, text: str) -> bool:
+    return await locator.inner_text() == text
+
+
 async def sizes(page: Page) -> dict[str, list[str]]:
     return {
         "text under 16 px": await page.evaluate(SMALL_TEXT),
@@ -120,3 +125,12 @@ async def test_the_call_on_a_phone(
     assert not await side.is_visible()
     assert await maria.evaluate("document.activeElement.id") == "panel-toggle"
     assert await sizes(maria) == {"text under 16 px": [], "targets under 44 px": []}
+
+    # A chat message while the sheet is closed: the toggle and the status line say so.
+    await ana.get_by_test_id("chat-input").fill("Can you show me the bottle?")
+    await ana.get_by_test_id("chat-send").click()
+    await poll(lambda: _says(toggle, "Medication list (1 new)"), what="the unread count")
+    assert "New chat message from Ana" in await maria.get_by_test_id("status").inner_text()
+    await toggle.tap()
+    await maria.get_by_test_id("chat-message").wait_for()
+    assert await toggle.inner_text() == "Medication list"

@@ -8,7 +8,7 @@ import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { CONTROL_LABELS, controlLabel } from "./control-labels.js";
 import { ChatView } from "./chat.js";
-import { KnockAlert, notifyIfAllowed, playChime } from "./knock.js";
+import { KnockAlert, notifyIfAllowed, playChime, primeChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
 import { VisitTimer } from "./visit-timer.js";
 import { CallState } from "./call-state.js";
@@ -181,7 +181,14 @@ const meters = {
   settings: new LevelMeter(byId("settings-mic-level"), byId("settings-mic-level-text")),
 };
 const lobby = new WaitingRoomView(ui.lobby, { admit, deny, admitAll });
-const chat = new ChatView(byId("chat"), (text) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat", { text }));
+const chat = new ChatView(byId("chat"), sendChat, (message) => {
+  if (sheetHidesChat()) {
+    unreadChat += 1;
+    updateSheetToggle();
+    showStatus(`New chat message from ${message.author.display_name || "someone"}.`);
+  }
+});
+let unreadChat = 0;
 // The care team's only: a patient's page never shows the visit's time.
 const visitTimer = new VisitTimer(byId("visit-timer"), byId("visit-timer-time"));
 const knock = new KnockAlert({
@@ -465,6 +472,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
     return mtm.state;
   }
   markFirst("join-clicked");
+  primeChime(); // a click: the one moment a page may start its sound
   joinable = false;
   displayName = trimmed;
   const settled = new Promise((resolve) => { settleJoin = resolve; });
@@ -508,7 +516,7 @@ function openSocket() {
       participantLeft: (event) => roster?.left(event),
       participantMedia: (event) => roster?.media(event),
       visitStarted: (event) => showVisitTimer(event?.visit_started_at),
-      chatMessage: (message) => chat.add([message]),
+      chatMessage: (message) => chat.add([message], { incoming: true }),
       signal: (message) => {
         if (message?.description) markFirst("description-received");
         roster?.signal(message);
@@ -893,6 +901,7 @@ function updateWaitingRoom(people) {
   lobby.render(people);
   const arrived = people.filter((person) => !before.has(person.id));
   knock.update(people.length, arrived.length);
+  updateSheetToggle();
   if (arrived.length === 1) showStatus(`${arrived[0].display_name || "Someone"} is waiting to join.`);
   else if (arrived.length > 1) showStatus(`${arrived.length} people are waiting to join.`);
 }
@@ -979,7 +988,31 @@ function showOpenItems() {
 function setSheet(open) {
   ui.call.dataset.sheet = open ? "open" : "closed";
   ui.panelToggle.setAttribute("aria-expanded", String(open));
+  if (open) unreadChat = 0;
+  updateSheetToggle();
   (open ? ui.sideTitle : ui.panelToggle).focus();
+}
+
+// A phone, with the sheet closed: the chat and the waiting room are out of sight.
+function sheetHidesChat() {
+  return ui.panelToggle.offsetParent !== null && ui.call.dataset.sheet !== "open";
+}
+
+/** The sheet's toggle says what waits inside it. */
+function updateSheetToggle() {
+  const waiting = settings?.may?.admit ? waitingRoom.length : 0;
+  const extras = [unreadChat ? `${unreadChat} new` : "", waiting ? `${waiting} waiting` : ""]
+    .filter(Boolean).join(", ");
+  ui.panelToggle.textContent = extras ? `Medication list (${extras})` : "Medication list";
+}
+
+/** @param {string} text */
+async function sendChat(text) {
+  // While reconnecting, Socket.IO would send it before the join: refused, and confusing.
+  if (!session?.joined || !socket?.connected) {
+    return { ok: false, error: { message: "the call is reconnecting; try again in a moment." } };
+  }
+  return socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat", { text });
 }
 
 // On a phone, Leave sits where a thumb lands by mistake: it asks first.
@@ -1045,6 +1078,9 @@ function leaveCallView() {
   panel = null;
   ui.lobby.hidden = true;
   waitingRoom = [];
+  knock.reset();
+  visitTimer.stop();
+  chat.close();
 }
 
 function closeMesh() {

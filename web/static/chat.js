@@ -62,15 +62,20 @@ export class ChatView {
   #input;
   #error;
   #send;
+  #onIncoming;
   #log = new ChatLog();
+  #sending = false;
+  #rendered = 0; // the id of the last message drawn
 
   /**
    * @param {HTMLElement} root
    * @param {(text: string) => Promise<ChatAck>} send
+   * @param {(message: ChatMessage) => void} [onIncoming]  someone else's new message
    */
-  constructor(root, send) {
+  constructor(root, send, onIncoming = () => {}) {
     this.#root = root;
     this.#send = send;
+    this.#onIncoming = onIncoming;
     this.#list = /** @type {HTMLElement} */ (root.querySelector("[data-chat-list]"));
     this.#form = /** @type {HTMLFormElement} */ (root.querySelector("[data-chat-form]"));
     this.#input = /** @type {HTMLTextAreaElement} */ (root.querySelector("textarea"));
@@ -105,25 +110,40 @@ export class ChatView {
     /** @type {HTMLButtonElement} */ (this.#form.querySelector("button")).disabled = !writable;
   }
 
-  /** @param {unknown[]} messages  from `chat-history`, `chat-message` or our own ack */
-  add(messages) {
-    if (this.#log.add(messages)) this.#render();
+  /**
+   * @param {unknown[]} messages  from `chat-history`, `chat-message` or our own ack
+   * @param {{incoming?: boolean}} [how]  incoming: someone else's, just written
+   */
+  add(messages, { incoming = false } = {}) {
+    const before = this.#log.messages.length;
+    if (!this.#log.add(messages)) return;
+    this.#render();
+    if (incoming && this.#log.messages.length > before) this.#onIncoming(this.#log.messages.at(-1));
   }
 
   async #submit() {
+    if (this.#sending) return; // Enter pressed twice: one message
     const what = outgoing(this.#input.value);
     if ("problem" in what) return this.#problem(what.problem);
+    this.#sending = true;
+    this.#setWritable(false);
     let ack;
     try {
       ack = await this.#send(what.text);
     } catch {
-      return this.#problem("Not sent: the server did not answer. Please try again.");
+      ack = { ok: false, error: { message: "the server did not answer. Please try again." } };
+    } finally {
+      this.#sending = false;
+      this.#setWritable(true);
     }
     if (!ack?.ok || !ack.message) {
-      return this.#problem(`Not sent: ${ack?.error?.message ?? "the server refused it."}`);
+      this.#problem(`Not sent: ${ack?.error?.message ?? "the server refused it."}`);
+      this.#input.focus();
+      return;
     }
     this.#problem("");
     this.#input.value = "";
+    this.#input.focus();
     this.add([ack.message]);
   }
 
@@ -133,9 +153,15 @@ export class ChatView {
     this.#error.hidden = !text;
   }
 
+  // Only what is new is added to the list (a live region: a screen reader reads what is
+  // added, not the whole conversation again); a message older than one drawn redraws it.
   #render() {
     const atBottom = this.#list.scrollHeight - this.#list.scrollTop - this.#list.clientHeight < 24;
-    this.#list.replaceChildren(...this.#log.messages.map((message) => {
+    const messages = this.#log.messages;
+    const redraw = messages.filter((message) => message.id <= this.#rendered).length !==
+      this.#list.children.length;
+    const fresh = redraw ? messages : messages.filter((message) => message.id > this.#rendered);
+    const items = fresh.map((message) => {
       const item = document.createElement("li");
       item.className = "chat__message";
       item.dataset.testid = "chat-message";
@@ -155,7 +181,10 @@ export class ChatView {
       text.textContent = message.text;
       item.append(who, text);
       return item;
-    }));
+    });
+    if (redraw) this.#list.replaceChildren(...items);
+    else this.#list.append(...items);
+    this.#rendered = messages.at(-1)?.id ?? 0;
     if (atBottom) this.#list.scrollTop = this.#list.scrollHeight;
   }
 }

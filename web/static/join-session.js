@@ -165,7 +165,7 @@ export class JoinSession {
    * waits: the next `join` carries the state as it is then.
    */
   sendMedia() {
-    if (this.#joined) this.#socket.emit("media", this.#media());
+    if (this.#joined && this.#socket.connected) this.#socket.emit("media", this.#media());
   }
 
   /** The person asked to be in the consult and the page has not ended. */

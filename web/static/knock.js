@@ -17,6 +17,7 @@ export class KnockAlert {
   #notify;
   #storage;
   #baseTitle;
+  #soundOn;
   /** Chimes played so far (the page's test hooks read it). */
   chimes = 0;
 
@@ -33,14 +34,21 @@ export class KnockAlert {
     this.#notify = notify;
     this.#storage = storage;
     this.#baseTitle = doc.title;
+    this.#soundOn = read(storage) !== "off";
   }
 
   get soundOn() {
-    return this.#storage?.getItem(SOUND_KEY) !== "off";
+    return this.#soundOn;
   }
 
+  /** Kept for this page; remembered across visits where the page may store it. */
   set soundOn(on) {
-    this.#storage?.setItem(SOUND_KEY, on ? "on" : "off");
+    this.#soundOn = on;
+    try {
+      this.#storage?.setItem(SOUND_KEY, on ? "on" : "off");
+    } catch {
+      // Storage full or refused: this page still honours it.
+    }
   }
 
   /**
@@ -68,13 +76,36 @@ export class KnockAlert {
   }
 }
 
+/** @param {KnockStorage|null} storage */
+function read(storage) {
+  try {
+    return storage?.getItem(SOUND_KEY) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** @type {AudioContext|null} */
 let context = null;
+
+/**
+ * Call from a click or key press (Join): a browser only lets sound start after one, and a
+ * chime later, when nobody is touching the page, needs the context running already.
+ */
+export function primeChime() {
+  try {
+    context ??= new AudioContext();
+    context.resume().catch(() => {});
+  } catch {
+    // No Web Audio here.
+  }
+}
 
 /** Two soft tones, made on the spot (no sound file to fetch). */
 export function playChime() {
   try {
     context ??= new AudioContext();
+    context.resume().catch(() => {});
     const start = context.currentTime;
     for (const [offset, frequency] of [[0, 660], [0.18, 880]]) {
       const tone = context.createOscillator();
@@ -95,5 +126,10 @@ export function playChime() {
 /** @param {string} text */
 export function notifyIfAllowed(text) {
   if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
-  new Notification("MTM Consult", { body: text, tag: "mtm-waiting-room" });
+  try {
+    new Notification("MTM Consult", { body: text, tag: "mtm-waiting-room" });
+  } catch {
+    // Android's Chrome allows notifications from a service worker only: the chime and
+    // the title still tell.
+  }
 }

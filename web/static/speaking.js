@@ -100,8 +100,9 @@ export class SpeakingMonitor {
     this.#busy = true;
     try {
       const peers = this.#getPeers();
-      for (const id of [...this.#states.keys()]) {
+      for (const [id, state] of [...this.#states]) {
         if (!peers.has(id)) {
+          if (state.speaking) this.#onChange(id, false); // its tile may stay (reconnecting)
           this.#states.delete(id);
           this.#totals.delete(id);
         }

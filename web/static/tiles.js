@@ -68,6 +68,7 @@ class Tile {
     this.#states.append(this.#muted, this.#cameraNote);
     this.element.append(this.video, this.#placeholder, caption, this.#states, this.#badge);
     this.setMedia({ microphone: "on", camera: "on" });
+    this.#refreshBadge();
 
     if (!self) {
       this.audio = element("audio", "tile__audio");

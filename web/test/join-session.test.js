@@ -352,4 +352,10 @@ test("a change of microphone or camera is sent in the call only; the others' cha
   media.microphone = "off";
   session.sendMedia();
   assert.deepEqual(socket.sent, [["media", { microphone: "off", camera: "on" }]]);
+  socket.drop();
+  media.camera = "off";
+  session.sendMedia();
+  assert.equal(socket.sent.length, 1, "reconnecting: the next join carries it");
+  socket.up();
+  assert.deepEqual(socket.joins[1].payload.media, { microphone: "off", camera: "off" });
 });

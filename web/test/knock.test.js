@@ -49,3 +49,19 @@ test("a hidden tab is notified, without the patient's name", () => {
     "2 people are waiting to join the consult.",
   ]);
 });
+
+test("without storage (a sandboxed embed) the switch still works for the page", () => {
+  const doc = { title: "Medication review", hidden: false };
+  let chimed = 0;
+  const alert = new KnockAlert({ doc, chime: () => { chimed += 1; }, notify: () => {}, storage: null });
+  alert.soundOn = false;
+  assert.equal(alert.soundOn, false);
+  alert.update(1, 1);
+  assert.equal(chimed, 0);
+  const refusing = { getItem: () => { throw new Error("SecurityError"); }, setItem: () => { throw new Error("QuotaExceeded"); } };
+  const strict = new KnockAlert({ doc, chime: () => { chimed += 1; }, notify: () => {}, storage: refusing });
+  assert.equal(strict.soundOn, true, "unreadable storage: the default");
+  strict.soundOn = false; // does not throw
+  strict.update(1, 1);
+  assert.equal(chimed, 0);
+});

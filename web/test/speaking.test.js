@@ -35,3 +35,35 @@ test("the level is the average over the interval, from the accumulated energy", 
   assert.equal(averageLevel({ energy: 1, duration: 10 }, { energy: 1, duration: 10.2 }), 0, "silence");
   assert.equal(averageLevel({ energy: 1, duration: 10 }, { energy: 1, duration: 10 }), 0, "no new audio");
 });
+
+/** A connection whose one audio receiver reports the energy the test sets. */
+function fakeConnection() {
+  const totals = { energy: 0, duration: 0 };
+  const receiver = {
+    track: { kind: "audio" },
+    getStats: async () => new Map([["in", {
+      type: "inbound-rtp", totalAudioEnergy: totals.energy, totalSamplesDuration: totals.duration,
+    }]]),
+  };
+  return { totals, pc: /** @type {any} */ ({ getReceivers: () => [receiver] }) };
+}
+
+test("the monitor outlines a loud remote, and clears the outline when its connection goes", async () => {
+  const { SpeakingMonitor } = await import("../static/speaking.js");
+  const loud = fakeConnection();
+  const peers = new Map([["p_a", loud.pc]]);
+  /** @type {[string, boolean][]} */
+  const changes = [];
+  const monitor = new SpeakingMonitor(() => peers, (id, speaking) => changes.push([id, speaking]));
+  monitor.start();
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 230));
+  await tick(); // first reading: no interval yet
+  loud.totals.energy += 0.16 * 0.05;
+  loud.totals.duration += 0.2;
+  await tick();
+  assert.deepEqual(changes, [["p_a", true]]);
+  peers.delete("p_a"); // their connection closed; their tile may stay (reconnecting)
+  await tick();
+  monitor.stop();
+  assert.deepEqual(changes, [["p_a", true], ["p_a", false]]);
+});
