@@ -372,7 +372,7 @@ class ConsultSignaling:
             # The care team's visit timers run from the record's time (the first entry).
             await self.sio.emit(
                 "visit-started",
-                {"visit_started_at": started.isoformat()},
+                {"visit_started_at": started.isoformat(), "server_time": _server_time()},
                 room=identity.consult_id,
                 skip_sid=sid,
             )
@@ -396,6 +396,7 @@ class ConsultSignaling:
             "ice": media.ice_configuration(identity.participant_id).wire(),
             "settings": media.client_settings(identity.role).wire(),
             "panel": audience.panel_for(identity.role, panel.wire()),
+            "server_time": _server_time(),
         }
         if self._may_admit(identity):
             payload["waiting_room"] = [m.public() for m in everyone if m.state == "waiting"]
@@ -633,6 +634,12 @@ class ConsultSignaling:
             }
             for member in await self.presence.roster(consult_id)
         ]
+
+
+def _server_time() -> str:
+    """Now, by the server's clock: a page counts time since a recorded moment (the visit
+    timer) by it, not by its own clock, which may be off by minutes."""
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _self(session: Session) -> dict[str, Any]:

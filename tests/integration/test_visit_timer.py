@@ -34,7 +34,10 @@ async def test_the_visit_starts_when_the_patient_is_admitted(server: RunningServ
             admitted = await patient.wait_for("admitted")
             started = admitted["consult"]["visit_started_at"]
             assert started is not None
-            assert await pharmacist.wait_for("visit-started") == {"visit_started_at": started}
+            event = await pharmacist.wait_for("visit-started")
+            assert event["visit_started_at"] == started
+            assert event["server_time"] >= started
+            assert admitted["server_time"] >= started
             assert (await read(server, consult["id"]))["visit_started_at"] == started
         finally:
             await patient.sio.disconnect()

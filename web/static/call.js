@@ -515,7 +515,7 @@ function openSocket() {
       participantJoined: (event) => roster?.joined(event),
       participantLeft: (event) => roster?.left(event),
       participantMedia: (event) => roster?.media(event),
-      visitStarted: (event) => showVisitTimer(event?.visit_started_at),
+      visitStarted: (event) => showVisitTimer(event?.visit_started_at, event?.server_time),
       chatMessage: (message) => chat.add([message], { incoming: true }),
       signal: (message) => {
         if (message?.description) markFirst("description-received");
@@ -636,7 +636,7 @@ function enterCall(ack, { reconnected: wasInCall }) {
   ui.lobby.hidden = true;
   updateWaitingRoom(may.admit ? ack.waiting_room ?? [] : []);
   ui.knockSettings.hidden = !may.admit;
-  showVisitTimer(ack.consult?.visit_started_at);
+  showVisitTimer(ack.consult?.visit_started_at, ack.server_time);
   chat.open();
   loadChat();
   ui.endButton.hidden = !may.manage_participants;
@@ -880,9 +880,12 @@ async function loadChat() {
   }
 }
 
-/** @param {string|null|undefined} startedAt */
-function showVisitTimer(startedAt) {
-  if (boot.participant.role !== "patient") visitTimer.start(startedAt);
+/**
+ * @param {string|null|undefined} startedAt
+ * @param {string|null|undefined} serverTime
+ */
+function showVisitTimer(startedAt, serverTime) {
+  if (boot.participant.role !== "patient") visitTimer.start(startedAt, serverTime);
 }
 
 /** localStorage, or null where the page may not use it (a sandboxed embed, privacy modes). */

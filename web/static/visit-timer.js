@@ -21,6 +21,8 @@ export class VisitTimer {
   #now;
   /** @type {number|null} */
   #startedAt = null;
+  // The server's clock minus this page's, from the last `server_time` heard.
+  #offset = 0;
   /** @type {ReturnType<typeof setInterval>|null} */
   #ticker = null;
 
@@ -35,10 +37,15 @@ export class VisitTimer {
     this.#now = now;
   }
 
-  /** @param {string|null|undefined} startedAt  ISO 8601; nothing happens without one */
-  start(startedAt) {
+  /**
+   * @param {string|null|undefined} startedAt  ISO 8601; nothing happens without one
+   * @param {string|null|undefined} [serverTime]  the server's now, sent with it
+   */
+  start(startedAt, serverTime) {
     const at = startedAt ? Date.parse(startedAt) : NaN;
     if (Number.isNaN(at)) return;
+    const server = serverTime ? Date.parse(serverTime) : NaN;
+    if (!Number.isNaN(server)) this.#offset = server - this.#now();
     this.#startedAt = at;
     this.#element.hidden = false;
     this.#render();
@@ -52,6 +59,6 @@ export class VisitTimer {
 
   #render() {
     if (this.#startedAt === null) return;
-    this.#output.textContent = formatElapsed(this.#now() - this.#startedAt);
+    this.#output.textContent = formatElapsed(this.#now() + this.#offset - this.#startedAt);
   }
 }

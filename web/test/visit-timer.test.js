@@ -29,3 +29,14 @@ test("the timer shows once the visit started, counting from the record's time", 
   assert.equal(output.textContent, "9:00");
   timer.stop();
 });
+
+test("the time is counted by the server's clock when this page's is off", () => {
+  const element = { hidden: true };
+  const output = { textContent: "" };
+  // This computer's clock is 5 minutes behind the server's.
+  const now = Date.parse("2026-12-01T14:35:07Z");
+  const timer = new VisitTimer(/** @type {any} */ (element), /** @type {any} */ (output), () => now);
+  timer.start("2026-12-01T14:31:07Z", "2026-12-01T14:40:07Z");
+  assert.equal(output.textContent, "9:00");
+  timer.stop();
+});
