@@ -17,7 +17,7 @@ from models.embed import ClinicEmbedSettings
 from models.errors import Refused
 from models.roles import Role
 from models.tables import Consult
-from server import assets, bundle, documents, embed, links
+from server import assets, bundle, documents, embed, i18n, links
 from server.api import base_url
 from server.openapi import PREFIX as API_PREFIX
 from server.security import Handler
@@ -69,7 +69,11 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
         )
 
 
+CATALOGUE = web.AppKey("mtm_messages", i18n.Catalogue)
+
+
 def add_routes(app: web.Application, web_dir: Path) -> None:
+    app[CATALOGUE] = i18n.Catalogue.load(web_dir / "static" / "messages")
     call_bundle = bundle.build(web_dir)
     static_assets = assets.StaticAssets.scan(
         web_dir / "static",
@@ -159,6 +163,9 @@ async def _call_page(
         # window.mtm / window.mtmPanel exist only when a test turns them on.
         "expose_test_hooks": state.config.testing.expose_hooks,
     }
+    language = i18n.offered(embedded[1].language) if embedded is not None else None
+    language = language or i18n.negotiate(request)
+    boot["language"] = language
     theme = None
     if embedded is not None:
         settings, theme = embedded
@@ -173,12 +180,12 @@ async def _call_page(
         status=200,
         boot=boot,
         participant=participant,
-        role_label=role.label,
         # An embedded call never navigates away from the portal: no preview link there.
         preview_url=f"/c/{token}/documents/summary.html"
         if audience.sees_care_team(role.value) and embedded is None
         else None,
         theme=theme,
+        lang=language,
     )
 
 
@@ -332,8 +339,27 @@ async def _patient_record(request: web.Request, token: str) -> web.Response | No
     )
 
 
-def _render(request: web.Request, template: str, *, status: int, **context: object) -> web.Response:
-    html = request.app[STATE].templates.get_template(template).render(status=status, **context)
+def _render(
+    request: web.Request,
+    template: str,
+    *,
+    status: int,
+    lang: Language | None = None,
+    **context: object,
+) -> web.Response:
+    """`lang`: the page's language when not the request's own (an embed's theme)."""
+    language = lang or i18n.negotiate(request)
+    html = (
+        request.app[STATE]
+        .templates.get_template(template)
+        .render(
+            status=status,
+            lang=language,
+            t=request.app[CATALOGUE].translator(language),
+            languages=i18n.NAMES,
+            **context,
+        )
+    )
     return web.Response(text=html, status=status, content_type="text/html")
 
 

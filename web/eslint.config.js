@@ -10,11 +10,11 @@ export default [
   js.configs.recommended,
   {
     files: ["static/**/*.js", "examples/**/*.js"],
-    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { ...globals.browser } },
+    languageOptions: { ecmaVersion: 2025, sourceType: "module", globals: { ...globals.browser } },
   },
   {
     files: ["test/**/*.js", "*.js"],
-    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { ...globals.node } },
+    languageOptions: { ecmaVersion: 2025, sourceType: "module", globals: { ...globals.node } },
   },
   {
     rules: {

@@ -10,6 +10,8 @@
 // they did not come back, does the call say they left.
 // Nothing of the DOM here: the tiles are behind `view`, the connections behind `mesh`.
 
+import { t } from "./i18n.js";
+
 /**
  * @typedef {{microphone?: string, camera?: string}} Media
  * @typedef {{id: string, role?: string, display_name?: string, session?: string|null, media?: Media}} Participant
@@ -77,8 +79,8 @@ export class Roster {
     } else if (!this.#connectOrKeep(participant, { offer: false }) && !wasAway) {
       return; // the same page, back (it reconnected): nothing changed for this person
     }
-    const name = this.#view.nameOf(participant.id) ?? "Someone";
-    this.#view.announce(wasAway ? `${name} is back.` : `${name} joined.`);
+    const name = this.#view.nameOf(participant.id) ?? t("chat.someone");
+    this.#view.announce(t(wasAway ? "roster.back" : "roster.joined", { name }));
   }
 
   /** @param {{participant_id: string, reason?: string}} event  `participant-left` */
@@ -89,7 +91,7 @@ export class Roster {
       this.#away.set(participantId, this.#timers.set(() => this.#gone(participantId), this.#graceMs));
       this.#view.setAway(participantId, true);
       this.connectionChanged(participantId);
-      this.#view.announce(`${name}'s connection dropped. Waiting for them to reconnect…`);
+      this.#view.announce(t("roster.dropped", { name }));
       return;
     }
     this.#gone(participantId);
@@ -142,7 +144,7 @@ export class Roster {
     const name = this.#view.nameOf(participantId);
     this.#unannounced.delete(participantId);
     this.#remove(participantId);
-    if (name) this.#view.announce(`${name} left.`);
+    if (name) this.#view.announce(t("roster.left", { name }));
   }
 
   /** Ends a grace period; returns whether there was one. @param {string} participantId */

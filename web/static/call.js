@@ -6,7 +6,8 @@ import { io } from "socket.io-client";
 import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices.js";
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
-import { CONTROL_LABELS, controlLabel } from "./control-labels.js";
+import { controlLabel, hasPressedLabel } from "./control-labels.js";
+import { COOKIE, t } from "./i18n.js";
 import { ChatView } from "./chat.js";
 import { KnockAlert, notifyIfAllowed, playChime, primeChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
@@ -111,7 +112,7 @@ const panelModule = import("./panel.js").catch((error) => {
 });
 
 const tiles = new TileGrid(ui.tiles, () =>
-  showStatus("Sound is paused by your browser. Click anywhere or press a key to hear the others."));
+  showStatus(t("status.sound_paused")));
 const local = new LocalMedia();
 const coarsePointer = matchMedia("(pointer: coarse)");
 
@@ -158,7 +159,7 @@ const speaker = {
     try {
       await tiles.setSinkId(id);
     } catch {
-      showStatus("That speaker cannot be used. Sound plays through the default speaker.", "error");
+      showStatus(t("status.speaker_unusable"), "error");
     }
     refreshPickers();
   },
@@ -185,7 +186,7 @@ const chat = new ChatView(byId("chat"), sendChat, (message) => {
   if (sheetHidesChat()) {
     unreadChat += 1;
     updateSheetToggle();
-    showStatus(`New chat message from ${message.author.display_name || "someone"}.`);
+    showStatus(t("status.new_chat", { name: message.author.display_name || t("chat.someone") }));
   }
 });
 let unreadChat = 0;
@@ -292,6 +293,12 @@ navigator.mediaDevices?.addEventListener?.("devicechange", () => {
 });
 
 ui.consentCheckbox.addEventListener("change", updateJoinReadiness);
+// The language switch: remembered for this site, and the page drawn again in it.
+byId("language-select").addEventListener("change", (event) => {
+  const lang = /** @type {HTMLSelectElement} */ (event.target).value;
+  document.cookie = `${COOKIE}=${encodeURIComponent(lang)}; path=/; max-age=31536000; SameSite=Lax`;
+  location.reload();
+});
 // Join muted or with the camera off: the tracks open disabled, and the join says so.
 ui.joinMuted.addEventListener("change", () => setSending("audio", !ui.joinMuted.checked));
 ui.joinCameraOff.addEventListener("change", () => setSending("video", !ui.joinCameraOff.checked));
@@ -446,9 +453,9 @@ function updateJoinReadiness() {
 async function testSpeaker() {
   try {
     await playTestSound(speakerId);
-    showStatus("Playing a test sound. If you heard nothing, choose another speaker or turn the volume up.");
+    showStatus(t("status.test_sound"));
   } catch {
-    showStatus("The test sound could not play on this speaker.", "error");
+    showStatus(t("status.test_sound_failed"), "error");
   }
 }
 
@@ -461,13 +468,13 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   if (!joinable) return mtm.state;
   const trimmed = String(name).trim();
   if (trimmed.length < 1 || trimmed.length > 80) {
-    showStatus("Please enter your name (up to 80 characters).", "error");
+    showStatus(t("status.name_needed"), "error");
     ui.nameInput.focus();
     return mtm.state;
   }
   const consentShown = !ui.consent.hidden;
   if (consentShown && !auto && !ui.consentCheckbox.checked) {
-    showStatus("Please read the consent and tick “I agree” to join.", "error");
+    showStatus(t("status.consent_needed"), "error");
     ui.consentCheckbox.focus();
     return mtm.state;
   }
@@ -480,7 +487,7 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   // The connections start with the camera and microphone the person checked.
   session.join({ name: trimmed, consent: consentShown && ui.consentCheckbox.checked, ready: localReady });
   updateJoinReadiness();
-  showStatus(auto ? "Going back into the consult…" : "Joining…");
+  showStatus(t(auto ? "status.going_back" : "status.joining"));
   return settled;
 }
 
@@ -578,9 +585,9 @@ function enterWaiting(ack, { again }) {
   // Back from the call (a reconnect after the grace period): the others dropped us.
   leaveCallView();
   mtm.selfId = ack.self?.id ?? mtm.selfId;
-  ui.waitingMessage.textContent = ack.message || "Your pharmacist will let you in shortly.";
+  ui.waitingMessage.textContent = t("waiting.message");
   showScreen("waiting");
-  showStatus(again ? "Reconnected. Still waiting to be let in." : "");
+  showStatus(again ? t("status.still_waiting") : "");
   if (!again) ui.waitingTitle.focus();
 }
 
@@ -647,7 +654,7 @@ function enterCall(ack, { reconnected: wasInCall }) {
   quality.start();
   speaking.start();
   showScreen("call");
-  showStatus(wasInCall ? "Reconnected." : rosterSummary(ack.roster ?? []));
+  showStatus(wasInCall ? t("status.reconnected") : rosterSummary(ack.roster ?? []));
   if (!wasInCall) {
     (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
     if (network.result.passed === false) {
@@ -701,8 +708,8 @@ function sendSignal(message) {
 }
 
 function rosterSummary(roster) {
-  if (roster.length === 0) return "You joined. Waiting for the others.";
-  return `You joined. ${roster.length === 1 ? "1 other person is" : `${roster.length} others are`} here.`;
+  if (roster.length === 0) return t("status.joined_alone");
+  return t(roster.length === 1 ? "status.joined_one" : "status.joined_many", { count: roster.length });
 }
 
 function tileConnection(state) {
@@ -720,7 +727,7 @@ function onConnectionState(remoteId, state) {
 function onRemoteScreen(remoteId, track) {
   tiles.setScreen(remoteId, track);
   const name = tiles.get(remoteId)?.name ?? "Someone";
-  showStatus(track ? `${name} is sharing their screen.` : `${name} stopped sharing their screen.`);
+  showStatus(t(track ? "status.sharing" : "status.stopped_sharing", { name }));
 }
 
 // ---- controls -----------------------------------------------------------------------------
@@ -738,7 +745,7 @@ function updateControls() {
 
 function setPressed(button, pressed) {
   button.setAttribute("aria-pressed", String(pressed));
-  if (CONTROL_LABELS.en[`${button.id}/pressed`]) {
+  if (hasPressedLabel(button.id)) {
     button.textContent = controlLabel(button.id, { language: document.documentElement.lang, pressed });
   }
 }
@@ -773,7 +780,7 @@ function toggleLocal(kind) {
   updateControls();
   refreshSelfTile();
   session?.sendMedia();
-  showStatus(kind === "audio" ? `Microphone ${off ? "muted" : "on"}.` : `Camera ${off ? "off" : "on"}.`);
+  showStatus(t(kind === "audio" ? (off ? "status.mic_muted" : "status.mic_on") : (off ? "status.camera_off" : "status.camera_on")));
 }
 
 async function switchCamera() {
@@ -782,8 +789,8 @@ async function switchCamera() {
   refreshPickers();
   if (problem) showStatus(problem, "error");
   else showStatus(coarsePointer.matches
-    ? `Now using the ${local.facingMode === "environment" ? "back" : "front"} camera.`
-    : `Now using ${local.track("video")?.label || "the other camera"}.`);
+    ? t(local.facingMode === "environment" ? "status.back_camera" : "status.front_camera")
+    : t("status.using_camera", { camera: local.track("video")?.label || t("status.other_camera") }));
   return local.deviceId("video");
 }
 
@@ -795,9 +802,9 @@ async function setAudioOnly(on) {
   session?.sendMedia();
   if (problem) showStatus(problem, "error");
   else if (local.audioOnly) {
-    showStatus("Audio only: your camera is off and you are not sending video. Turn it back on in Settings.");
+    showStatus(t("status.audio_only_on"));
   } else {
-    showStatus("Audio only is off: your camera is on again.");
+    showStatus(t("status.audio_only_off"));
   }
   return local.audioOnly;
 }
@@ -826,11 +833,11 @@ async function shareScreen() {
     picked = await pickScreen(() => stopScreenShare());
   } catch (error) {
     console.warn("screen share failed", error);
-    showStatus("Your screen could not be shared.", "error");
+    showStatus(t("status.share_failed"), "error");
     return false;
   }
   if (!picked) {
-    showStatus("Screen sharing was cancelled.");
+    showStatus(t("status.share_cancelled"));
     return false;
   }
   if (!session?.joined) {
@@ -842,7 +849,7 @@ async function shareScreen() {
   tiles.setScreen(mtm.selfId, screen.track, { self: true });
   setPressed(ui.shareButton, true);
   ui.shareButton.textContent = "Stop sharing";
-  showStatus("You are sharing your screen. Everyone in the call can see it.");
+  showStatus(t("status.you_share"));
   return true;
 }
 
@@ -855,7 +862,7 @@ function stopScreenShare({ silent = false } = {}) {
   tiles.setScreen(mtm.selfId, null);
   setPressed(ui.shareButton, false);
   ui.shareButton.textContent = "Share screen";
-  if (!silent) showStatus("You stopped sharing your screen.");
+  if (!silent) showStatus(t("status.you_stopped_sharing"));
   return true;
 }
 
@@ -1004,16 +1011,20 @@ function sheetHidesChat() {
 /** The sheet's toggle says what waits inside it. */
 function updateSheetToggle() {
   const waiting = settings?.may?.admit ? waitingRoom.length : 0;
-  const extras = [unreadChat ? `${unreadChat} new` : "", waiting ? `${waiting} waiting` : ""]
-    .filter(Boolean).join(", ");
-  ui.panelToggle.textContent = extras ? `Medication list (${extras})` : "Medication list";
+  const extras = [
+    unreadChat ? t("sheet.new", { count: unreadChat }) : "",
+    waiting ? t("sheet.waiting", { count: waiting }) : "",
+  ].filter(Boolean).join(", ");
+  ui.panelToggle.textContent = extras
+    ? t("control.panel-toggle-with", { extras })
+    : t("control.panel-toggle");
 }
 
 /** @param {string} text */
 async function sendChat(text) {
   // While reconnecting, Socket.IO would send it before the join: refused, and confusing.
   if (!session?.joined || !socket?.connected) {
-    return { ok: false, error: { message: "the call is reconnecting; try again in a moment." } };
+    return { ok: false, error: { message: t("chat.reconnecting") } };
   }
   return socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat", { text });
 }
@@ -1098,7 +1109,7 @@ function onServerError({ event, code, message } = {}) {
   if (event === "join" || event === "probe" || event === "chat") return;
   // Candidates still on their way to someone who just left: nothing the person can act on.
   if (event === "signal" && code === "unknown_recipient") return;
-  showStatus(message || "The server refused a request.", "error");
+  showStatus(message || t("status.refused"), "error");
 }
 
 // ---- reload: back into the call -------------------------------------------------------------

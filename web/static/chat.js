@@ -9,11 +9,12 @@
  * @typedef {{ok?: boolean, message?: ChatMessage, error?: {code?: string, message?: string}}} ChatAck
  */
 
+import { has, t } from "./i18n.js";
+
 export const MAX_LENGTH = 1000;
 
-const ROLE_LABELS = /** @type {Record<string, string>} */ ({
-  pharmacist: "Pharmacist", clinician: "Clinical team", patient: "Patient",
-});
+/** @param {string} role */
+const roleLabel = (role) => (has(`role.${role}`) ? t(`role.${role}`) : "");
 
 /**
  * Whether `value` has the shape of a message (anything else from the socket is ignored).
@@ -50,8 +51,8 @@ export class ChatLog {
  */
 export function outgoing(text) {
   const trimmed = text.trim();
-  if (!trimmed) return { problem: "Write something first." };
-  if (trimmed.length > MAX_LENGTH) return { problem: `At most ${MAX_LENGTH} characters fit in one message.` };
+  if (!trimmed) return { problem: t("chat.empty") };
+  if (trimmed.length > MAX_LENGTH) return { problem: t("chat.too_long", { max: MAX_LENGTH }) };
   return { text: trimmed };
 }
 
@@ -131,13 +132,13 @@ export class ChatView {
     try {
       ack = await this.#send(what.text);
     } catch {
-      ack = { ok: false, error: { message: "the server did not answer. Please try again." } };
+      ack = { ok: false, error: { message: t("chat.no_answer") } };
     } finally {
       this.#sending = false;
       this.#setWritable(true);
     }
     if (!ack?.ok || !ack.message) {
-      this.#problem(`Not sent: ${ack?.error?.message ?? "the server refused it."}`);
+      this.#problem(t("chat.not_sent", { reason: ack?.error?.message ?? t("chat.refused") }));
       this.#input.focus();
       return;
     }
@@ -168,10 +169,10 @@ export class ChatView {
       const who = document.createElement("p");
       who.className = "chat__who";
       const name = document.createElement("strong");
-      name.textContent = message.author.display_name || "Someone";
+      name.textContent = message.author.display_name || t("chat.someone");
       const role = document.createElement("span");
       role.className = "chat__role";
-      role.textContent = ROLE_LABELS[message.author.role] ?? "";
+      role.textContent = roleLabel(message.author.role);
       const time = document.createElement("time");
       time.dateTime = message.at;
       time.textContent = new Date(message.at).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });

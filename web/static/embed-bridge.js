@@ -10,6 +10,7 @@
 // is never trusted with a decision. Events go to the host's origin only, never to "*".
 
 import { applyControlLabels } from "./control-labels.js";
+import { LANGUAGES } from "./i18n.js";
 
 export const PROTOCOL = "mtm-consult";
 export const VERSION = 1;
@@ -19,7 +20,7 @@ export const MAX_MESSAGE_BYTES = 4096;
 const MAX_QUEUED_EVENTS = 100;
 // Command ids and participant ids alike.
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const LANGUAGES = ["en", "es"];
+
 
 /**
  * @typedef {{code: string, message: string}} Problem

@@ -6,6 +6,8 @@
 // until the acknowledgement they belong to. It moves the page's CallState (call-state.js)
 // and tells call.js, which shows it; tests drive it with a fake socket (web/test/).
 
+import { t } from "./i18n.js";
+
 /** @typedef {import("./call-state.js").CallState} CallState */
 /** @typedef {import("./call-state.js").CallStateName} CallStateName */
 /** @typedef {{code?: string, message?: string}} JoinError */
@@ -54,39 +56,39 @@
  * }} JoinEvents
  */
 
-const TIMEOUT_ERROR = { code: "timeout", message: "The server did not answer. Please try again." };
+const timeoutError = () => ({ code: "timeout", message: t("ending.timeout") });
 
-/** The server's events that end the page's session, and how each reads. */
-/** @type {Record<string, {state: CallStateName, ending: (payload: any) => Ending}>} */
+/**
+ * The server's events that end the page's session, and how each reads, in the page's
+ * language (the server's own English message is not shown: the page has its own words).
+ * @type {Record<string, {state: CallStateName, ending: (payload: any) => Ending}>}
+ */
 const ENDINGS = {
   denied: {
     state: "denied",
-    ending: ({ message } = {}) => ({
-      title: "You were not let in",
-      message: message || "Your care team could not let you into this consult.",
-      action: "Ask to join again",
+    ending: () => ({
+      title: t("ending.denied.title"),
+      message: t("ending.denied.message"),
+      action: t("ending.denied.action"),
     }),
   },
   removed: {
     state: "removed",
-    ending: ({ message } = {}) => ({
-      title: "You were removed from the consult",
-      message: message || "The pharmacist removed you from this consult.",
-    }),
+    ending: () => ({ title: t("ending.removed.title"), message: t("ending.removed.message") }),
   },
   replaced: {
     state: "replaced",
-    ending: ({ message } = {}) => ({
-      title: "Opened in another window",
-      message: message || "This consult is now open in another window or tab.",
-      action: "Use this window instead",
+    ending: () => ({
+      title: t("ending.replaced.title"),
+      message: t("ending.replaced.message"),
+      action: t("ending.replaced.action"),
     }),
   },
   "consult-ended": {
     state: "ended",
     ending: ({ reason } = {}) => ({
-      title: "The consult has ended",
-      message: reason ? `Reason given: ${reason}` : "Thank you for taking part.",
+      title: t("ended.title"),
+      message: reason ? t("ending.ended.reason", { reason }) : t("ending.ended.thanks"),
       keepPanel: true,
     }),
   },
@@ -228,12 +230,12 @@ export class JoinSession {
   #onConnectError(error) {
     if (this.#socket.active) {
       // A network problem: Socket.IO keeps retrying on its own.
-      this.#trouble("Cannot reach the server. Trying again…");
+      this.#trouble(t("trouble.unreachable"));
       return;
     }
     // The server refused this link (expired, ended, ...): retrying cannot help.
-    const message = error?.data?.message || error?.message || "This link cannot be used.";
-    this.#events.ended?.("error", { title: "Cannot join this consult", message });
+    const message = error?.data?.message || error?.message || t("ending.refused.message");
+    this.#events.ended?.("error", { title: t("ending.refused.title"), message });
   }
 
   /** @param {string} reason */
@@ -241,14 +243,14 @@ export class JoinSession {
     if (reason === "io server disconnect") {
       if (this.#wanted) {
         this.#events.ended?.("ended", {
-          title: "You were disconnected", message: "The server closed the connection.", action: "Rejoin",
+          title: t("ending.closed.title"), message: t("ending.closed.message"), action: t("notice.rejoin"),
         });
       } else {
         // Not joined yet (the consult may have ended meanwhile): connecting again tells.
         this.#socket.connect();
       }
     } else if (this.#wanted) {
-      this.#trouble("Connection lost. Reconnecting…");
+      this.#trouble(t("trouble.lost"));
       if (this.#state.inCall || this.#state.waiting) this.#state.go("reconnecting");
     }
   }
@@ -268,7 +270,7 @@ export class JoinSession {
     } catch {
       // Lost the connection meanwhile: the next `connect` sends `join` again.
       if (!this.#socket.connected) return;
-      ack = { ok: false, error: TIMEOUT_ERROR };
+      ack = { ok: false, error: timeoutError() };
     }
     this.#events.answered?.();
     if (mine !== this.#attempt || !this.#wanted) return; // left, ended or re-sent meanwhile
@@ -292,7 +294,7 @@ export class JoinSession {
   #refused(error) {
     if (error.code === "consult_ended") {
       this.#events.ended?.("ended", {
-        title: "The consult has ended", message: error.message || "This consult has ended.",
+        title: t("ended.title"), message: error.message || t("ending.ended.message"),
       });
       return;
     }

@@ -1,10 +1,11 @@
 // Video tiles, one per participant (self included). Every value that came from the server
 // is written with textContent, so a display name can never turn into markup.
 
+import { has, t } from "./i18n.js";
 import { QUALITY_LABELS } from "./quality.js";
 
-const ROLE_LABELS = { pharmacist: "Pharmacist", clinician: "Clinical team", patient: "Patient" };
-const UNKNOWN_NAME = "Participant";
+/** @param {string} role */
+const roleLabel = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role);
 
 function element(tag, className) {
   const node = document.createElement(tag);
@@ -61,7 +62,7 @@ class Tile {
     const caption = element("figcaption", "tile__caption");
     caption.append(this.#name, this.#role);
     this.#muted.dataset.testid = "muted-indicator";
-    this.#muted.textContent = "Muted";
+    this.#muted.textContent = t("tile.muted");
     this.#muted.hidden = true;
     this.#cameraNote.dataset.testid = "camera-indicator";
     this.#cameraNote.hidden = true;
@@ -81,7 +82,7 @@ class Tile {
       this.removeButton = element("button", "tile__remove button button--small");
       this.removeButton.type = "button";
       this.removeButton.dataset.testid = "remove-button";
-      this.removeButton.textContent = "Remove";
+      this.removeButton.textContent = t("tile.remove");
       this.removeButton.addEventListener("click", () => onRemove(this));
       this.element.append(this.removeButton);
     }
@@ -92,12 +93,12 @@ class Tile {
   }
 
   setIdentity({ display_name: displayName, role }) {
-    const name = displayName || UNKNOWN_NAME;
+    const name = displayName || t("tile.participant");
     this.#name.textContent = name;
-    this.#role.textContent = [ROLE_LABELS[role] ?? role, this.self ? "you" : null]
+    this.#role.textContent = [role ? roleLabel(role) : null, this.self ? t("tile.you") : null]
       .filter(Boolean).join(" · ");
     this.#placeholder.textContent = initials(name);
-    this.removeButton?.setAttribute("aria-label", `Remove ${name} from the consult`);
+    this.removeButton?.setAttribute("aria-label", t("tile.remove_label", { name }));
   }
 
   /** @param {"good"|"fair"|"poor"|null} level  shown as bars and words, never colour alone */
@@ -149,7 +150,7 @@ class Tile {
     this.element.dataset.microphone = microphone === "off" ? "off" : "on";
     this.element.dataset.camera = camera;
     this.#muted.hidden = microphone !== "off";
-    const note = { off: "Camera off", "audio-only": "Audio only" }[camera] ?? "";
+    const note = { off: t("tile.camera_off"), "audio-only": t("tile.audio_only") }[camera] ?? "";
     this.#cameraNote.textContent = note;
     this.#cameraNote.hidden = !note;
     this.#states.hidden = this.#muted.hidden && this.#cameraNote.hidden;
@@ -191,7 +192,7 @@ class Tile {
     const state = this.#away ? "reconnecting" : this.#connection;
     this.element.dataset.connection = state;
     if (this.self) return;
-    this.#badge.textContent = { connecting: "Connecting…", reconnecting: "Reconnecting…" }[state] ?? "";
+    this.#badge.textContent = { connecting: t("tile.connecting"), reconnecting: t("tile.reconnecting") }[state] ?? "";
   }
 
   remove() {
@@ -217,7 +218,7 @@ class ScreenTile {
     this.video.autoplay = true;
     this.video.playsInline = true;
     this.video.muted = true;
-    this.#placeholder.textContent = "Screen starting…";
+    this.#placeholder.textContent = t("tile.screen_starting");
     this.#placeholder.setAttribute("aria-hidden", "true");
     const caption = element("figcaption", "tile__caption");
     caption.append(this.#label);
@@ -226,7 +227,9 @@ class ScreenTile {
   }
 
   setName(name) {
-    this.#label.textContent = this.self ? "Your screen (others see this)" : `${name || UNKNOWN_NAME}'s screen`;
+    this.#label.textContent = this.self
+      ? t("tile.your_screen")
+      : t("tile.screen_of", { name: name || t("tile.participant") });
   }
 
   setTrack(track) {

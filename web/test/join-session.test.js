@@ -284,7 +284,10 @@ test("the server's endings are told with their own words; end() closes the socke
     assert.equal(name, "ended");
     assert.equal(endedState, state);
     assert.equal(ending.title, title);
-    if (event === "denied") assert.equal(ending.message, "Not today.");
+    if (event === "denied") {
+      assert.equal(ending.message, "Your care team could not let you into this consult. Please contact your pharmacy.",
+        "the page's own words, in its language, not the server's English");
+    }
     if (event === "consult-ended") {
       assert.equal(ending.message, "Reason given: Done");
       assert.equal(ending.keepPanel, true);

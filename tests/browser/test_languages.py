@@ -1,0 +1,73 @@
+"""Languages (issue 12), in real Chromium: a Spanish browser gets the patient's first
+screens and the call's controls in Spanish with `lang="es"`, the page's switch changes
+and remembers it, and a language that is not offered is passed over."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser.conftest import join, open_page, start_join, wait_for_state
+from tests.conftest import RunningServer
+
+pytestmark = pytest.mark.browser
+
+
+async def spanish_page(browser: Browser, url: str) -> Page:
+    context = await browser.new_context(locale="es-ES", viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    await page.goto(url)
+    return page
+
+
+async def test_a_spanish_browser_gets_spanish(server: RunningServer, browser: Browser) -> None:
+    consult = await server.create_consult(patient_name="María López", admit_patient=False)
+    ana = await open_page(browser, consult["links"]["pharmacist"])
+    await join(ana, "Ana P.")
+    maria = await spanish_page(browser, consult["links"]["patient"])
+    assert await maria.evaluate("document.documentElement.lang") == "es"
+    assert await maria.get_by_role("heading", level=1).first.inner_text() == (
+        "Únase a su revisión de medicamentos"
+    )
+    assert await maria.get_by_test_id("join-button").inner_text() == "Unirse"
+    assert await maria.title() == "Revisión de medicamentos · MTM Consult"
+    await start_join(maria, "María López")
+    await wait_for_state(maria, "waiting")
+    assert await maria.get_by_test_id("waiting-message").inner_text() == (
+        "Su farmacéutico le dejará entrar en breve."
+    )
+    await ana.get_by_test_id("admit-button").click()
+    await wait_for_state(maria, "in-call")
+    mic = maria.get_by_test_id("mic-button")
+    assert await mic.inner_text() == "Silenciar"
+    await mic.click()
+    assert await mic.inner_text() == "Activar micrófono"
+    # The pharmacist's English page is untouched.
+    assert await ana.evaluate("document.documentElement.lang") == "en"
+    assert await ana.get_by_test_id("mic-button").inner_text() == "Mute"
+
+
+async def test_the_switch_changes_the_language_and_remembers_it(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult()
+    page = await spanish_page(browser, consult["links"]["patient"])
+    await page.get_by_test_id("language-select").select_option("en")
+    await page.wait_for_function("document.documentElement.lang === 'en'")
+    assert await page.get_by_test_id("join-button").inner_text() == "Join"
+    # The next visit from this browser: still English, though the browser prefers Spanish.
+    again = await page.context.new_page()
+    await again.goto(consult["links"]["patient"])
+    assert await again.evaluate("document.documentElement.lang") == "en"
+
+
+@pytest.mark.parametrize(
+    ("query", "lang"), [("?lang=es", "es"), ("?lang=xx", "en"), ("?lang=", "en")]
+)
+async def test_a_language_asked_for_in_the_address(
+    server: RunningServer, browser: Browser, query: str, lang: str
+) -> None:
+    consult = await server.create_consult()
+    page = await open_page(browser, consult["links"]["clinician"] + query)
+    assert await page.evaluate("document.documentElement.lang") == lang
+    assert "Traceback" not in await page.content()

@@ -1,0 +1,95 @@
+"""Which language a page gets (server/i18n.py), and the catalogues it reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from server.i18n import LANGUAGES, Catalogue, from_accept_language, offered
+
+MESSAGES = Path(__file__).resolve().parents[2] / "web" / "static" / "messages"
+CALL = Path(__file__).resolve().parents[2] / "web" / "templates" / "call.html"
+
+
+@pytest.mark.parametrize(
+    ("value", "language"),
+    [("es", "es"), ("es-MX", "es"), ("ES", "es"), ("en_US", "en"), ("fr", None), ("", None),
+     (None, None), ("<script>", None), ("e" * 5000, None)],
+)  # fmt: skip
+def test_only_offered_languages_are_taken(value: str | None, language: str | None) -> None:
+    assert offered(value) == language
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("es-ES,es;q=0.9,en;q=0.8", "es"),
+        ("fr-FR,fr;q=0.9,es;q=0.5,en;q=0.4", "es"),
+        ("en;q=0.2, es;q=0.7", "es"),
+        ("de, fr", None),
+        ("es;q=0, en", "en"),
+        ("es;q=abc, en;q=0.1", "en"),
+        ("", None),
+    ],
+)
+def test_the_browsers_preference_is_honoured(header: str, language: str | None) -> None:
+    assert from_accept_language(header) == language
+
+
+def test_every_language_has_every_message_and_the_same_placeholders() -> None:
+    catalogues = {lang: json.loads((MESSAGES / f"{lang}.json").read_text()) for lang in LANGUAGES}
+    english = catalogues["en"]
+    for lang, messages in catalogues.items():
+        assert messages.keys() == english.keys(), lang
+        for key, text in messages.items():
+            assert re.findall(r"\{(\w+)\}", text) == re.findall(r"\{(\w+)\}", english[key]), key
+            assert "<" not in text, f"{lang} {key}: markup in a message"
+
+
+def test_the_translator_fills_in_and_refuses_unknown_keys() -> None:
+    t = Catalogue.load(MESSAGES).translator("es")
+    assert t("control.join-button") == "Unirse"
+    assert t("prejoin.lead", role="Paciente").startswith("Se une como Paciente.")
+    with pytest.raises(KeyError):
+        t("no.such.message")
+
+
+def test_the_patients_first_screens_hold_no_words_of_their_own() -> None:
+    """The pre-join screen and the waiting room: every word comes from the catalogue."""
+    page = CALL.read_text()
+    for section in ("prejoin", "waiting"):
+        start = page.index(f'<section id="{section}"')
+        html = page[start : page.index("</section>", start)]
+        html = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "", html, flags=re.S)
+        text = re.sub(r"<[^>]*>", " ", html)
+        words = re.findall(r"[A-Za-zÀ-ÿ]{2,}", text)
+        assert words == [], f"{section}: {words}"
+        for attribute in ("aria-label", "placeholder", "title", "alt"):
+            for value in re.findall(rf'{attribute}="([^"]*)"', html):
+                assert not re.search(r"[A-Za-z]{2,}", value), f"{section} {attribute}: {value}"
+
+
+STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
+# The client's modules whose every word reaches people through the catalogue (i18n.js).
+TRANSLATED_MODULES = [
+    "join-session.js",
+    "tiles.js",
+    "chat.js",
+    "control-labels.js",
+    "call-roster.js",
+]
+
+
+@pytest.mark.parametrize("module", TRANSLATED_MODULES)
+def test_translated_modules_hold_no_sentence_of_their_own(module: str) -> None:
+    source = (STATIC / module).read_text()
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.S)  # comments, JSDoc included
+    source = re.sub(r"^\s*//.*$|\s//.*$", "", source, flags=re.M)
+    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\]|\\.)*)`', source)
+    # A sentence a person reads starts with a capital and has more words (class lists,
+    # event names and Socket.IO's reasons are lower case).
+    words = [a or b for a, b in literals if re.match(r"\s*[A-Z][a-z]+\s+\S", a or b)]
+    assert words == [], f"{module}: {words}"
