@@ -73,23 +73,87 @@ def test_the_patients_first_screens_hold_no_words_of_their_own() -> None:
 
 
 STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
-# The client's modules whose every word reaches people through the catalogue (i18n.js).
-TRANSLATED_MODULES = [
-    "join-session.js",
-    "tiles.js",
-    "chat.js",
-    "control-labels.js",
-    "call-roster.js",
-]
+# Its words are for the embedding page's developer (docs/embed.md), never shown to people.
+DEVELOPER_FACING = {"embed-bridge.js"}
+# Key names compared with KeyboardEvent.key: not words anyone reads.
+KEY_NAMES = {"Enter", "Escape", "Tab", "Space", "Home", "End", "Backspace", "Delete"}
 
 
-@pytest.mark.parametrize("module", TRANSLATED_MODULES)
-def test_translated_modules_hold_no_sentence_of_their_own(module: str) -> None:
-    source = (STATIC / module).read_text()
+def sentences_of(source: str) -> list[str]:
+    """The string literals in a JavaScript module that read as words to a person.
+
+    A word a person reads starts with a capital letter ("Edit", "Someone is waiting",
+    `${name} was let in.`), where class lists, event names and Socket.IO's reasons are lower
+    case. A developer's error (`new Error(...)`, `console.*(...)`) may stay English; one that
+    is shown to people is given the catalogue's words where it is shown."""
     source = re.sub(r"/\*.*?\*/", "", source, flags=re.S)  # comments, JSDoc included
     source = re.sub(r"^\s*//.*$|\s//.*$", "", source, flags=re.M)
-    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\]|\\.)*)`', source)
-    # A sentence a person reads starts with a capital and has more words (class lists,
-    # event names and Socket.IO's reasons are lower case).
-    words = [a or b for a, b in literals if re.match(r"\s*[A-Z][a-z]+\s+\S", a or b)]
-    assert words == [], f"{module}: {words}"
+    source = re.sub(
+        r"(?:new\s+\w*Error|console\.\w+)\(\s*(?:\"(?:[^\"\\\n]|\\.)*\"|`(?:[^`\\]|\\.)*`)",
+        "",
+        source,
+    )
+    literals = re.findall(
+        r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`", source
+    )
+    found = []
+    for parts in literals:
+        literal = next((part for part in parts if part), "")
+        if literal in KEY_NAMES:
+            continue
+        own_words = re.sub(r"\$\{[^}]*\}", "", literal)
+        read_as = re.sub(r"\$\{[^}]*\}", "Name", literal)
+        if re.search(r"[A-Za-z]{2,}", own_words) and re.match(
+            r"\s*[A-Z][a-z]+(\s+\S|\W*$)", read_as
+        ):
+            found.append(literal)
+    return found
+
+
+def test_the_scan_finds_words_and_passes_over_code() -> None:
+    source = """
+      // Comment: Not a message.
+      el.textContent = "Save";
+      el.title = `${name} was let in.`;
+      el.className = "mp-row mp-row--open";
+      socket.on("connect_error", () => {});
+      if (event.key === "Enter") send();
+      throw new Error("Medication panel: settings.may is missing.");
+      label = `${who} (${name})`;
+      other = 'Someone';
+    """
+    assert sentences_of(source) == ["Save", "${name} was let in.", "Someone"]
+
+
+# Not yet read from the catalogue.
+STILL_ENGLISH = {
+    "call.js",
+    "devices.js",
+    "knock.js",
+    "lobby.js",
+    "local-media.js",
+    "network-check.js",
+    "panel-audience.js",
+    "panel-conflict.js",
+    "panel-field.js",
+    "panel-history.js",
+    "panel-med-row.js",
+    "panel-plan-row.js",
+    "panel-problem-row.js",
+    "panel-rec-row.js",
+    "panel-schema.js",
+    "panel-store.js",
+    "panel-view-common.js",
+    "panel-view.js",
+    "panel-waiting.js",
+    "quality.js",
+}
+MODULES = sorted(
+    path.name for path in STATIC.glob("*.js") if path.name not in DEVELOPER_FACING | STILL_ENGLISH
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_module_holds_words_of_its_own(module: str) -> None:
+    """Every word the client shows comes from the catalogue (web/static/messages)."""
+    assert sentences_of((STATIC / module).read_text()) == [], module
