@@ -34,3 +34,19 @@ export function t(key, values = {}, language = pageLanguage()) {
 export function has(key) {
   return key in CATALOGUES.en;
 }
+
+/**
+ * What to show for a refusal from the server (`{code, message}`, docs/protocol.md). The
+ * server writes its messages in English, precise to the case ("dose can be at most 200
+ * characters"): an English page shows them. A page in another language shows the
+ * catalogue's `server.<code>` (a sentence for the kind of refusal), else `fallback`.
+ * @param {{code?: string, message?: string} | null | undefined} error
+ * @param {string} fallback   the catalogue's words for when there is nothing better
+ * @param {string} [language]
+ */
+export function serverMessage(error, fallback, language = pageLanguage()) {
+  if (language === "en" && error?.message) return error.message;
+  const key = `server.${error?.code}`;
+  if (error?.code && has(key)) return t(key, {}, language);
+  return fallback;
+}
