@@ -71,3 +71,42 @@ async def test_a_language_asked_for_in_the_address(
     page = await open_page(browser, consult["links"]["clinician"] + query)
     assert await page.evaluate("document.documentElement.lang") == lang
     assert "Traceback" not in await page.content()
+
+
+async def test_the_connection_check_and_the_devices_read_spanish(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult(admit_patient=False)
+    context = await browser.new_context(locale="es-ES", viewport={"width": 1280, "height": 720})
+    # Devices without names of their own (as some browsers list them): the page names them.
+    await context.add_init_script(
+        """const listed = MediaDevices.prototype.enumerateDevices;
+           MediaDevices.prototype.enumerateDevices = async function () {
+             return (await listed.call(this)).map(({ deviceId, kind, groupId }) =>
+               ({ deviceId, kind, groupId, label: "" }));
+           };"""
+    )
+    page = await context.new_page()
+    await page.goto(consult["links"]["patient"])
+    assert await page.evaluate("document.documentElement.lang") == "es"
+    await page.wait_for_function(
+        "() => ['done', 'failed'].includes(window.mtm.networkCheck.state)", timeout=30_000
+    )
+    assert (await page.evaluate("window.mtm.networkCheck"))["state"] == "done"
+    assert await page.get_by_test_id("network-summary").inner_text() == (
+        "Su conexión es buena para video."
+    )
+    assert "✓ Bien" in await page.get_by_test_id("network-rtt").inner_text()
+    assert await page.get_by_test_id("network-check-button").inner_text() == "Probar de nuevo"
+    cameras = page.get_by_test_id("camera-select").locator("option")
+    await page.wait_for_function(
+        "() => document.querySelector('#camera-select option')?.textContent === 'Cámara 1'"
+    )
+    assert (await cameras.all_inner_texts())[0] == "Cámara 1"
+    microphones = await page.get_by_test_id("microphone-select").locator("option").all_inner_texts()
+    assert microphones[0] == "Micrófono 1"
+    assert await page.get_by_test_id("mic-level-text").inner_text() in {
+        "Diga algo para probar.",
+        "Se le oye bien.",
+    }
+    await context.close()

@@ -7,7 +7,7 @@ import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { controlLabel, hasPressedLabel } from "./control-labels.js";
-import { COOKIE, t } from "./i18n.js";
+import { COOKIE, serverMessage, t } from "./i18n.js";
 import { ChatView } from "./chat.js";
 import { KnockAlert, notifyIfAllowed, playChime, primeChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
@@ -334,7 +334,7 @@ ui.knockNotifyToggle.addEventListener("change", async () => {
   if (!ui.knockNotifyToggle.checked) return;
   const allowed = typeof Notification !== "undefined" && await Notification.requestPermission() === "granted";
   ui.knockNotifyToggle.checked = allowed;
-  if (!allowed) showStatus("Notifications are blocked for this site; you can allow them in the browser's site settings.", "error");
+  if (!allowed) showStatus(t("call.notifications_blocked"), "error");
 });
 ui.endButton.addEventListener("click", confirmEnd);
 ui.leaveButton.addEventListener("click", confirmLeave);
@@ -446,7 +446,7 @@ async function updateSwitchCamera() {
 function updateJoinReadiness() {
   const needsConsent = !ui.consent.hidden && !ui.consentCheckbox.checked;
   ui.joinButton.disabled = !joinable || needsConsent;
-  ui.joinHint.textContent = needsConsent ? "Tick “I agree” above to join." : "";
+  ui.joinHint.textContent = needsConsent ? t("call.consent_hint") : "";
   ui.joinHint.hidden = !needsConsent;
 }
 
@@ -559,7 +559,8 @@ function startNetworkCheck() {
 /** A `join` refused (the session goes to "error" next): back to the pre-join screen. */
 function joinFailed(error) {
   const code = error?.code;
-  const message = error?.message || "Could not join the consult.";
+  // A timeout is this page's own finding, already in the catalogue's words.
+  const message = code === "timeout" && error?.message ? error.message : serverMessage(error, t("call.join_failed"));
   console.warn("join refused", error);
   joinable = true;
   forgetRejoin();
@@ -658,7 +659,7 @@ function enterCall(ack, { reconnected: wasInCall }) {
   if (!wasInCall) {
     (ui.micButton.disabled ? ui.leaveButton : ui.micButton).focus();
     if (network.result.passed === false) {
-      suggestAudioOnly("Your connection looks weak: audio only keeps the call smooth.");
+      suggestAudioOnly(t("call.suggest.weak"));
     }
   }
 }
@@ -726,7 +727,7 @@ function onConnectionState(remoteId, state) {
 
 function onRemoteScreen(remoteId, track) {
   tiles.setScreen(remoteId, track);
-  const name = tiles.get(remoteId)?.name ?? "Someone";
+  const name = tiles.get(remoteId)?.name ?? t("chat.someone");
   showStatus(t(track ? "status.sharing" : "status.stopped_sharing", { name }));
 }
 
@@ -821,7 +822,7 @@ function onQuality(remoteId, level) {
   const anyPoor = [...quality.levels.values()].some((entry) => entry.level === "poor");
   poorStreak = anyPoor ? poorStreak + 1 : 0;
   if (poorStreak >= POOR_SAMPLES_BEFORE_SUGGESTING * Math.max(1, quality.levels.size)) {
-    suggestAudioOnly("The connection is poor: audio only keeps the call going.");
+    suggestAudioOnly(t("call.suggest.poor"));
   }
 }
 
@@ -847,8 +848,7 @@ async function shareScreen() {
   screen = picked;
   mesh.startScreen(screen);
   tiles.setScreen(mtm.selfId, screen.track, { self: true });
-  setPressed(ui.shareButton, true);
-  ui.shareButton.textContent = "Stop sharing";
+  setPressed(ui.shareButton, true); // "Stop sharing"
   showStatus(t("status.you_share"));
   return true;
 }
@@ -860,8 +860,7 @@ function stopScreenShare({ silent = false } = {}) {
   track.stop();
   mesh?.stopScreen();
   tiles.setScreen(mtm.selfId, null);
-  setPressed(ui.shareButton, false);
-  ui.shareButton.textContent = "Share screen";
+  setPressed(ui.shareButton, false); // "Share screen"
   if (!silent) showStatus(t("status.you_stopped_sharing"));
   return true;
 }
@@ -912,55 +911,55 @@ function updateWaitingRoom(people) {
   const arrived = people.filter((person) => !before.has(person.id));
   knock.update(people.length, arrived.length);
   updateSheetToggle();
-  if (arrived.length === 1) showStatus(`${arrived[0].display_name || "Someone"} is waiting to join.`);
-  else if (arrived.length > 1) showStatus(`${arrived.length} people are waiting to join.`);
+  if (arrived.length === 1) showStatus(t("call.waiting.one", { name: arrived[0].display_name || t("chat.someone") }));
+  else if (arrived.length > 1) showStatus(t("call.waiting.other", { count: arrived.length }));
 }
 
 async function manage(event, payload) {
   try {
     const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    if (!ack?.ok) showStatus(ack?.error?.message || "The server refused that.", "error");
+    if (!ack?.ok) showStatus(serverMessage(ack?.error, t("server.refused")), "error");
     return ack ?? { ok: false };
   } catch {
     // Ending the consult closes our connection before its acknowledgement can arrive.
-    if (session?.joined) showStatus("The server did not answer. Please try again.", "error");
+    if (session?.joined) showStatus(t("ending.timeout"), "error");
     return { ok: false };
   }
 }
 
 function nameOfWaiting(id) {
-  return waitingRoom.find((person) => person.id === id)?.display_name || "Someone";
+  return waitingRoom.find((person) => person.id === id)?.display_name || t("chat.someone");
 }
 
 async function admit(id) {
   const name = nameOfWaiting(id);
   const ack = await manage("admit", { participant_id: id });
-  if (ack.ok) showStatus(`${name} was let in.`);
+  if (ack.ok) showStatus(t("call.admitted", { name }));
   return ack;
 }
 
 async function deny(id) {
   const name = nameOfWaiting(id);
   const ack = await manage("deny", { participant_id: id });
-  if (ack.ok) showStatus(`${name} was not let in.`);
+  if (ack.ok) showStatus(t("call.denied", { name }));
   return ack;
 }
 
 async function admitAll() {
   const ack = await manage("admit-all", {});
-  if (ack.ok) showStatus(`Let everyone in (${ack.admitted?.length ?? 0}).`);
+  if (ack.ok) showStatus(t("call.admitted_all", { count: ack.admitted?.length ?? 0 }));
   return ack;
 }
 
 async function removeFromConsult(id) {
-  const name = tiles.get(id)?.name ?? "Participant";
+  const name = tiles.get(id)?.name ?? t("tile.participant");
   const ack = await manage("remove", { participant_id: id });
-  if (ack.ok) showStatus(`${name} was removed from the consult.`);
+  if (ack.ok) showStatus(t("call.removed", { name }));
   return ack;
 }
 
 async function confirmRemove(tile) {
-  ui.removeTitle.textContent = `Remove ${tile.name} from the consult?`;
+  ui.removeTitle.textContent = t("call.remove_title", { name: tile.name });
   if (await ask(ui.removeDialog)) await removeFromConsult(tile.participantId);
 }
 
@@ -984,11 +983,11 @@ function showOpenItems() {
   ui.endOpen.dataset.toDecide = String(toDecide);
   ui.endOpen.dataset.toConfirm = String(toConfirm);
   const parts = [];
-  if (toDecide) parts.push(`${toDecide} ${toDecide === 1 ? "recommendation is" : "recommendations are"} still waiting for a decision`);
-  if (toConfirm) parts.push(`${toConfirm} ${toConfirm === 1 ? "medication has" : "medications have"} not been confirmed by the patient`);
+  if (toDecide) parts.push(t(toDecide === 1 ? "end.open.decide.one" : "end.open.decide.other", { count: toDecide }));
+  if (toConfirm) parts.push(t(toConfirm === 1 ? "end.open.confirm.one" : "end.open.confirm.other", { count: toConfirm }));
   ui.endOpen.textContent = parts.length
-    ? `Still open: ${parts.join("; ")}.`
-    : "Nothing is left open: every recommendation is decided and every medication confirmed.";
+    ? t("end.open.some", { items: parts.join("; ") })
+    : t("end.open.none");
   ui.endOpen.dataset.open = parts.length ? "true" : "false";
 }
 
@@ -1036,8 +1035,7 @@ async function confirmLeave() {
 
 function leave() {
   socket?.emit("leave");
-  finish("ended", "You left the consult", "You can rejoin with the same link while the consult is open.",
-    { action: "Rejoin" });
+  finish("ended", t("call.left.title"), t("call.left.message"), { action: t("notice.rejoin") });
 }
 
 /**
@@ -1064,7 +1062,7 @@ function finish(state, title, message, { action = null, keepPanel = false } = {}
   ui.lobby.hidden = true;
   waitingRoom = [];
   if (keepPanel && panel) {
-    panel.setReadOnly("The consult has ended: the list can be read but no longer changed.");
+    panel.setReadOnly(t("call.read_only"));
     ui.call.dataset.ended = "true";
     ui.endedTitle.textContent = title;
     ui.endedMessage.textContent = message;
@@ -1109,7 +1107,7 @@ function onServerError({ event, code, message } = {}) {
   if (event === "join" || event === "probe" || event === "chat") return;
   // Candidates still on their way to someone who just left: nothing the person can act on.
   if (event === "signal" && code === "unknown_recipient") return;
-  showStatus(message || t("status.refused"), "error");
+  showStatus(serverMessage({ code, message }, t("status.refused")), "error");
 }
 
 // ---- reload: back into the call -------------------------------------------------------------

@@ -1,9 +1,9 @@
 // Device pickers (camera, microphone, speaker), the microphone level meter and the speaker
 // test sound. Used on the pre-join screen and in the in-call settings dialog.
 
+import { t } from "./i18n.js";
+
 const KINDS = { video: "videoinput", audio: "audioinput", speaker: "audiooutput" };
-const NONE_LABELS = { video: "No camera found", audio: "No microphone found", speaker: "Default speaker" };
-const FALLBACK_LABELS = { video: "Camera", audio: "Microphone", speaker: "Speaker" };
 
 /** Choosing where sound plays needs HTMLMediaElement.setSinkId (not in every browser). */
 export const canPickSpeaker = typeof HTMLMediaElement !== "undefined" &&
@@ -71,13 +71,14 @@ function fillSelect(select, devices, key, current) {
   const options = devices.map((device, index) => {
     const option = document.createElement("option");
     option.value = device.deviceId;
-    option.textContent = device.label || `${FALLBACK_LABELS[key]} ${index + 1}`;
+    // The browser's label is the device's own name (data); without one, "Camera 2".
+    option.textContent = device.label || t(`devices.numbered.${key}`, { number: index + 1 });
     return option;
   });
   if (options.length === 0) {
     const none = document.createElement("option");
     none.value = "";
-    none.textContent = NONE_LABELS[key];
+    none.textContent = t(`devices.none.${key}`);
     options.push(none);
   }
   select.replaceChildren(...options);
@@ -115,20 +116,20 @@ export class LevelMeter {
     this.#heard = false;
     if (!track) {
       this.#show(0);
-      this.#text.textContent = "No microphone.";
+      this.#text.textContent = t("devices.level.none");
       return;
     }
     if (!this.#ensureContext()) return;
     this.#source = this.#context.createMediaStreamSource(new MediaStream([track]));
     this.#source.connect(this.#analyser);
-    this.#text.textContent = "Say something to test.";
+    this.#text.textContent = t("devices.level.say");
   }
 
   #ensureContext() {
     if (this.#context) return true;
-    const Context = window.AudioContext ?? window.webkitAudioContext;
+    const Context = window.AudioContext ?? /** @type {any} */ (window).webkitAudioContext; // older Safari
     if (!Context) {
-      this.#text.textContent = "This browser cannot show the microphone level.";
+      this.#text.textContent = t("devices.level.unsupported");
       return false;
     }
     this.#context = new Context();
@@ -174,17 +175,17 @@ export class LevelMeter {
     const muted = !this.#track.enabled;
     this.#show(muted ? 0 : level);
     if (muted) {
-      this.#text.textContent = "Muted.";
+      this.#text.textContent = t("devices.level.muted");
     } else if (level > 0.35 && !this.#heard) {
       this.#heard = true;
-      this.#text.textContent = "We can hear you.";
+      this.#text.textContent = t("devices.level.heard");
     }
   }
 
   #show(level) {
     const rounded = Math.round(level * 100) / 100;
     this.#meter.value = rounded;
-    this.#meter.setAttribute("aria-valuetext", `${Math.round(rounded * 100)} percent`);
+    this.#meter.setAttribute("aria-valuetext", t("devices.level.percent", { percent: Math.round(rounded * 100) }));
   }
 }
 

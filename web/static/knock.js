@@ -4,6 +4,8 @@
 // a browser notification if they allowed them. The notification names no one: it can stay
 // in the computer's notification centre, and a patient's name is theirs.
 
+import { t } from "./i18n.js";
+
 const SOUND_KEY = "mtm:knock-sound";
 
 /**
@@ -64,9 +66,7 @@ export class KnockAlert {
       this.#chime();
     }
     if (this.#doc.hidden) {
-      this.#notify(arrived === 1
-        ? "Someone is waiting to join the consult."
-        : `${arrived} people are waiting to join the consult.`);
+      this.#notify(t(arrived === 1 ? "knock.notify.one" : "knock.notify.other", { count: arrived }));
     }
   }
 

@@ -1,13 +1,16 @@
 // What the pharmacist manages: the waiting room list (Admit / Deny / Admit all), and the
 // confirmation dialogs for removing someone and ending the consult for everyone.
 
-const ROLE_LABELS = { pharmacist: "Pharmacist", clinician: "Clinical team", patient: "Patient" };
+import { has, t } from "./i18n.js";
+
+/** @param {string} role */
+const roleLabel = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role ?? "");
 
 /** The waiting room list; names are written with textContent only. */
 export class WaitingRoomView {
   #root;
   #list;
-  #count;
+  #title;
   #admitAll;
   #actions;
   people = [];
@@ -20,7 +23,7 @@ export class WaitingRoomView {
     this.#root = root;
     this.#actions = actions;
     this.#list = root.querySelector("[data-lobby-list]");
-    this.#count = root.querySelector("[data-lobby-count]");
+    this.#title = root.querySelector("[data-lobby-title]");
     this.#admitAll = root.querySelector("[data-lobby-admit-all]");
     this.#admitAll.addEventListener("click", () => this.#run(this.#admitAll, () => actions.admitAll()));
   }
@@ -32,7 +35,7 @@ export class WaitingRoomView {
     const focusedControl = active?.dataset?.testid;
     this.people = people;
     this.#root.hidden = people.length === 0;
-    this.#count.textContent = String(people.length);
+    this.#title.textContent = t("lobby.title", { count: people.length });
     this.#admitAll.hidden = people.length < 2;
     this.#list.replaceChildren(...people.map((person) => this.#row(person)));
     if (!focusedId) return;
@@ -43,7 +46,7 @@ export class WaitingRoomView {
   }
 
   #row(person) {
-    const name = person.display_name || "Someone";
+    const name = person.display_name || t("chat.someone");
     const item = document.createElement("li");
     item.className = "lobby__person";
     item.dataset.waitingId = person.id;
@@ -54,10 +57,10 @@ export class WaitingRoomView {
     strong.textContent = name;
     const role = document.createElement("span");
     role.className = "lobby__role";
-    role.textContent = ROLE_LABELS[person.role] ?? person.role ?? "";
+    role.textContent = roleLabel(person.role);
     who.append(strong, " ", role);
-    const admit = button("Admit", "button--primary", "admit-button", `Admit ${name}`);
-    const deny = button("Deny", "", "deny-button", `Deny ${name}`);
+    const admit = button(t("lobby.admit"), "button--primary", "admit-button", t("lobby.admit_label", { name }));
+    const deny = button(t("lobby.deny"), "", "deny-button", t("lobby.deny_label", { name }));
     admit.addEventListener("click", () => this.#run(admit, () => this.#actions.admit(person.id)));
     deny.addEventListener("click", () => this.#run(deny, () => this.#actions.deny(person.id)));
     const buttons = document.createElement("span");

@@ -6,13 +6,14 @@
 // only replaces a track in place and tells the listeners (the mesh calls
 // `RTCRtpSender.replaceTrack` on every peer: no renegotiation).
 
+import { t } from "./i18n.js";
+
 const AUDIO = { echoCancellation: true, noiseSuppression: true };
 // Modest resolution: in a full mesh every participant uploads one copy per remote peer.
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
 
-const JOIN_ANYWAY = "You can still join to see and hear the others.";
-const HOW_TO_ALLOW = "To be seen and heard, select the camera icon in your browser's address bar " +
-  "(or the site settings), choose Allow, then press Try again.";
+/** Sentences of the catalogue, one after the other. @param {...string} keys */
+const sentences = (...keys) => keys.map((key) => t(key)).join(" ");
 
 // Errors where one kind of device may still work on its own (no camera, mic busy, ...).
 const PARTIAL_FAILURES = new Set(["NotFoundError", "OverconstrainedError", "NotReadableError"]);
@@ -61,7 +62,7 @@ export class LocalMedia {
    */
   async open() {
     if (!this.available) {
-      this.problem = `This browser cannot use a camera or microphone on this page. ${JOIN_ANYWAY}`;
+      this.problem = sentences("media.unsupported", "media.join_anyway");
       return this.problem;
     }
     const wantVideo = !this.audioOnly;
@@ -81,7 +82,7 @@ export class LocalMedia {
           return partial;
         }
       }
-      this.problem = describe(error);
+      this.problem = mediaProblem(error);
       return this.problem;
     }
   }
@@ -89,18 +90,14 @@ export class LocalMedia {
   // A laptop without a camera (or with a busy microphone) can still take part halfway.
   async #openOneKind(wantVideo) {
     const fallbacks = [
-      ["audio", "No camera is available: the others will hear you but not see you. " +
-        "Check that it is plugged in and not used by another app."],
-      ...(wantVideo
-        ? [["video", "No microphone is available: the others will see you but not hear you. " +
-          "Check that it is plugged in and not used by another app."]]
-        : []),
+      ["audio", "media.no_camera"],
+      ...(wantVideo ? [["video", "media.no_microphone"]] : []),
     ];
-    for (const [kind, problem] of fallbacks) {
+    for (const [kind, problemKey] of fallbacks) {
       try {
         const constraints = kind === "audio" ? this.#audioConstraints() : this.#videoConstraints();
         this.#adopt(await navigator.mediaDevices.getUserMedia({ [kind]: constraints }));
-        return problem;
+        return t(problemKey);
       } catch {
         // This kind is unavailable too; try the next one.
       }
@@ -156,7 +153,7 @@ export class LocalMedia {
 
   /** Front ↔ back camera on a phone; on a computer with several cameras, the next one. */
   async switchCamera(cameras = []) {
-    if (this.audioOnly) return "Audio only is on: turn it off to use the camera.";
+    if (this.audioOnly) return t("media.audio_only_on");
     const coarse = matchMedia("(pointer: coarse)").matches;
     if (!coarse && cameras.length > 1) {
       const current = this.deviceId("video");
@@ -193,7 +190,7 @@ export class LocalMedia {
         // Some devices cannot be opened twice: release the old one and try once more.
         return this.#reopen(kind, { releaseFirst: true });
       }
-      return describe(error, kind);
+      return mediaProblem(error, kind);
     }
   }
 
@@ -223,20 +220,20 @@ export class LocalMedia {
   }
 }
 
-function describe(error, kind = null) {
-  const device = { audio: "microphone", video: "camera" }[kind] ?? "camera or microphone";
+/** The problem in words (the catalogue's media.*): which device, what to do, and that joining still works. */
+export function mediaProblem(error, kind = null) {
+  const device = kind === "audio" || kind === "video" ? kind : "any";
   switch (error.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return `Access to your ${device} is blocked. ${JOIN_ANYWAY} ${HOW_TO_ALLOW}`;
+      return sentences(`media.blocked.${device}`, "media.join_anyway", "media.how_to_allow");
     case "NotFoundError":
     case "OverconstrainedError":
-      return `No ${device} was found. Check that it is plugged in, then press Try again. ${JOIN_ANYWAY}`;
+      return sentences(`media.not_found.${device}`, "media.join_anyway");
     case "NotReadableError":
     case "AbortError":
-      return `Your ${device} could not start; another app may be using it. ` +
-        `Close that app and press Try again. ${JOIN_ANYWAY}`;
+      return sentences(`media.busy.${device}`, "media.join_anyway");
     default:
-      return `Your ${device} could not start. ${JOIN_ANYWAY}`;
+      return sentences(`media.failed.${device}`, "media.join_anyway");
   }
 }

@@ -3,6 +3,8 @@
 // peer connection to the server over the same TURN relay the call will use, with two data
 // channels. `probe-ping` measures round-trip time and loss, `probe-bulk` the upload rate.
 
+import { t } from "./i18n.js";
+
 const GATHER_TIMEOUT_MS = 5_000;
 const OPEN_TIMEOUT_MS = 10_000;
 const PROBE_ACK_TIMEOUT_MS = 20_000;
@@ -28,7 +30,7 @@ function withTimeout(promise, ms, what) {
 /**
  * Run the check once.
  * @param {(payload: object, timeoutMs: number) => Promise<object>} probe  emits `probe`, resolves with the ack
- * @param {(phase: string) => void} [onPhase]
+ * @param {(phase: string) => void} [onPhase]  told each phase in words (the catalogue's)
  * @param {AbortSignal} [signal]  stops the check at once (its connection closes): joining
  *   must never wait for it, nor share the relay and the server with it
  * @returns {Promise<{rttMs: number|null, lossPercent: number, kbps: number|null, thresholds: object}>}
@@ -41,9 +43,10 @@ export async function measureNetwork(probe, onPhase = () => {}, signal = new Abo
   stopped.catch(() => {}); // rejected only for the awaits below
   /** @template T @param {Promise<T>} promise @returns {Promise<T>} */
   const until = (promise) => Promise.race([promise, stopped]);
-  onPhase("Connecting to the server…");
+  onPhase(t("netcheck.connecting"));
   const settings = await until(probe({}, PROBE_ACK_TIMEOUT_MS));
-  if (!settings?.ok) throw new Error(settings?.error?.message ?? "The server refused the network check.");
+  // For the console only: a failed check shows the catalogue's words (NetworkCheckView).
+  if (!settings?.ok) throw new Error(`the server refused the network check: ${settings?.error?.message ?? "no reason"}`);
   const pc = new RTCPeerConnection(settings.ice);
   signal.addEventListener("abort", () => pc.close(), { once: true });
   try {
@@ -54,14 +57,14 @@ export async function measureNetwork(probe, onPhase = () => {}, signal = new Abo
     await until(iceGatheringComplete(pc));
     const answer = await until(probe({ description: pc.localDescription.toJSON() }, PROBE_ACK_TIMEOUT_MS));
     if (!answer?.ok || !answer.description) {
-      throw new Error(answer?.error?.message ?? "The server did not answer the network check.");
+      throw new Error(`the server did not answer the network check: ${answer?.error?.message ?? "no reason"}`);
     }
     await until(pc.setRemoteDescription(answer.description));
     await until(withTimeout(Promise.all([opened(ping), opened(bulk)]), OPEN_TIMEOUT_MS, "opening the check"));
 
-    onPhase("Measuring delay…");
+    onPhase(t("netcheck.measuring_delay"));
     const { rttMs, lossPercent } = await until(measurePing(ping));
-    onPhase("Measuring upload speed…");
+    onPhase(t("netcheck.measuring_upload"));
     // Enough to tell "fast enough" apart, without saturating the person's uplink (or the server).
     const capKbps = Math.max(4 * settings.thresholds.min_kbps, 2_000);
     const kbps = await until(measureUpload(bulk, capKbps));
@@ -178,24 +181,44 @@ export function judge({ rttMs, lossPercent, kbps }, thresholds) {
   return { checks, passed: checks.rtt && checks.loss && checks.kbps };
 }
 
-/** Plain-language advice for what failed. */
+/** Plain-language advice for what failed, in the page's language. */
 export function adviceFor(checks) {
   const advice = [];
-  if (!checks.rtt || !checks.loss) advice.push("Move closer to your Wi-Fi router, or use a cable if you can.");
-  if (!checks.kbps) advice.push("Close other apps using the internet (downloads, video streaming).");
-  if (advice.length) advice.push("You can still join; we'll switch to audio only if needed.");
+  if (!checks.rtt || !checks.loss) advice.push(t("netcheck.advice.closer"));
+  if (!checks.kbps) advice.push(t("netcheck.advice.close_apps"));
+  if (advice.length) advice.push(t("netcheck.advice.still_join"));
   return advice;
 }
 
+/**
+ * A figure and its verdict, in words: `format` the measured value, `bad` the catalogue's
+ * word for a figure that fails (a pass is "OK").
+ * @type {Record<string, {format: (r: {rttMs: number|null, lossPercent: number, kbps: number|null}) => string, bad: string}>}
+ */
 const FIGURES = {
-  rtt: { format: (r) => (r.rttMs === null ? "no answer" : `${r.rttMs} ms`), good: "OK", bad: "Slow" },
-  loss: { format: (r) => `${r.lossPercent} %`, good: "OK", bad: "High" },
+  rtt: {
+    format: (r) => (r.rttMs === null ? t("netcheck.no_answer") : t("netcheck.ms", { value: r.rttMs })),
+    bad: "netcheck.slow",
+  },
+  loss: { format: (r) => t("netcheck.percent", { value: r.lossPercent }), bad: "netcheck.high" },
   kbps: {
-    format: (r) => (r.kbps === null ? "unknown" : r.kbps >= 1000 ? `${(r.kbps / 1000).toFixed(1)} Mbps` : `${r.kbps} kbps`),
-    good: "OK",
-    bad: "Low",
+    format: (r) => (r.kbps === null ? t("netcheck.unknown")
+      : r.kbps >= 1000 ? t("netcheck.mbps", { value: (r.kbps / 1000).toFixed(1) })
+        : t("netcheck.kbps", { value: r.kbps })),
+    bad: "netcheck.low",
   },
 };
+
+/**
+ * What a figure's row says: the value and its verdict ("240 ms", "✓ OK").
+ * @param {"rtt"|"loss"|"kbps"} key
+ * @param {{rttMs: number|null, lossPercent: number, kbps: number|null}} figures
+ * @param {boolean} passed
+ */
+export function figureText(key, figures, passed) {
+  const { format, bad } = FIGURES[key];
+  return { value: format(figures), verdict: passed ? `✓ ${t("netcheck.ok")}` : `! ${t(bad)}` };
+}
 
 /**
  * The check's card on the pre-join screen, and `window.mtm.networkCheck`:
@@ -238,7 +261,7 @@ export class NetworkCheckView {
 
   /** Stop a check that runs (the person joins): state "cancelled", nothing judged. */
   cancel() {
-    this.#abort?.abort(new DOMException("The network check stopped: joining.", "AbortError"));
+    this.#abort?.abort(new DOMException("the network check stopped: joining", "AbortError"));
   }
 
   async #run() {
@@ -255,17 +278,15 @@ export class NetworkCheckView {
       const { checks, passed } = judge(figures, figures.thresholds);
       this.#set({ state: "done", rttMs: figures.rttMs, lossPercent: figures.lossPercent, kbps: figures.kbps, passed });
       for (const [key, row] of Object.entries(this.#figures)) {
-        const { format, good, bad } = FIGURES[key];
+        const text = figureText(/** @type {"rtt"|"loss"|"kbps"} */ (key), figures, checks[key]);
         row.dataset.result = checks[key] ? "pass" : "warn";
         const value = row.querySelector("dd");
         const verdict = document.createElement("span");
         verdict.className = "netcheck__verdict";
-        verdict.textContent = checks[key] ? `✓ ${good}` : `! ${bad}`;
-        value.replaceChildren(`${format(figures)} `, verdict);
+        verdict.textContent = text.verdict;
+        value.replaceChildren(`${text.value} `, verdict);
       }
-      this.#summary.textContent = passed
-        ? "Your connection is good for video."
-        : "Your connection may be too weak for smooth video.";
+      this.#summary.textContent = t(passed ? "netcheck.good" : "netcheck.weak");
       this.#showAdvice(adviceFor(checks));
     } catch (error) {
       if (abort.signal.aborted) {
@@ -274,7 +295,7 @@ export class NetworkCheckView {
           row.dataset.result = "unknown";
           row.querySelector("dd").textContent = "—";
         }
-        this.#summary.textContent = "The check stopped when you joined.";
+        this.#summary.textContent = t("netcheck.cancelled");
         return this.result;
       }
       console.warn("network check failed", error);
@@ -283,14 +304,11 @@ export class NetworkCheckView {
         row.dataset.result = "unknown";
         row.querySelector("dd").textContent = "—";
       }
-      this.#summary.textContent = "The network check could not finish.";
-      this.#showAdvice([
-        "Check that you are connected to the internet, then press Check again.",
-        "You can still join; we'll switch to audio only if needed.",
-      ]);
+      this.#summary.textContent = t("netcheck.failed");
+      this.#showAdvice([t("netcheck.advice.check_internet"), t("netcheck.advice.still_join")]);
     } finally {
       this.#button.disabled = false;
-      this.#button.textContent = "Check again";
+      this.#button.textContent = t("netcheck.again");
     }
     return this.result;
   }

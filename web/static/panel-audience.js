@@ -1,6 +1,7 @@
 // @ts-check
 // Who sees an item (care team only / shared with the patient), and the button that switches it.
 
+import { t } from "./i18n.js";
 import { h, setAttr, setText, show } from "./panel-dom.js";
 import { defaultFor, fieldSpec } from "./panel-schema.js";
 import { audienceText } from "./panel-view-common.js";
@@ -52,7 +53,7 @@ export class AudienceControl {
     const pending = this.store.pendingFor(entity.id, "audience");
     const editable = visible && !this.store.readOnly && this.view.may.edit(this.type, "audience") && !pending;
     show(this.button, editable);
-    const text = value === "patient" ? "Make care team only" : "Share with patient";
+    const text = value === "patient" ? t("panel.audience.make_care_team") : t("panel.audience.share");
     setText(this.button, text);
     setAttr(this.button, "aria-label", `${text}: ${this.describe(entity)}`);
   }

@@ -2,8 +2,22 @@
 // Conflict prompts ("changed by <name> while you were editing": keep theirs / use mine)
 // and override notices ("<name> replaced your value"), shown next to a field.
 
+import { has, t } from "./i18n.js";
 import { formatTime, h, uid } from "./panel-dom.js";
 import { fieldWord, formatValue, hasTransitions, nextValues } from "./panel-schema.js";
+
+/**
+ * "Ana (pharmacist)": a person as the panel names them, their role in the page's language.
+ * @param {{name?: string, role?: string} | null | undefined} person
+ * @param {{nobody?: string, language?: string}} [options]   `nobody`: what to say when there is no name ("Someone")
+ */
+export function personText(person, { nobody, language } = {}) {
+  const name = person?.name || (nobody ?? t("panel.common.someone", {}, language));
+  const role = person?.role;
+  if (!role) return name;
+  const word = has(`panel.common.role.${role}`) ? t(`panel.common.role.${role}`, {}, language) : role;
+  return t("panel.common.with_role", { name, role: word }, language);
+}
 
 // ---- override notice -------------------------------------------------------------------
 
@@ -33,15 +47,16 @@ export class OverrideSlot {
     const hadFocus = this.el.contains(document.activeElement);
     const role = this.view.role;
     const word = fieldWord(this.type, this.field, role);
-    const fmt = (value) => formatValue(this.type, this.field, value, { role, empty: "(empty)" });
+    const fmt = (value) => formatValue(this.type, this.field, value, { role, empty: t("panel.common.empty") });
     this.el.replaceChildren(
       ...notices.map((notice) => {
-        const who = notice.by?.name || "Someone";
+        const who = notice.by?.name || t("panel.common.someone");
         const text = h("p", {
           class: "mp-override__text",
           id: uid("mp-override"),
-          text: `${who}${notice.by?.role ? ` (${notice.by.role})` : ""} replaced your ${word} “${fmt(notice.mine)}” with “${fmt(notice.theirs)}”.`,
+          text: t("panel.conflict.replaced", { who: personText(notice.by), field: word, mine: fmt(notice.mine), theirs: fmt(notice.theirs) }),
         });
+        const meta = t("panel.conflict.replaced_meta");
         const when = notice.at ? formatTime(notice.at) : null;
         return h(
           "div",
@@ -49,7 +64,7 @@ export class OverrideSlot {
           text,
           h("p", {
             class: "mp-override__meta",
-            text: `${when ? `${when.short} · ` : ""}They chose their value after a conflict. Both values are kept in the history.`,
+            text: when ? `${when.short} · ${meta}` : meta,
           }),
           h(
             "div",
@@ -58,8 +73,8 @@ export class OverrideSlot {
               type: "button",
               class: "mp-btn mp-btn--small",
               "data-testid": "override-dismiss",
-              "aria-label": `Dismiss: ${who} replaced your ${word}`,
-              text: "Dismiss",
+              "aria-label": t("panel.conflict.dismiss_replaced", { who, field: word }),
+              text: t("panel.common.dismiss"),
               onclick: () => this.view.store.dismissOverride(notice.id),
             }),
           ),
@@ -79,18 +94,21 @@ export class OverrideSlot {
 function conflictPrompt(view, conflict, onDone) {
   const { type, field } = conflict;
   const role = view.role;
-  const theirs = formatValue(type, field, conflict.theirs, { role, empty: "(empty)" });
-  const mine = formatValue(type, field, conflict.mine, { role, empty: "(empty)" });
+  const empty = t("panel.common.empty");
+  const theirs = formatValue(type, field, conflict.theirs, { role, empty });
+  const mine = formatValue(type, field, conflict.mine, { role, empty });
   const title = h("p", {
     class: "mp-conflict__title",
     id: uid("mp-conflict"),
-    text: `Changed by ${conflict.by?.name || "someone else"} while you were editing`,
+    text: conflict.by?.name
+      ? t("panel.conflict.changed_by", { name: conflict.by.name })
+      : t("panel.conflict.changed_by_other"),
   });
   const values = h(
     "dl",
     { class: "mp-conflict__values" },
-    h("div", {}, h("dt", { text: "Theirs (saved)" }), h("dd", { "data-testid": "conflict-theirs", text: theirs })),
-    h("div", {}, h("dt", { text: "Yours (not saved)" }), h("dd", { "data-testid": "conflict-mine", text: mine })),
+    h("div", {}, h("dt", { text: t("panel.conflict.theirs") }), h("dd", { "data-testid": "conflict-theirs", text: theirs })),
+    h("div", {}, h("dt", { text: t("panel.conflict.mine") }), h("dd", { "data-testid": "conflict-mine", text: mine })),
   );
   const statusField = hasTransitions(view.schema, type, field);
   const mineAllowed =
@@ -101,7 +119,7 @@ function conflictPrompt(view, conflict, onDone) {
     type: "button",
     class: "mp-btn mp-btn--small",
     "data-testid": "keep-theirs",
-    text: "Keep theirs",
+    text: t("panel.conflict.keep_theirs"),
     onclick: () => {
       view.store.keepTheirs(conflict.entity_id, field);
       onDone();
@@ -111,7 +129,7 @@ function conflictPrompt(view, conflict, onDone) {
     type: "button",
     class: "mp-btn mp-btn--small mp-btn--primary",
     "data-testid": "use-mine",
-    text: "Use mine",
+    text: t("panel.conflict.use_mine"),
     hidden: !mineAllowed,
     onclick: () => {
       view.store.useMine(conflict.entity_id, field);
@@ -120,7 +138,7 @@ function conflictPrompt(view, conflict, onDone) {
   });
   const note = mineAllowed
     ? null
-    : h("p", { class: "mp-hint", text: statusField ? "Your choice is no longer possible from their value." : "" });
+    : h("p", { class: "mp-hint", text: statusField ? t("panel.conflict.not_possible") : "" });
   return h(
     "div",
     {

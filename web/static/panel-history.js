@@ -2,6 +2,8 @@
 // The history drawer of one medication: its audit trail from the server (panel-history),
 // oldest first.
 
+import { serverMessage, t } from "./i18n.js";
+import { personText } from "./panel-conflict.js";
 import { formatTime, h, setAttr, setText, show, uid } from "./panel-dom.js";
 import { derivedReason, fieldWord, formatValue } from "./panel-schema.js";
 
@@ -23,7 +25,7 @@ export class HistoryDrawer {
       type: "button",
       class: "mp-btn mp-btn--small",
       "data-testid": "history-close",
-      text: "Close history",
+      text: t("panel.history.close"),
       onclick: () => this.toggle(false),
     });
     this.el = h(
@@ -39,14 +41,16 @@ export class HistoryDrawer {
       "data-testid": "history-button",
       "aria-expanded": "false",
       "aria-controls": this.el.id,
-      text: "History",
+      text: t("panel.history.button"),
       onclick: () => this.toggle(!this.open),
     });
   }
 
   update(entity) {
-    setText(this.title, `History of ${entity.data?.name ?? "this medication"}`);
-    setAttr(this.button, "aria-label", `History of ${entity.data?.name ?? "this medication"}`);
+    const name = entity.data?.name;
+    const title = name ? t("panel.history.of", { name }) : t("panel.history.of_unnamed");
+    setText(this.title, title);
+    setAttr(this.button, "aria-label", title);
   }
 
   toggle(open) {
@@ -68,23 +72,29 @@ export class HistoryDrawer {
 
   async load() {
     const ticket = ++this.loading;
-    if (!this.list.firstChild) setText(this.status, "Loading the history…");
+    if (!this.list.firstChild) setText(this.status, t("panel.history.loading"));
     let events;
     try {
       events = await this.store.history(this.row.id);
     } catch (error) {
-      if (ticket === this.loading) setText(this.status, error.message || "The history could not be loaded.");
+      if (ticket === this.loading) setText(this.status, this.failure(error));
       return;
     }
     if (ticket !== this.loading) return;
-    setText(this.status, events.length ? "" : "No changes recorded yet.");
+    setText(this.status, events.length ? "" : t("panel.history.none"));
     const bySeq = new Map(events.map((event) => [event.seq, event]));
     this.list.replaceChildren(...events.map((event) => this.entry(event, bySeq)));
   }
 
+  /** Why the history is not shown: offline, the server's refusal, or that it failed. */
+  failure(error) {
+    if (error?.code === "offline") return t("panel.history.offline");
+    return serverMessage(error?.code ? error : null, t("panel.history.failed"));
+  }
+
   entry(event, bySeq) {
     const time = formatTime(event.at);
-    const who = `${event.actor?.name ?? "Someone"}${event.actor?.role ? ` (${event.actor.role})` : ""}`;
+    const who = personText(event.actor);
     const type = event.entity_type ?? "medication";
     const li = h(
       "li",
@@ -100,17 +110,17 @@ export class HistoryDrawer {
     const change = h("p", { class: "mp-history__change" });
     const creation = event.op === "add" || (event.op === "derived" && !event.field);
     if (creation) {
-      change.append(h("span", { class: "mp-history__field", text: "added" }));
+      change.append(h("span", { class: "mp-history__field", text: t("panel.history.added") }));
       if (event.new?.name) change.append(" ", h("span", { class: "mp-history__new", text: event.new.name }));
     } else if (event.op === "move") {
-      change.append(h("span", { class: "mp-history__field", text: "moved in the list" }));
+      change.append(h("span", { class: "mp-history__field", text: t("panel.history.moved") }));
     } else {
-      const fmt = (value) => formatValue(type, event.field, value, { empty: "(empty)" });
+      const fmt = (value) => formatValue(type, event.field, value, { empty: t("panel.common.empty") });
       change.append(
         h("span", { class: "mp-history__field", text: fieldWord(type, event.field) }),
         ": ",
         h("span", { class: "mp-history__old", text: fmt(event.old) }),
-        h("span", { class: "mp-history__arrow", "aria-label": "changed to", text: " → " }),
+        h("span", { class: "mp-history__arrow", "aria-label": t("panel.history.changed_to"), text: " → " }),
         h("span", { class: "mp-history__new", text: fmt(event.new) }),
       );
     }
@@ -120,31 +130,31 @@ export class HistoryDrawer {
       const cause = bySeq.get(event.detail?.cause_seq) ?? this.store.eventAt(event.detail?.cause_seq);
       const text =
         event.detail?.reason === "confirmation-reset"
-          ? `reset ${derivedReason(event, cause)}`
+          ? t("panel.history.reset", { reason: derivedReason(event, cause) })
           : event.detail?.reason === "recommendation-accepted"
-            ? "applied from accepted recommendation"
-            : "changed by the server";
+            ? t("panel.history.from_recommendation")
+            : t("panel.history.by_server");
       li.append(h("p", { class: "mp-history__derived", "data-testid": "history-derived", text }));
     }
     const overrode = event.detail?.overrode;
     if (overrode) {
-      const value = formatValue(type, event.field, overrode.value, { empty: "(empty)" });
-      const whose = overrode.actor?.name ? `${overrode.actor.name}${overrode.actor.role ? ` (${overrode.actor.role})` : ""}` : "someone";
+      const value = formatValue(type, event.field, overrode.value, { empty: t("panel.common.empty") });
+      const whose = personText(overrode.actor?.name ? overrode.actor : null, { nobody: t("panel.common.someone_lower") });
       li.append(
         h("p", {
           class: "mp-history__overrode",
           "data-testid": "history-overrode",
-          text: `“Use mine” after a conflict: replaced ${whose}’s value “${value}”`,
+          text: t("panel.history.overrode", { who: whose, value }),
         }),
       );
     }
     if (event.source) {
       li.append(
-        h("p", { class: "mp-history__source", text: `Source: ${formatValue("medication", "source", event.source)}` }),
+        h("p", { class: "mp-history__source", text: t("panel.history.source", { source: formatValue("medication", "source", event.source) }) }),
       );
     }
     if (event.outcome === "conflict") {
-      li.append(h("p", { class: "mp-history__conflict", "data-testid": "history-conflict", text: "conflict (not applied)" }));
+      li.append(h("p", { class: "mp-history__conflict", "data-testid": "history-conflict", text: t("panel.history.conflict") }));
     }
     return li;
   }

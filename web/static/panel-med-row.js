@@ -2,11 +2,19 @@
 // A medication card: its fields (panel-field.js), the patient's confirmation, the
 // history drawer, and the audience of its notes.
 
+import { t } from "./i18n.js";
 import { h, labelled, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import { describeProposed, maxLength, shorten } from "./panel-schema.js";
 import { FieldCell } from "./panel-field.js";
 import { HistoryDrawer } from "./panel-history.js";
 import { changedByText, confirmedValuesText, patientProposalText, staffProposalText } from "./panel-view-common.js";
+
+// The patient's confirmation as the patient reads it (panel.med.state.*), by its value.
+const CONFIRMATION_TEXT = {
+  confirmed: "panel.med.state.confirmed",
+  corrected: "panel.med.state.corrected",
+  "needs-confirming": "panel.med.state.needs_confirming",
+};
 
 // ---- a medication card -----------------------------------------------------------------
 
@@ -35,7 +43,7 @@ export class MedRow {
   }
 
   name() {
-    return this.entity?.data?.name || "this medication";
+    return this.entity?.data?.name || t("panel.med.this_medication");
   }
 
   focus() {
@@ -77,12 +85,12 @@ export class MedRow {
       "data-testid": "med-more",
       "aria-expanded": "false",
       "aria-controls": this.moreRegion.id,
-      text: "More details",
+      text: t("panel.med.more"),
       onclick: () => {
         const open = this.moreRegion.hidden;
         show(this.moreRegion, open);
         setAttr(this.moreButton, "aria-expanded", String(open));
-        setText(this.moreButton, open ? "Fewer details" : "More details");
+        setText(this.moreButton, t(open ? "panel.med.fewer" : "panel.med.more"));
       },
     });
     const actions = h("div", { class: "mp-actions mp-med__actions" }, this.moreButton);
@@ -118,12 +126,12 @@ export class MedRow {
       type: "button",
       class: "mp-btn mp-btn--primary",
       "data-testid": "confirm-how-taken",
-      text: "Yes, that's how I take it",
+      text: t("panel.med.confirm"),
       onclick: () => {
         // Compare-and-set: the store sends the confirmation's version as shown now, so a
         // confirmation of values that changed meanwhile is refused, not recorded.
         this.store.setField("medication", this.id, "patient_confirmation", "confirmed");
-        this.view.announce(`Thank you. Sending your confirmation for ${this.name()}.`);
+        this.view.announce(t("panel.med.sending_confirmation", { name: this.name() }));
       },
     });
     this.differentForm = this.buildDifferentForm();
@@ -133,13 +141,13 @@ export class MedRow {
       "data-testid": "take-differently",
       "aria-expanded": "false",
       "aria-controls": this.differentForm.id,
-      text: "I take it differently",
+      text: t("panel.med.take_differently"),
       onclick: () => this.toggleDifferent(this.differentForm.hidden),
     });
     this.confirmActions = h("div", { class: "mp-actions" }, this.confirmButton, this.differentButton);
     const confirm = h(
       "div",
-      { class: "mp-confirm", role: "group", "aria-label": "Is this how you take it?", "data-testid": "med-confirm" },
+      { class: "mp-confirm", role: "group", "aria-label": t("panel.med.confirm_group"), "data-testid": "med-confirm" },
       this.confirmText,
       this.confirmedValues,
       this.confirmConflict,
@@ -151,8 +159,8 @@ export class MedRow {
     const own = h(
       "div",
       { class: "mp-fields" },
-      this.cell("adherence", { editText: (e) => (e.data?.adherence ? "Change" : "Tell us") }),
-      this.cell("patient_note", { editText: (e) => (e.data?.patient_note ? "Change my note" : "Add a note") }),
+      this.cell("adherence", { editText: (e) => t(e.data?.adherence ? "panel.med.adherence_change" : "panel.med.adherence_tell") }),
+      this.cell("patient_note", { editText: (e) => t(e.data?.patient_note ? "panel.med.note_change" : "panel.med.note_add") }),
     );
     this.el.append(head, main, this.proposals, confirm, own, this.changedBy);
   }
@@ -170,8 +178,8 @@ export class MedRow {
       maxlength: maxLength(this.view.schema, "medication", "patient_how_taken"),
       "data-testid": "patient-how-taken-input",
     });
-    const { wrap } = labelled("How do you take it?", input, {
-      hint: "For example: one tablet in the morning only.",
+    const { wrap } = labelled(t("panel.med.how_label"), input, {
+      hint: t("panel.med.how_hint"),
     });
     const error = h("p", { class: "mp-error", id: uid("mp-error"), hidden: true });
     const form = h(
@@ -182,12 +190,12 @@ export class MedRow {
       h(
         "div",
         { class: "mp-actions" },
-        h("button", { type: "submit", class: "mp-btn mp-btn--primary", "data-testid": "patient-how-taken-save", text: "Save" }),
+        h("button", { type: "submit", class: "mp-btn mp-btn--primary", "data-testid": "patient-how-taken-save", text: t("panel.med.save") }),
         h("button", {
           type: "button",
           class: "mp-btn",
           "data-testid": "patient-how-taken-cancel",
-          text: "Cancel",
+          text: t("panel.view.cancel"),
           onclick: () => this.toggleDifferent(false),
         }),
       ),
@@ -196,7 +204,7 @@ export class MedRow {
       event.preventDefault();
       const text = input.value.trim();
       if (!text) {
-        setText(error, "Please tell us how you take it.");
+        setText(error, t("panel.med.how_needed"));
         show(error, true);
         input.setAttribute("aria-invalid", "true");
         input.setAttribute("aria-describedby", error.id);
@@ -205,7 +213,7 @@ export class MedRow {
       }
       this.store.setField("medication", this.id, "patient_how_taken", text);
       this.store.setField("medication", this.id, "patient_confirmation", "corrected");
-      this.view.announce(`Thank you. Sending how you take ${this.name()}.`);
+      this.view.announce(t("panel.med.sending_how", { name: this.name() }));
       this.toggleDifferent(false);
     });
     form.addEventListener("keydown", (event) => {
@@ -251,7 +259,9 @@ export class MedRow {
     const state = data.patient_confirmation;
     const shown = Boolean(values) && (state === "confirmed" || state === "corrected" || state === "needs-confirming");
     show(this.confirmedValues, shown);
-    if (shown) setText(this.confirmedValues, `${state === "needs-confirming" ? "Patient had confirmed" : "Patient confirmed"}: ${values}`);
+    if (shown) {
+      setText(this.confirmedValues, t(state === "needs-confirming" ? "panel.med.patient_had_confirmed" : "panel.med.patient_confirmed", { values }));
+    }
   }
 
   /** One line per recommendation linked to this medication, kept by recommendation id. */
@@ -281,28 +291,23 @@ export class MedRow {
   updatePatient(entity) {
     const data = entity.data ?? {};
     const state = data.patient_confirmation ?? null;
-    const text = {
-      confirmed: "You confirmed this is how you take it:",
-      corrected: "You told us you take it differently:",
-      "needs-confirming": "Needs confirming again: this changed since you confirmed it.",
-    }[state] ?? "Not confirmed yet. Is this how you take it?";
-    setText(this.confirmText, text);
+    setText(this.confirmText, t(Object.hasOwn(CONFIRMATION_TEXT, state ?? "") ? CONFIRMATION_TEXT[state] : "panel.med.state.unconfirmed"));
     setAttr(this.confirmText, "data-value", state ?? "");
     const values = confirmedValuesText(data.confirmed_values, this.view.role);
     const showValues = Boolean(values) && (state === "confirmed" || state === "needs-confirming");
     show(this.confirmedValues, showValues);
-    if (showValues) setText(this.confirmedValues, state === "needs-confirming" ? `You had confirmed: ${values}` : values);
+    if (showValues) setText(this.confirmedValues, state === "needs-confirming" ? t("panel.med.had_confirmed", { values }) : values);
     // My confirmation arrived after the details changed: the server refused it.
     const conflict = this.store.conflictFor(entity.id, "patient_confirmation");
     show(this.confirmConflict, Boolean(conflict));
-    if (conflict) setText(this.confirmConflict, "This medicine changed while you were confirming. Please check it and confirm again.");
-    setText(this.confirmButton, state === "needs-confirming" ? "Yes, that's how I take it now" : "Yes, that's how I take it");
+    if (conflict) setText(this.confirmConflict, t("panel.med.changed_while_confirming"));
+    setText(this.confirmButton, t(state === "needs-confirming" ? "panel.med.confirm_now" : "panel.med.confirm"));
     show(this.patientHow, Boolean(data.patient_how_taken) && data.patient_confirmation === "corrected");
     setText(this.patientHow, data.patient_how_taken ?? "");
     const pending =
       this.store.pendingFor(entity.id, "patient_confirmation") || this.store.pendingFor(entity.id, "patient_how_taken");
     show(this.confirmPending, Boolean(pending));
-    if (pending) setText(this.confirmPending, pending.waiting ? "Saved on this device; waiting to be sent." : "Sending…");
+    if (pending) setText(this.confirmPending, t(pending.waiting ? "panel.med.pending.waiting" : "panel.med.pending.sending"));
     const canConfirm = !this.store.readOnly && this.view.may.edit("medication", "patient_confirmation");
     show(this.confirmActions, canConfirm);
     if (!canConfirm && !this.differentForm.hidden) this.toggleDifferent(false);

@@ -1,6 +1,7 @@
 // @ts-check
 // One drug therapy problem in the problems section.
 
+import { t } from "./i18n.js";
 import { h, setAttr, setText, show } from "./panel-dom.js";
 import { formatValue } from "./panel-schema.js";
 import { AudienceControl } from "./panel-audience.js";
@@ -20,7 +21,7 @@ export class ProblemRow {
     this.pending = h("p", { class: "mp-pending", hidden: true });
     this.changedBy = h("p", { class: "mp-changed" });
     this.audience = new AudienceControl(view, "problem", entity.id, (e) =>
-      `problem ${formatValue("problem", "category", e.data?.category)}`);
+      t("panel.problem.item", { category: formatValue("problem", "category", e.data?.category) }));
     this.toggle = h("button", {
       type: "button",
       class: "mp-btn mp-btn--small",
@@ -49,22 +50,25 @@ export class ProblemRow {
     const data = entity.data ?? {};
     setAttr(this.el, "data-status", data.status ?? "");
     setText(this.category, formatValue("problem", "category", data.category));
-    setText(this.severity, `${formatValue("problem", "severity", data.severity)} severity`);
+    setText(this.severity, t("panel.problem.severity", { severity: formatValue("problem", "severity", data.severity) }));
     setAttr(this.severity, "data-value", data.severity ?? "");
     setText(this.status, formatValue("problem", "status", data.status));
     setAttr(this.status, "data-value", data.status ?? "");
     setText(this.description, data.description ?? "");
     show(this.description, Boolean(data.description));
-    const names = (data.medication_ids ?? []).map((id) => this.store.entities.get(id)?.data?.name ?? "a medication");
-    setText(this.meds, names.length ? `Medications: ${names.join(", ")}` : "");
+    const names = (data.medication_ids ?? []).map((id) => this.store.entities.get(id)?.data?.name ?? t("panel.waiting.a_medication"));
+    setText(this.meds, names.length ? t("panel.problem.medications", { names: names.join(", ") }) : "");
     show(this.meds, names.length > 0);
     setText(this.changedBy, changedByText(entity));
     const pending = this.store.pendingFor(entity.id, "status");
     show(this.pending, Boolean(pending));
-    if (pending) setText(this.pending, `${formatValue("problem", "status", pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
+    if (pending) {
+      const status = formatValue("problem", "status", pending.value);
+      setText(this.pending, t(pending.waiting ? "panel.waiting.pending.waiting" : "panel.waiting.pending.sending", { status }));
+    }
     const editable = !this.store.readOnly && this.view.may.edit("problem", "status") && !pending;
     show(this.toggle, editable);
-    setText(this.toggle, data.status === "resolved" ? "Reopen" : "Mark resolved");
+    setText(this.toggle, t(data.status === "resolved" ? "panel.problem.reopen" : "panel.problem.resolve"));
     this.audience.update(entity);
   }
 }

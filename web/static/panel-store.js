@@ -21,6 +21,7 @@
 // - Overrides: when someone replaces my value with "use mine", a notice is kept (like the
 //   conflicts) until I dismiss it.
 
+import { serverMessage, t } from "./i18n.js";
 import { OfflineQueue, StoredList, defaultStorage, storageKey } from "./panel-queue.js";
 import {
   compareEntities,
@@ -376,7 +377,8 @@ export class PanelStore {
     this.overrideList.push(notice);
     const target = entity ?? this.entities.get(event.entity_id) ?? null;
     const field = fieldWord(notice.type, notice.field, this.role);
-    this.announce(`${notice.by.name || "Someone"} replaced your ${field} of ${entityName(target)} with theirs.`);
+    const who = notice.by.name || t("panel.common.someone");
+    this.announce(t("panel.store.replaced", { who, field, name: entityName(target) }));
     return true;
   }
 
@@ -464,7 +466,7 @@ export class PanelStore {
     if (theirs.length === 1) {
       this.announce(describeEvent(theirs[0], this.entities.get(theirs[0].entity_id), this.role));
     } else if (theirs.length > 1) {
-      this.announce(`${theirs.length} changes arrived from the others.`);
+      this.announce(t("panel.store.missed", { count: theirs.length }));
     }
   }
 
@@ -498,11 +500,8 @@ export class PanelStore {
     if (joinAck?.panel && this.replace(joinAck.panel)) {
       let changes = 0;
       for (const entity of this.entities.values()) if (entity.updated_seq > before) changes += 1;
-      this.announce(
-        changes
-          ? `Back online. ${changes === 1 ? "1 item" : `${changes} items`} changed while you were away.`
-          : "Back online. The list is up to date.",
-      );
+      const key = changes === 0 ? "panel.store.back.none" : changes === 1 ? "panel.store.back.one" : "panel.store.back.other";
+      this.announce(t(key, { count: changes }));
     } else {
       this.resync();
     }
@@ -656,7 +655,7 @@ export class PanelStore {
     if (!this.queue.take(id)) return true;
     this.seenByEvent.delete(id);
     if (!result || typeof result !== "object") {
-      this.reject(item, "no_answer", "The server's answer could not be read; the change may not be saved.");
+      this.reject(item, "no_answer", t("panel.store.no_answer"));
     } else if (result.ok) {
       this.rebaseAfter(item.mutation, result.entity);
       const effects = Array.isArray(result.effects) ? result.effects : [];
@@ -669,8 +668,8 @@ export class PanelStore {
       this.addConflict(item, result);
     } else {
       const code = result.error?.code ?? "error";
-      this.reject(item, code, result.error?.message || "The server refused this change.");
-      if (code === "consult_ended") this.setReadOnly("This consult has ended; the list can no longer be changed.");
+      this.reject(item, code, serverMessage(result.error, t("panel.store.refused")));
+      if (code === "consult_ended") this.setReadOnly(t("panel.store.ended"));
     }
     this.changed();
     return true;
@@ -698,7 +697,7 @@ export class PanelStore {
   /** @param {QueueItem} item @param {string} code @param {string} message */
   reject(item, code, message) {
     this.rejectedList.push({ id: item.mutation.mutation_id, label: item.label, code, message });
-    this.announce(`Not saved: ${item.label}. ${message}`);
+    this.announce(t("panel.store.not_saved", { item: item.label, message }));
   }
 
   /** @param {QueueItem} item @param {MutationResult} result */
@@ -721,15 +720,14 @@ export class PanelStore {
     };
     this.conflictList.removeWhere((c) => c.entity_id === entry.entity_id && c.field === entry.field);
     this.conflictList.push(entry);
-    const who = entry.by?.name || "someone else";
+    const who = entry.by?.name || t("panel.store.someone_else");
     if (this.role === "patient" && entry.field === "patient_confirmation") {
       // What the patient confirmed changed meanwhile: nothing to choose, just look again.
-      this.announce(`${entityName(entity)} changed while you were confirming. Please check it and confirm again.`);
+      this.announce(t("panel.store.changed_while_confirming", { name: entityName(entity) }));
       return;
     }
-    this.announce(
-      `Not saved: ${entityName(entity)} ${fieldWord(entry.type, entry.field, this.role)} was changed by ${who} while you were editing. Choose which value to keep.`,
-    );
+    const field = fieldWord(entry.type, entry.field, this.role);
+    this.announce(t("panel.store.conflict", { name: entityName(entity), field, who }));
   }
 
   /**
@@ -770,10 +768,12 @@ export class PanelStore {
    * @returns {Promise<PanelEvent[]>}
    */
   async history(entityId) {
-    if (!this.online) throw Object.assign(new Error("History needs a connection. Try again when you are back online."), { code: "offline" });
+    // The drawer shows these errors' messages: they are the catalogue's words.
+    if (!this.online) throw Object.assign(new Error(t("panel.history.offline")), { code: "offline" });
     const ack = await this.socket.timeout(this.ackTimeoutMs).emitWithAck("panel-history", { entity_id: entityId });
     if (!ack?.ok) {
-      throw Object.assign(new Error(ack?.error?.message || "The history is not available."), { code: ack?.error?.code });
+      const message = serverMessage(ack?.error, t("panel.store.history_unavailable"));
+      throw Object.assign(new Error(message), { code: ack?.error?.code });
     }
     return Array.isArray(ack.events) ? ack.events : [];
   }
@@ -783,7 +783,7 @@ export class PanelStore {
    * @param {string} [reason]
    */
   setReadOnly(reason) {
-    const text = reason || "This consult has ended; the list can no longer be changed.";
+    const text = reason || t("panel.store.ended");
     if (this.readOnly) {
       this.readOnlyReason = text;
       this.changed();
@@ -798,7 +798,7 @@ export class PanelStore {
         id: item.mutation.mutation_id,
         label: item.label,
         code: "consult_ended",
-        message: "Not sent: the consult ended before it could be saved.",
+        message: t("panel.store.not_sent_ended"),
       });
     }
     this.seenByEvent.clear();

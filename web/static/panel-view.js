@@ -11,6 +11,7 @@
 // panel-problem-row.js, panel-rec-row.js, panel-plan-row.js, panel-waiting.js, and what
 // they share in panel-conflict.js, panel-audience.js and panel-view-common.js.
 
+import { t } from "./i18n.js";
 import { h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import {
   choiceOptions,
@@ -27,8 +28,29 @@ import { MedRow } from "./panel-med-row.js";
 import { PlanRow } from "./panel-plan-row.js";
 import { ProblemRow } from "./panel-problem-row.js";
 import { RecRow } from "./panel-rec-row.js";
-import { MED_FIELD_UI, pendingRow, plural, PROPOSED_LABELS, proposedKeys, requiredAttrs, requiredMark } from "./panel-view-common.js";
+import { MED_FIELD_UI, pendingRow, PROPOSED_LABELS, proposedKeys, requiredAttrs, requiredMark } from "./panel-view-common.js";
 import { WaitingSection } from "./panel-waiting.js";
+
+/** The message `key.one` or `key.other`, by `count`. */
+const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "other"}`, { count }, language);
+
+/**
+ * The line about edits kept on this device: waiting to be sent, or (the server answered
+ * "not saved yet") to be sent again.
+ * @param {number} count @param {boolean} notSavedYet @param {string} [language]
+ */
+export function queueText(count, notSavedYet, language) {
+  return counted(notSavedYet ? "panel.view.queue.unsaved" : "panel.view.queue.waiting", count, language);
+}
+
+/**
+ * Why the panel is offline, and what happens to the edits meanwhile.
+ * @param {{waiting: boolean, queued: number}} state @param {string} [language]
+ */
+export function offlineText({ waiting, queued }, language) {
+  if (waiting) return t("panel.view.offline.waiting_room", {}, language);
+  return t(queued ? "panel.view.offline.queued" : "panel.view.offline.empty", {}, language);
+}
 
 // ---- the panel ---------------------------------------------------------------------------
 
@@ -84,7 +106,7 @@ export class PanelView {
       class: "mp__title",
       id: uid("mp-title"),
       tabindex: "-1",
-      text: this.patient ? "My medicines" : "Medication list",
+      text: this.patient ? t("panel.view.title_patient") : t("panel.view.title"),
     });
     this.offline = h("p", { class: "mp-offline", "data-testid": "panel-offline", hidden: true });
     this.queueIndicator = h("p", { class: "mp-queue", "data-testid": "queue-indicator", role: "status", hidden: true });
@@ -94,7 +116,7 @@ export class PanelView {
 
     this.waiting = new WaitingSection(this);
     this.medList = h("ul", { class: "mp-list mp-meds", "aria-labelledby": this.heading.id, "data-testid": "med-list" });
-    this.medEmpty = h("p", { class: "mp-empty", text: "No medications on the list yet.", hidden: true });
+    this.medEmpty = h("p", { class: "mp-empty", text: t("panel.view.no_meds_on_list"), hidden: true });
     const addMed = this.buildAddMed();
 
     this.el = h(
@@ -117,26 +139,26 @@ export class PanelView {
     this.sections = {
       problem: this.buildSection({
         type: "problem",
-        title: this.patient ? "Medication problems" : "Drug therapy problems",
+        title: this.patient ? t("panel.view.problems_patient") : t("panel.view.problems"),
         testid: "problems",
-        empty: "No problems recorded.",
-        addText: "Add problem",
+        empty: t("panel.view.no_problems"),
+        addText: t("panel.view.add_problem"),
         form: may.create("problem") ? this.buildProblemForm() : null,
       }),
       recommendation: this.buildSection({
         type: "recommendation",
-        title: "Recommendations",
+        title: t("panel.view.recommendations"),
         testid: "recommendations",
-        empty: "No recommendations yet.",
-        addText: "Add recommendation",
+        empty: t("panel.view.no_recommendations"),
+        addText: t("panel.view.add_recommendation"),
         form: may.create("recommendation") ? this.buildRecForm() : null,
       }),
       plan_item: this.buildSection({
         type: "plan_item",
-        title: this.patient ? "My action plan" : "Medication Action Plan",
+        title: this.patient ? t("panel.view.plan_patient") : t("panel.view.plan"),
         testid: "plan",
-        empty: "No action plan items yet.",
-        addText: "Add plan item",
+        empty: t("panel.view.no_plan"),
+        addText: t("panel.view.add_plan_item"),
         form: may.create("plan_item") ? this.buildPlanForm() : null,
       }),
     };
@@ -150,13 +172,13 @@ export class PanelView {
       type: "button",
       class: "mp-btn mp-btn--small",
       "data-testid": "rejected-dismiss-all",
-      text: "Dismiss all",
+      text: t("panel.view.dismiss_all"),
       onclick: () => {
         this.store.dismissRejected();
         this.heading.focus();
       },
     });
-    const title = h("p", { class: "mp-rejected__title", id: uid("mp-rejected"), text: "Not saved" });
+    const title = h("p", { class: "mp-rejected__title", id: uid("mp-rejected"), text: t("panel.view.not_saved") });
     this.rejectedBox = h(
       "section",
       { class: "mp-rejected", "data-testid": "rejected-notice", "aria-labelledby": title.id, hidden: true },
@@ -215,7 +237,7 @@ export class PanelView {
       "div",
       { class: "mp-actions" },
       h("button", { type: "submit", class: "mp-btn mp-btn--primary", "data-testid": submitTestid, text: submitText }),
-      h("button", { type: "button", class: "mp-btn", "data-testid": cancelTestid, text: "Cancel", onclick: onCancel }),
+      h("button", { type: "button", class: "mp-btn", "data-testid": cancelTestid, text: t("panel.view.cancel"), onclick: onCancel }),
     );
   }
 
@@ -245,26 +267,27 @@ export class PanelView {
     });
     const sourceOptions = choiceOptions(schema, "medication", "source");
     const source = sourceOptions ? selectOf(sourceOptions, defaultFor(schema, "medication", "source"), { "data-testid": "add-med-source" }) : null;
-    const mark = (field) => requiredMark(schema, "medication", field);
+    /** The label of the input of `field` (message `panel.view.add_med.<key>`), marked when required. */
+    const label = (key, field) => t(`panel.view.add_med.${key}`) + requiredMark(schema, "medication", field);
     const el = h(
       "form",
-      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-med-form", "aria-label": "Add a medication" },
-      labelled(`Name${mark("name")}`, name).wrap,
-      labelled(`Strength${mark("strength")}`, strength, { hint: "The dose, e.g. 500 mg" }).wrap,
-      labelled(`Form${mark("form")}`, form, { hint: "e.g. tablet" }).wrap,
-      labelled(`How taken${mark("how_taken")}`, how).wrap,
-      labelled(`Why${mark("why")}`, why).wrap,
-      labelled(`Kind${mark("kind")}`, kind).wrap,
-      source ? labelled(`Where this comes from${mark("source")}`, source, { hint: "Patient, fill history, chart or other" }).wrap : null,
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-med-form", "aria-label": t("panel.view.add_med.form") },
+      labelled(label("name", "name"), name).wrap,
+      labelled(label("strength", "strength"), strength, { hint: t("panel.view.add_med.strength_hint") }).wrap,
+      labelled(label("form_field", "form"), form, { hint: t("panel.view.add_med.form_hint") }).wrap,
+      labelled(label("how_taken", "how_taken"), how).wrap,
+      labelled(label("why", "why"), why).wrap,
+      labelled(label("kind", "kind"), kind).wrap,
+      source ? labelled(label("source", "source"), source, { hint: t("panel.view.add_med.source_hint") }).wrap : null,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true, "data-testid": "add-med-error" }),
     );
-    const { button, toggle } = this.formToggle(el, "Add medication", "add-med-button");
-    el.append(this.formButtons("Add to list", "add-med-submit", "add-med-cancel", () => toggle(false)));
+    const { button, toggle } = this.formToggle(el, t("panel.view.add_med.button"), "add-med-button");
+    el.append(this.formButtons(t("panel.view.add_med.submit"), "add-med-submit", "add-med-cancel", () => toggle(false)));
     el.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = { name: name.value.trim(), kind: kind.value };
       if (!value.name && required(schema, "medication", "name")) {
-        return this.formError(el, "Please enter the medication's name.", name);
+        return this.formError(el, t("panel.view.add_med.name_needed"), name);
       }
       /** @type {[string, HTMLInputElement | HTMLTextAreaElement][]} */
       const texts = [["strength", strength], ["form", form], ["how_taken", how], ["why", why]];
@@ -274,7 +297,7 @@ export class PanelView {
       }
       if (source?.value) value.source = source.value;
       this.store.add("medication", value, { source: source?.value || undefined });
-      this.announce(`Adding ${value.name}.`);
+      this.announce(t("panel.view.add_med.adding", { name: value.name }));
       this.clearForm(el);
       toggle(false);
     });
@@ -292,13 +315,13 @@ export class PanelView {
       defaultFor(this.schema, type, "audience"),
       { "data-testid": testid },
     );
-    return { select, wrap: labelled("Who sees it", select).wrap };
+    return { select, wrap: labelled(t("panel.view.who_sees_it"), select).wrap };
   }
 
   buildProblemForm() {
     const schema = this.schema;
     const category = selectOf(
-      [["", "Choose a category"], ...choiceOptions(schema, "problem", "category").filter(([value]) => value !== null)],
+      [["", t("panel.view.add_problem.choose_category")], ...choiceOptions(schema, "problem", "category").filter(([value]) => value !== null)],
       "",
       { "data-testid": "add-problem-category", ...requiredAttrs(schema, "problem", "category") },
     );
@@ -312,24 +335,24 @@ export class PanelView {
       "data-testid": "add-problem-description",
       ...requiredAttrs(schema, "problem", "description"),
     });
-    const mark = (field) => requiredMark(schema, "problem", field);
+    const label = (field) => t(`panel.view.add_problem.${field}`) + requiredMark(schema, "problem", field);
     this.problemMeds = h("div", { class: "mp-checks" });
     this.problemMedInputs = new Map();
     const audience = this.audienceSelect("problem", "add-problem-audience");
     const el = h(
       "form",
-      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-problem-form", "aria-label": "Add a drug therapy problem" },
-      labelled(`Category${mark("category")}`, category).wrap,
-      labelled(`Severity${mark("severity")}`, severity).wrap,
-      labelled(`Description${mark("description")}`, description).wrap,
-      h("fieldset", { class: "mp-fieldset" }, h("legend", { text: "Linked medications" }), this.problemMeds),
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-problem-form", "aria-label": t("panel.view.add_problem.form") },
+      labelled(label("category"), category).wrap,
+      labelled(label("severity"), severity).wrap,
+      labelled(label("description"), description).wrap,
+      h("fieldset", { class: "mp-fieldset" }, h("legend", { text: t("panel.view.add_problem.linked_meds") }), this.problemMeds),
       audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
     el.addEventListener("submit", (event) => {
       event.preventDefault();
       if (!category.value && required(schema, "problem", "category")) {
-        return this.formError(el, "Please choose a category.", category);
+        return this.formError(el, t("panel.view.add_problem.category_needed"), category);
       }
       const value = category.value ? { category: category.value } : {};
       value.severity = severity.value;
@@ -340,7 +363,7 @@ export class PanelView {
         .map(([id]) => id);
       if (audience) value.audience = audience.select.value;
       this.store.add("problem", value);
-      this.announce(`Adding problem: ${formatValue("problem", "category", value.category)}.`);
+      this.announce(t("panel.view.add_problem.adding", { category: formatValue("problem", "category", value.category) }));
       this.clearForm(el);
       this.sections.problem.toggle(false);
     });
@@ -371,7 +394,7 @@ export class PanelView {
     if (therapy) {
       this.recMedication = h("select", { "data-testid": "add-rec-medication" });
       change = selectOf(
-        changeOptions.map(([value, label]) => [value, value === null ? "Not a change of therapy" : label]),
+        changeOptions.map(([value, label]) => [value, value === null ? t("panel.view.add_rec.no_change") : label]),
         null,
         { "data-testid": "add-rec-change" },
       );
@@ -389,7 +412,7 @@ export class PanelView {
               autocomplete: "off",
             });
         control.setAttribute("data-testid", `add-rec-proposed-${key}`);
-        const label = PROPOSED_LABELS[key] ?? `New ${fieldWord("medication", key)}`;
+        const label = PROPOSED_LABELS[key] ?? t("panel.view.add_rec.new_value", { field: fieldWord("medication", key) });
         const { wrap } = labelled(label, control);
         proposedInputs.set(key, { control, wrap });
         inputs.append(wrap);
@@ -397,7 +420,7 @@ export class PanelView {
       proposedBox = h(
         "fieldset",
         { class: "mp-fieldset", "data-testid": "add-rec-proposed", hidden: true },
-        h("legend", { text: "Proposed values (the list changes only if the prescriber accepts)" }),
+        h("legend", { text: t("panel.view.add_rec.proposed") }),
         inputs,
       );
       const sync = () => {
@@ -426,12 +449,12 @@ export class PanelView {
 
     const el = h(
       "form",
-      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-rec-form", "aria-label": "Add a recommendation" },
-      labelled(`Recommendation${mark("text")}`, text).wrap,
-      labelled(`To${mark("to")}`, to).wrap,
-      labelled(`About problem${mark("problem_id")}`, this.recProblem).wrap,
-      therapy ? labelled("Medication", this.recMedication).wrap : null,
-      therapy ? labelled("Change of therapy", change).wrap : null,
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-rec-form", "aria-label": t("panel.view.add_rec.form") },
+      labelled(t("panel.view.add_rec.text") + mark("text"), text).wrap,
+      labelled(t("panel.view.add_rec.to") + mark("to"), to).wrap,
+      labelled(t("panel.view.add_rec.problem") + mark("problem_id"), this.recProblem).wrap,
+      therapy ? labelled(t("panel.view.add_rec.medication"), this.recMedication).wrap : null,
+      therapy ? labelled(t("panel.view.add_rec.change"), change).wrap : null,
       proposedBox,
       audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
@@ -440,7 +463,7 @@ export class PanelView {
       event.preventDefault();
       const value = { text: text.value.trim(), to: to.value };
       if (!value.text && required(schema, "recommendation", "text")) {
-        return this.formError(el, "Please write the recommendation.", text);
+        return this.formError(el, t("panel.view.add_rec.text_needed"), text);
       }
       if (this.recProblem.value) value.problem_id = this.recProblem.value;
       if (audience) value.audience = audience.select.value;
@@ -454,20 +477,20 @@ export class PanelView {
         if (kind === "stop") proposed.status = "stopped";
         const medicationId = this.recMedication.value || null;
         if (kind === "start" && !proposed.name) {
-          return this.formError(el, "Please enter the name of the medication to start.", proposedInputs.get("name")?.control);
+          return this.formError(el, t("panel.view.add_rec.name_needed"), proposedInputs.get("name")?.control);
         }
         if (kind && kind !== "start" && !medicationId) {
-          return this.formError(el, "Please choose the medication this change is about.", this.recMedication);
+          return this.formError(el, t("panel.view.add_rec.medication_needed"), this.recMedication);
         }
         if (kind && kind !== "start" && kind !== "stop" && kind !== "other" && !Object.keys(proposed).length) {
-          return this.formError(el, "Please enter the proposed new values.", [...proposedInputs.values()].find((i) => !i.wrap.hidden)?.control);
+          return this.formError(el, t("panel.view.add_rec.values_needed"), [...proposedInputs.values()].find((i) => !i.wrap.hidden)?.control);
         }
         if (medicationId) value.medication_id = medicationId;
         if (kind) value.change = kind;
         if (Object.keys(proposed).length) value.proposed = proposed;
       }
       this.store.add("recommendation", value);
-      this.announce("Adding the recommendation.");
+      this.announce(t("panel.view.add_rec.adding"));
       this.clearForm(el);
       this.recSync?.();
       this.sections.recommendation.toggle(false);
@@ -480,7 +503,7 @@ export class PanelView {
     const med = this.store.entities.get(this.recMedication?.value ?? "");
     for (const [key, { control }] of inputs) {
       const now = med?.data?.[key];
-      setAttr(control, "placeholder", now ? `Now: ${now}` : null);
+      setAttr(control, "placeholder", now ? t("panel.view.add_rec.now", { value: now }) : null);
     }
   }
 
@@ -502,9 +525,9 @@ export class PanelView {
     const audience = this.audienceSelect("plan_item", "add-plan-audience");
     const el = h(
       "form",
-      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-plan-form", "aria-label": "Add an action plan item" },
-      labelled(`What we talked about${mark("talked_about")}`, talked).wrap,
-      labelled(`What I need to do${mark("to_do")}`, todo).wrap,
+      { class: "mp-form", hidden: true, novalidate: true, "data-testid": "add-plan-form", "aria-label": t("panel.view.add_plan.form") },
+      labelled(t("panel.view.add_plan.talked_about") + mark("talked_about"), talked).wrap,
+      labelled(t("panel.view.add_plan.to_do") + mark("to_do"), todo).wrap,
       audience?.wrap,
       h("p", { class: "mp-error", id: uid("mp-error"), hidden: true }),
     );
@@ -512,13 +535,13 @@ export class PanelView {
       event.preventDefault();
       const value = { talked_about: talked.value.trim() };
       if (!value.talked_about && required(schema, "plan_item", "talked_about")) {
-        return this.formError(el, "Please write what you talked about.", talked);
+        return this.formError(el, t("panel.view.add_plan.talked_needed"), talked);
       }
       const text = todo.value.trim();
       if (text) value.to_do = text;
       if (audience) value.audience = audience.select.value;
       this.store.add("plan_item", value);
-      this.announce("Adding the action plan item.");
+      this.announce(t("panel.view.add_plan.adding"));
       this.clearForm(el);
       this.sections.plan_item.toggle(false);
     });
@@ -563,25 +586,13 @@ export class PanelView {
 
     const queued = store.queueLength;
     show(this.queueIndicator, (!online || store.notSavedYet) && !readOnly && queued > 0);
-    setText(
-      this.queueIndicator,
-      online && store.notSavedYet
-        ? `${plural(queued, "edit", "edits")} not saved yet: the server cannot save right now. They are kept and sent again automatically.`
-        : `${plural(queued, "edit", "edits")} waiting to be sent`,
-    );
+    setText(this.queueIndicator, queueText(queued, online && store.notSavedYet));
     setAttr(this.queueIndicator, "data-count", String(queued));
     show(this.offline, !online && !readOnly);
-    setText(
-      this.offline,
-      store.waiting
-        ? "Waiting to be let back in. Your edits are kept and sent when you are in the call again."
-        : queued
-          ? "Offline. Your edits are kept on this device and sent when the connection is back."
-          : "Offline. Changes you make are kept and sent when the connection is back.",
-    );
+    setText(this.offline, offlineText({ waiting: store.waiting, queued }));
 
     this.renderRejected();
-    this.renderList("medication", this.medList, (entity) => new MedRow(this, entity), "med-pending-row", "New medication");
+    this.renderList("medication", this.medList, (entity) => new MedRow(this, entity), "med-pending-row", t("panel.view.new_medication"));
     show(this.medEmpty, store.list("medication").length === 0 && store.pendingAdds("medication").length === 0);
 
     if (this.addMedButton) {
@@ -594,7 +605,7 @@ export class PanelView {
       plan_item: (entity) => new PlanRow(this, entity),
     };
     for (const [type, section] of Object.entries(this.sections)) {
-      const n = this.renderList(type, section.list, sectionRows[type], `${type}-pending-row`, "New item");
+      const n = this.renderList(type, section.list, sectionRows[type], `${type}-pending-row`, t("panel.view.new_item"));
       show(section.emptyEl, n === 0);
       setText(section.count, n ? `(${n})` : "");
       if (section.addButton) {
@@ -662,8 +673,8 @@ export class PanelView {
             type: "button",
             class: "mp-btn mp-btn--small",
             "data-testid": "rejected-dismiss",
-            "aria-label": `Dismiss: ${item.label}`,
-            text: "Dismiss",
+            "aria-label": t("panel.view.dismiss_item", { item: item.label }),
+            text: t("panel.common.dismiss"),
             onclick: () => this.store.dismissRejected(item.id),
           }),
         ),
@@ -693,13 +704,13 @@ export class PanelView {
       nodes.push(entry.wrap);
     }
     for (const id of [...this.problemMedInputs.keys()]) if (!seen.has(id)) this.problemMedInputs.delete(id);
-    if (!nodes.length) nodes.push(this.noMedsNote ??= h("p", { class: "mp-hint", text: "No medications yet." }));
+    if (!nodes.length) nodes.push(this.noMedsNote ??= h("p", { class: "mp-hint", text: t("panel.view.no_meds") }));
     syncChildren(this.problemMeds, nodes);
   }
 
   renderRecMedicationChoices() {
     const select = this.recMedication;
-    const options = [["", "No medication"]];
+    const options = [["", t("panel.view.add_rec.no_medication")]];
     for (const med of this.store.list("medication")) {
       const data = med.data ?? {};
       options.push([med.id, [data.name, data.strength].filter(Boolean).join(" ") || med.id]);
@@ -714,10 +725,10 @@ export class PanelView {
 
   renderRecProblemChoices() {
     const select = this.recProblem;
-    const options = [["", "No linked problem"]];
+    const options = [["", t("panel.view.add_rec.no_problem")]];
     for (const problem of this.store.list("problem")) {
       const description = problem.data?.description ? `: ${problem.data.description.slice(0, 40)}` : "";
-      options.push([problem.id, `${VALUE_LABELS.category[problem.data?.category] ?? "Problem"}${description}`]);
+      options.push([problem.id, `${VALUE_LABELS.category[problem.data?.category] ?? t("panel.view.add_rec.problem_fallback")}${description}`]);
     }
     const key = JSON.stringify(options);
     if (key === this.recProblemKey) return;

@@ -1,12 +1,36 @@
 // @ts-check
 // The "waiting for you" section at the top of the panel.
 
+import { t } from "./i18n.js";
 import { h, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import { formatValue, nextStatuses } from "./panel-schema.js";
 import { recProposalText } from "./panel-rec-row.js";
-import { decide, plural } from "./panel-view-common.js";
+import { decide } from "./panel-view-common.js";
 
 // ---- "waiting for you" ---------------------------------------------------------------------
+
+/** The message `key.one` or `key.other`, by `count`. */
+const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "other"}`, { count }, language);
+
+/**
+ * The summary line of the section for `role`: how many recommendations wait for a
+ * decision and how many medications for the patient's confirmation.
+ * @param {string} role @param {number} toDecide @param {number} toConfirm @param {string} [language]
+ */
+export function waitingSummary(role, toDecide, toConfirm, language) {
+  if (role === "clinician") {
+    return toDecide ? counted("panel.waiting.decide", toDecide, language) : t("panel.waiting.decide.none", {}, language);
+  }
+  if (role === "patient") {
+    return toConfirm ? counted("panel.waiting.confirm", toConfirm, language) : t("panel.waiting.confirm.none", {}, language);
+  }
+  if (!toDecide && !toConfirm) return t("panel.waiting.open.none", {}, language);
+  return t(
+    "panel.waiting.open.both",
+    { decide: counted("panel.waiting.open.decide", toDecide, language), confirm: counted("panel.waiting.open.confirm", toConfirm, language) },
+    language,
+  );
+}
 
 /**
  * The top of the panel: what is still open for this reader (panel-schema.js `openItems`,
@@ -23,13 +47,13 @@ export class WaitingSection {
     // the counts (a long list above the medications would bury them again).
     this.decides = this.role === "clinician";
     this.confirms = this.role === "patient";
-    const title = this.role === "pharmacist" ? "Still open" : "Waiting for you";
+    const title = this.role === "pharmacist" ? t("panel.waiting.title_pharmacist") : t("panel.waiting.title");
     this.count = h("span", { class: "mp-count", "data-testid": "waiting-count" });
     this.heading = h("h2", { class: "mp__title mp__title--section", id: uid("mp-waiting"), tabindex: "-1", text: title }, " ", this.count);
     // Read out when the counts change (not on every render).
     this.summary = h("p", { class: "mp-waiting__summary", "data-testid": "waiting-summary", role: "status", "aria-live": "polite" });
-    this.decideList = h("ul", { class: "mp-list", "data-testid": "waiting-decide-list", "aria-label": "Recommendations to decide" });
-    this.confirmList = h("ul", { class: "mp-list", "data-testid": "waiting-confirm-list", "aria-label": "Medications to confirm" });
+    this.decideList = h("ul", { class: "mp-list", "data-testid": "waiting-decide-list", "aria-label": t("panel.waiting.to_decide") });
+    this.confirmList = h("ul", { class: "mp-list", "data-testid": "waiting-confirm-list", "aria-label": t("panel.waiting.to_confirm") });
     this.rows = new Map();
     this.el = h(
       "section",
@@ -49,7 +73,7 @@ export class WaitingSection {
     setAttr(this.el, "data-to-decide", String(toDecide.length));
     setAttr(this.el, "data-to-confirm", String(toConfirm.length));
     setAttr(this.el, "data-open", total ? "true" : null);
-    setText(this.summary, this.summaryText(toDecide.length, toConfirm.length));
+    setText(this.summary, waitingSummary(this.role, toDecide.length, toConfirm.length));
 
     const seen = new Set();
     const decideNodes = this.decides ? toDecide.map((rec) => this.row(rec, seen).el) : [];
@@ -59,17 +83,6 @@ export class WaitingSection {
     syncChildren(this.confirmList, confirmNodes);
     show(this.decideList, decideNodes.length > 0);
     show(this.confirmList, confirmNodes.length > 0);
-  }
-
-  summaryText(decide, confirm) {
-    if (this.role === "clinician") {
-      return decide ? `${plural(decide, "recommendation needs", "recommendations need")} your decision.` : "Nothing is waiting for your decision.";
-    }
-    if (this.role === "patient") {
-      return confirm ? `Please check ${plural(confirm, "medicine", "medicines")}: is this how you take ${confirm === 1 ? "it" : "them"}?` : "Nothing is waiting for you.";
-    }
-    if (!decide && !confirm) return "Nothing is open: every recommendation is decided and every medication confirmed.";
-    return `${plural(decide, "recommendation", "recommendations")} waiting for a decision · ${plural(confirm, "medication", "medications")} not confirmed by the patient.`;
   }
 
   row(entity, seen) {
@@ -95,14 +108,17 @@ export class WaitingSection {
         text: label,
         onclick: () => {
           decide(this.store, current, status);
-          this.view.announce(`Sending your decision: ${label.toLowerCase()}.`);
+          this.view.announce(t(`panel.waiting.sending.${status}`));
           this.heading.focus();
         },
       });
     const buttons = canDecide
-      ? [button("accepted", "Accept", "waiting-accept", true), button("declined", "Decline", "waiting-decline", false)]
+      ? [
+          button("accepted", t("panel.waiting.accept"), "waiting-accept", true),
+          button("declined", t("panel.waiting.decline"), "waiting-decline", false),
+        ]
       : [];
-    const actions = h("div", { class: "mp-actions", role: "group", "aria-label": "Decision" }, ...buttons);
+    const actions = h("div", { class: "mp-actions", role: "group", "aria-label": t("panel.waiting.decision") }, ...buttons);
     const el = h(
       "li",
       { class: "mp-item mp-waiting__item", "data-testid": "waiting-item", "data-kind": "decide", "data-entity-id": entity.id },
@@ -122,7 +138,10 @@ export class WaitingSection {
         show(proposal, Boolean(what));
         const sending = this.store.pendingFor(rec.id, "status");
         show(pending, Boolean(sending));
-        if (sending) setText(pending, `${formatValue("recommendation", "status", sending.value)} (${sending.waiting ? "waiting to be sent" : "sending…"})`);
+        if (sending) {
+          const status = formatValue("recommendation", "status", sending.value);
+          setText(pending, t(sending.waiting ? "panel.waiting.pending.waiting" : "panel.waiting.pending.sending", { status }));
+        }
         const allowed = canDecide && !this.store.readOnly && !sending ? nextStatuses(this.view.schema, "recommendation", data.status) : [];
         for (const b of buttons) {
           const status = b.dataset.testid === "waiting-accept" ? "accepted" : "declined";
@@ -143,7 +162,7 @@ export class WaitingSection {
           type: "button",
           class: "mp-btn mp-btn--small",
           "data-testid": "waiting-check",
-          text: "Check",
+          text: t("panel.waiting.check"),
           onclick: () => this.view.rows.medication.get(entity.id)?.focusConfirm(),
         })
       : null;
@@ -157,11 +176,11 @@ export class WaitingSection {
       el,
       update: (med) => {
         const data = med.data ?? {};
-        setText(name, data.name ?? "a medication");
+        setText(name, data.name ?? t("panel.waiting.a_medication"));
         const again = data.patient_confirmation === "needs-confirming";
-        setText(state, again ? "Needs confirming again" : "Not confirmed yet");
+        setText(state, again ? t("panel.waiting.confirm_again") : t("panel.waiting.unconfirmed"));
         setAttr(state, "data-value", again ? "needs-confirming" : "unconfirmed");
-        if (go) setAttr(go, "aria-label", `Check ${data.name ?? "this medicine"}`);
+        if (go) setAttr(go, "aria-label", data.name ? t("panel.waiting.check_named", { name: data.name }) : t("panel.waiting.check_unnamed"));
       },
     };
   }

@@ -3,9 +3,26 @@
 // round-trip time of the selected candidate pair, packet loss of what we receive since the
 // last sample, and the frame rate of their camera while it sends.
 
+import { t } from "./i18n.js";
+
 const INTERVAL_MS = 2_000;
 
-export const QUALITY_LABELS = { good: "Good connection", fair: "Fair connection", poor: "Poor connection" };
+/**
+ * A level in words, in the page's language: "Good connection" (for screen readers and the
+ * tooltip), or with `short` the one word a tile shows ("Good").
+ * @param {"good"|"fair"|"poor"} level
+ * @param {{short?: boolean, language?: string}} [options]
+ */
+export function qualityLabel(level, { short = false, language } = {}) {
+  return t(short ? `quality.${level}.short` : `quality.${level}`, {}, language);
+}
+
+/** The full labels by level, read when used (the page's language then). */
+export const QUALITY_LABELS = {
+  get good() { return qualityLabel("good"); },
+  get fair() { return qualityLabel("fair"); },
+  get poor() { return qualityLabel("poor"); },
+};
 
 /**
  * @param {{rttMs: number|null, lossPercent: number|null, fps: number|null}} sample

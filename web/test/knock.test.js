@@ -65,3 +65,19 @@ test("without storage (a sandboxed embed) the switch still works for the page", 
   strict.update(1, 1);
   assert.equal(chimed, 0);
 });
+
+test("on a Spanish page the notification reads Spanish, still without the name", () => {
+  const before = globalThis.document;
+  globalThis.document = /** @type {any} */ ({ documentElement: { lang: "es" } });
+  try {
+    const { alert, notified } = setUp({ hidden: true });
+    alert.update(1, 1);
+    alert.update(3, 2);
+    assert.deepEqual(notified, [
+      "Alguien está esperando para unirse a la consulta.",
+      "2 personas están esperando para unirse a la consulta.",
+    ]);
+  } finally {
+    globalThis.document = before;
+  }
+});

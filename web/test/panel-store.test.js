@@ -236,3 +236,63 @@ test("a dropped connection pauses sending until the store is joined again", asyn
   assert.equal(socket.sent.at(-1)?.event, "mutate");
   store.destroy();
 });
+
+/**
+ * Run `body` as if on a page in `lang` (<html lang>, which i18n.js reads), then restore.
+ * @param {string} lang @param {() => Promise<void>} body
+ */
+async function onPageIn(lang, body) {
+  const had = Object.prototype.hasOwnProperty.call(globalThis, "document");
+  const before = globalThis.document;
+  Object.defineProperty(globalThis, "document", { value: { documentElement: { lang } }, configurable: true, writable: true });
+  try {
+    await body();
+  } finally {
+    if (had) globalThis.document = before;
+    else delete globalThis.document;
+  }
+}
+
+test("on a Spanish page, refusals and announcements are in Spanish; on an English page, the server's words", async () => {
+  await onPageIn("es", async () => {
+    const { store, socket } = makeStore();
+    /** @type {string[]} */
+    const said = [];
+    store.subscribe((message) => {
+      if (message.kind === "announce") said.push(message.text);
+    });
+    store.setField("medication", "m_1", "how_taken", "daily");
+    await socket.answer("mutate", { ok: false, error: { code: "forbidden", message: "you may not change how_taken" } });
+    store.setField("medication", "m_1", "how_taken", "twice daily");
+    await socket.answer("mutate", { ok: false, error: { code: "no_such_code", message: "odd" } });
+    assert.deepEqual(store.rejected.map((r) => r.message), ["Usted no puede cambiar esto.", "El servidor rechazó este cambio."]);
+    assert.match(said[0], /^No se guardó: .*Usted no puede cambiar esto\.$/);
+    store.onReconnected({ ok: true, panel: { seq: 2, entities: [medication("m_1", { name: "Metformin" })] } });
+    assert.equal(said.at(-1), "De nuevo en línea. La lista está al día.");
+    store.setReadOnly();
+    assert.equal(store.readOnlyReason, "Esta consulta ha terminado; la lista ya no se puede cambiar.");
+    store.destroy();
+  });
+  await onPageIn("en", async () => {
+    const { store, socket } = makeStore();
+    store.setField("medication", "m_1", "how_taken", "daily");
+    await socket.answer("mutate", { ok: false, error: { code: "forbidden", message: "you may not change how_taken" } });
+    store.setField("medication", "m_1", "how_taken", "twice daily");
+    await socket.answer("mutate", { ok: false, error: { code: "no_such_code" } });
+    assert.deepEqual(store.rejected.map((r) => r.message), ["you may not change how_taken", "The server refused this change."]);
+    store.destroy();
+  });
+});
+
+test("on a Spanish page, the history's errors are in Spanish", async () => {
+  await onPageIn("es", async () => {
+    const offline = makeStore({ socket: new FakeSocket({ connected: false }) }).store;
+    await assert.rejects(offline.history("m_1"), { code: "offline", message: /^El historial necesita conexión\./ });
+    offline.destroy();
+    const { store, socket } = makeStore();
+    const asked = assert.rejects(store.history("m_1"), { message: "El historial no está disponible." });
+    await socket.answer("panel-history", { ok: false, error: { code: "no_such_code", message: "no" } });
+    await asked;
+    store.destroy();
+  });
+});
