@@ -202,6 +202,8 @@ class ConsentRecord(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     text_sha256: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
+    # The language of `text`, the one the person read it in ("en", "es").
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
 
 class ClinicEmbed(Base):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from documents.text import Language
 from models import consults
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
@@ -67,27 +68,29 @@ class DatabaseAdmissions:
         identity: Identity,
         display_name: str | None,
         *,
-        consent_accepted: bool,
+        consent_language: Language | None,
         present_elsewhere: bool,
     ) -> JoinDecision:
         now = self._now()
         consent = self._config.consent
         async with self._sessions() as session, session.begin():
             participant = await self._participant(session, identity.participant_id)
-            if identity.role in consent.required_roles and not consent_accepted:
+            if identity.role in consent.required_roles and consent_language is None:
                 if not await consults.has_consented(session, participant.id):
                     raise JoinRefused(
                         "consent_required",
                         "Please read and accept the consent to the telehealth consult first.",
                     )
-            if consent_accepted:
+            if consent_language is not None:
+                text = consent.text_for(consent_language)
                 session.add(
                     ConsentRecord(
                         consult_id=participant.consult_id,
                         participant_id=participant.id,
                         at=now,
-                        text_sha256=hashlib.sha256(consent.text.encode()).hexdigest(),
-                        text=consent.text,
+                        text_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                        text=text,
+                        language=consent_language,
                     )
                 )
             if display_name is not None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from documents.text import LANGUAGES, Language
 from models import embed
 
 ENV_PREFIX = "MTM_"
@@ -204,9 +205,39 @@ DEFAULT_CONSENT_TEXT = (
 )
 
 
+DEFAULT_CONSENT_TRANSLATIONS: dict[Language, str] = {
+    "es": (
+        "Acepto participar en esta revisión de medicamentos por video seguro con mi "
+        "farmacéutico y mi equipo de atención. Entiendo que es una visita de telesalud, que "
+        "no se graba salvo que yo lo acepte aparte, y que puedo terminarla en cualquier "
+        "momento."
+    ),
+}
+
+
 class ConsentSettings(_Section):
     required_roles: list[Literal["pharmacist", "clinician", "patient"]] = ["patient"]
     text: str = Field(DEFAULT_CONSENT_TEXT, min_length=1, max_length=5000)
+    # The same consent in the pages' other languages; a language without one shows `text`.
+    translations: dict[Language, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CONSENT_TRANSLATIONS)
+    )
+
+    @field_validator("translations")
+    @classmethod
+    def _translated_texts(cls, value: dict[Language, str]) -> dict[Language, str]:
+        for language, text in value.items():
+            if not 1 <= len(text) <= 5000:
+                raise ValueError(f"{language}: the text must be 1-5000 characters")
+        return value
+
+    def text_for(self, language: Language) -> str:
+        """The consent a person reads on a page in `language` (and so the one they accept)."""
+        return self.translations.get(language, self.text)
+
+    def texts(self) -> dict[Language, str]:
+        """The consent in every language the pages are offered in."""
+        return {language: self.text_for(language) for language in LANGUAGES}
 
 
 class WebhookSettings(_Section):

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
+from documents.text import Language
 from models.errors import Refused
 from server.logs import log_event
 from server.metrics import Metrics
@@ -146,7 +147,7 @@ class ObservedAdmissions:
         identity: Identity,
         display_name: str | None,
         *,
-        consent_accepted: bool,
+        consent_language: Language | None,
         present_elsewhere: bool,
     ) -> JoinDecision:
         returning = identity.participant_id in self._dropped
@@ -158,7 +159,7 @@ class ObservedAdmissions:
             lambda: self._inner.record_join(
                 identity,
                 display_name,
-                consent_accepted=consent_accepted,
+                consent_language=consent_language,
                 present_elsewhere=present_elsewhere,
             ),
             identity=identity,

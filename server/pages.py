@@ -155,10 +155,11 @@ async def _call_page(
             "display_name": participant.display_name,
         },
         "consult": {"id": consult.id, "status": consult.status},
+        # In every offered language: the page shows the one it is in (an embed can switch).
         "consent": {
             "required": role.value in state.config.consent.required_roles,
             "given": given,
-            "text": state.config.consent.text,
+            "texts": state.config.consent.texts(),
         },
         # window.mtm / window.mtmPanel exist only when a test turns them on.
         "expose_test_hooks": state.config.testing.expose_hooks,

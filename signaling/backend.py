@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from documents.text import Language
 from models.errors import Refused
 
 # A JSON object as `models/` builds it for the wire and the audit log (an entity, an event).
@@ -237,10 +238,11 @@ class Admissions(Protocol):
         identity: Identity,
         display_name: str | None,
         *,
-        consent_accepted: bool,
+        consent_language: Language | None,
         present_elsewhere: bool,
     ) -> JoinDecision:
         """Persist the arrival (name, consent, lifecycle) and decide call or waiting room;
+        `consent_language` is the language of the consent text accepted (None: not given).
         a participant let straight into the call is recorded in it too (`record_in_call`
         is for those admitted from the waiting room).
 

@@ -293,7 +293,7 @@ class ConsultSignaling:
         decision = await self.backend.admissions.record_join(
             identity,
             payload.display_name,
-            consent_accepted=bool(payload.consent and payload.consent.accepted),
+            consent_language=payload.consent.language if payload.consent else None,
             present_elsewhere=elsewhere,
         )
         if payload.display_name:

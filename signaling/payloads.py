@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from documents.text import Language
 from models.errors import Refused
 from models.mutations import MAX_SEQ  # the largest seq the database stores
 
@@ -24,6 +25,9 @@ class EmptyPayload(_Payload):
 
 class Consent(_Payload):
     accepted: bool
+    # The language of the consent text the person was shown (and so accepted); the server
+    # records that text. Left out: the default text (English).
+    language: Language = "en"
 
     @field_validator("accepted")
     @classmethod

@@ -296,6 +296,7 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
     assert await frame.get_by_test_id("embed-logo").count() == 0
     assert await frame.locator("#app").get_attribute("data-panel") == "hidden"
     assert await frame.get_by_test_id("join-button").inner_text() == "Unirse"
+    assert "telesalud" in await frame.get_by_test_id("consent-text").inner_text()
     # The portal cannot consent for the patient: the patient ticks it in the call.
     refused = await command(host, "join('Maria Lopez')")
     assert refused["ok"] is False and refused["code"] == "join_refused"

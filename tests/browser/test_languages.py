@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Browser, Page
+from sqlalchemy import select
 
+from models.tables import ConsentRecord
 from tests.browser.conftest import join, open_page, start_join, wait_for_state
 from tests.conftest import RunningServer
 
@@ -31,8 +33,15 @@ async def test_a_spanish_browser_gets_spanish(server: RunningServer, browser: Br
     )
     assert await maria.get_by_test_id("join-button").inner_text() == "Unirse"
     assert await maria.title() == "Revisión de medicamentos · MTM Consult"
+    # The consent is read in Spanish, and the Spanish text is the one on record.
+    consent = maria.get_by_test_id("consent-text")
+    assert await consent.get_attribute("lang") == "es"
+    assert await consent.inner_text() == server.state.config.consent.text_for("es")
     await start_join(maria, "María López")
     await wait_for_state(maria, "waiting")
+    async with server.state.sessions() as session:
+        [record] = list((await session.execute(select(ConsentRecord))).scalars())
+    assert (record.language, record.text) == ("es", server.state.config.consent.text_for("es"))
     assert await maria.get_by_test_id("waiting-message").inner_text() == (
         "Su farmacéutico le dejará entrar en breve."
     )

@@ -206,6 +206,7 @@ async def test_consent_is_required_and_recorded(server: RunningServer) -> None:
         records = list((await session.execute(select(ConsentRecord))).scalars())
     assert [r.participant_id for r in records] == [ack["self"]["id"]]
     assert records[0].text == server.state.config.consent.text
+    assert records[0].language == "en"
     # Having consented once, a reconnect need not ask again.
     async with joined(server.base_url, tokens(consult)["patient"]) as (_, again):
         assert again["ok"]
@@ -264,3 +265,37 @@ async def test_a_clinician_alone_hears_the_knock_admits_and_denies(server: Runni
             assert refused["error"]["code"] == "forbidden"
         finally:
             await again.sio.disconnect()
+
+
+async def test_consent_is_recorded_in_the_language_it_was_read_in(server: RunningServer) -> None:
+    """A patient who read the consent in Spanish accepted the Spanish text: that is the
+    text (and hash) on record. A language the pages are not offered in is refused, and
+    nothing is recorded."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from models.tables import ConsentRecord
+
+    consult = await server.create_consult()
+    patient = RecordingClient()
+    await patient.connect(server.base_url, tokens(consult)["patient"])
+    try:
+        for language in ("fr", "ES", "", 1, None):
+            bad = await patient.sio.call(
+                "join", {"consent": {"accepted": True, "language": language}}
+            )
+            assert bad["error"]["code"] == "invalid_payload", language
+            assert "language" in bad["error"]["message"]
+        async with server.state.sessions() as session:
+            assert list((await session.execute(select(ConsentRecord))).scalars()) == []
+        ack = await patient.sio.call("join", {"consent": {"accepted": True, "language": "es"}})
+        assert ack["ok"], ack
+    finally:
+        await patient.sio.disconnect()
+    async with server.state.sessions() as session:
+        [record] = list((await session.execute(select(ConsentRecord))).scalars())
+    spanish = server.state.config.consent.text_for("es")
+    assert spanish != server.state.config.consent.text and "telesalud" in spanish
+    assert (record.language, record.text) == ("es", spanish)
+    assert record.text_sha256 == hashlib.sha256(spanish.encode()).hexdigest()

@@ -96,6 +96,8 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"MTM_WEBHOOKS__URL": "ftp://clinic.example/hooks"}, ["webhooks.url", "http"]),
         ({"MTM_WEBHOOKS__URL": "https://clinic.example/hooks"}, ["webhooks", "secret"]),
         ({"MTM_CONSENT__REQUIRED_ROLES": "[doctor]"}, ["consent.required_roles", "patient"]),
+        ({"MTM_CONSENT__TRANSLATIONS": '{"fr": "J\'accepte."}'}, ["consent.translations", "es"]),
+        ({"MTM_CONSENT__TRANSLATIONS": '{"es": ""}'}, ["consent.translations", "es", "1-5000"]),
         # Several instances (redis.url) cannot share a SQLite file or sign links differently.
         (
             {"MTM_REDIS__URL": "redis://127.0.0.1:6379/0", "MTM_AUTH__TOKEN_SECRET": "s" * 32},
@@ -156,3 +158,16 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
     flat.write_text("server: 3\n")
     with pytest.raises(ConfigError, match="server: must be a mapping"):
         load_config(flat, environ={})
+
+
+def test_the_consent_is_offered_in_every_language_of_the_pages() -> None:
+    consent = load_config(None, environ={}).consent
+    assert set(consent.texts()) == {"en", "es"}
+    assert consent.text_for("en") == consent.text
+    assert "telesalud" in consent.text_for("es")
+    own = load_config(
+        None,
+        environ={"MTM_CONSENT__TEXT": "I agree.", "MTM_CONSENT__TRANSLATIONS": "{}"},
+    ).consent
+    # A language without its own text shows the one configured.
+    assert own.texts() == {"en": "I agree.", "es": "I agree."}

@@ -7,7 +7,7 @@ import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { controlLabel, hasPressedLabel } from "./control-labels.js";
-import { COOKIE, serverMessage, t } from "./i18n.js";
+import { COOKIE, pageLanguage, serverMessage, t } from "./i18n.js";
 import { ChatView } from "./chat.js";
 import { KnockAlert, notifyIfAllowed, playChime, primeChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
@@ -268,7 +268,9 @@ const embed = boot.embed ? startCallBridge(boot.embed, {
 // ---- page start -------------------------------------------------------------------------
 
 setState("prejoin");
-ui.consentText.textContent = boot.consent?.text ?? "";
+showConsentText();
+// The embed's set-language changes <html lang>: the consent is then shown in it too.
+new MutationObserver(showConsentText).observe(document.documentElement, { attributeFilter: ["lang"] });
 ui.nameInput.value = boot.participant.display_name ?? "";
 if (matchMedia("(max-width: 40rem), (max-height: 40rem)").matches) ui.devicesDetails.open = false;
 updateJoinReadiness();
@@ -443,6 +445,18 @@ async function updateSwitchCamera() {
   ui.switchCameraButton.hidden = !useful;
 }
 
+/**
+ * The consent in the page's language (the server sends it in every offered language), marked
+ * with its language: the join says which text the person accepted, and it is recorded.
+ */
+function showConsentText() {
+  /** @type {Record<string, string>} */
+  const texts = boot.consent?.texts ?? {};
+  const language = pageLanguage() in texts ? pageLanguage() : "en";
+  ui.consentText.lang = language;
+  ui.consentText.textContent = texts[language] ?? "";
+}
+
 function updateJoinReadiness() {
   const needsConsent = !ui.consent.hidden && !ui.consentCheckbox.checked;
   ui.joinButton.disabled = !joinable || needsConsent;
@@ -485,7 +499,8 @@ async function join(name = ui.nameInput.value, { auto = false } = {}) {
   const settled = new Promise((resolve) => { settleJoin = resolve; });
   network.cancel();
   // The connections start with the camera and microphone the person checked.
-  session.join({ name: trimmed, consent: consentShown && ui.consentCheckbox.checked, ready: localReady });
+  const consent = consentShown && ui.consentCheckbox.checked ? ui.consentText.lang : null;
+  session.join({ name: trimmed, consent, ready: localReady });
   updateJoinReadiness();
   showStatus(t(auto ? "status.going_back" : "status.joining"));
   return settled;

@@ -8,7 +8,7 @@ import { has, t } from "./i18n.js";
 /** The ids of the controls whose labels the catalogue holds (`control.<id>`). */
 const CONTROLS = [
   "prejoin-title", "join-button", "waiting-title", "waiting-leave", "mic-button", "camera-button",
-  "switch-camera-button", "settings-button", "end-button", "leave-button",
+  "switch-camera-button", "share-button", "settings-button", "end-button", "leave-button",
 ];
 
 /**

@@ -6,7 +6,7 @@
 // until the acknowledgement they belong to. It moves the page's CallState (call-state.js)
 // and tells call.js, which shows it; tests drive it with a fake socket (web/test/).
 
-import { t } from "./i18n.js";
+import { serverMessage, t } from "./i18n.js";
 
 /** @typedef {import("./call-state.js").CallState} CallState */
 /** @typedef {import("./call-state.js").CallStateName} CallStateName */
@@ -113,7 +113,8 @@ export class JoinSession {
   #attempt = 0;
   #troubleShown = false;
   #name = "";
-  #consent = false;
+  /** The language of the consent text the person ticked (null: not ticked). @type {string|null} */
+  #consent = null;
   /** Call events that arrived before this connection's acknowledgement. @type {(() => void)[]} */
   #early = [];
   /** @type {[string, (...args: any[]) => void][]} */
@@ -177,8 +178,9 @@ export class JoinSession {
 
   /**
    * Join as `name` once `ready` (the camera and microphone) settles; `consent`: the person
-   * ticked the consent now (sent with this `join` only, until one is accepted).
-   * @param {{name: string, consent: boolean, ready?: Promise<unknown>}} request
+   * ticked the consent now, shown in that language (sent with this `join` only, until one is
+   * accepted; the server records the text of that language); null: not ticked.
+   * @param {{name: string, consent: string|null, ready?: Promise<unknown>}} request
    */
   async join({ name, consent, ready = Promise.resolve() }) {
     this.#name = name;
@@ -226,7 +228,7 @@ export class JoinSession {
     else this.#events.idleConnect?.();
   }
 
-  /** @param {Error & {data?: {message?: string}}} error */
+  /** @param {Error & {data?: {code?: string, message?: string}}} error */
   #onConnectError(error) {
     if (this.#socket.active) {
       // A network problem: Socket.IO keeps retrying on its own.
@@ -234,7 +236,7 @@ export class JoinSession {
       return;
     }
     // The server refused this link (expired, ended, ...): retrying cannot help.
-    const message = error?.data?.message || error?.message || t("ending.refused.message");
+    const message = serverMessage(error?.data, t("ending.refused.message"));
     this.#events.ended?.("error", { title: t("ending.refused.title"), message });
   }
 
@@ -260,9 +262,9 @@ export class JoinSession {
     const mine = ++this.#attempt;
     this.#joined = false;
     this.#early = []; // whatever was queued belonged to the previous connection
-    /** @type {{display_name: string, session: string, media: MediaState, consent?: {accepted: true}}} */
+    /** @type {{display_name: string, session: string, media: MediaState, consent?: {accepted: true, language: string}}} */
     const payload = { display_name: this.#name, session: this.#session, media: this.#media() };
-    if (this.#consent) payload.consent = { accepted: true };
+    if (this.#consent) payload.consent = { accepted: true, language: this.#consent };
     /** @type {JoinAck} */
     let ack;
     try {
@@ -278,7 +280,7 @@ export class JoinSession {
       this.#refused(ack?.error ?? {});
       return;
     }
-    this.#consent = false; // recorded once is enough
+    this.#consent = null; // recorded once is enough
     this.joins += 1;
     this.#events.accepted?.(ack);
     if (ack.waiting) {
@@ -294,7 +296,7 @@ export class JoinSession {
   #refused(error) {
     if (error.code === "consult_ended") {
       this.#events.ended?.("ended", {
-        title: t("ended.title"), message: error.message || t("ending.ended.message"),
+        title: t("ended.title"), message: serverMessage(error, t("ending.ended.message")),
       });
       return;
     }

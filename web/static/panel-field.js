@@ -2,12 +2,12 @@
 // One medication field on its card: its value, an inline editor, and its conflict prompt
 // and override notice.
 
+import { t } from "./i18n.js";
 import { h, labelled, selectOf, setAttr, setText, show, uid } from "./panel-dom.js";
 import {
   actionFor,
   choiceOptions,
   defaultFor,
-  fieldWord,
   formatValue,
   hasTransitions,
   isCompareAndSet,
@@ -17,7 +17,14 @@ import {
   valueKind,
 } from "./panel-schema.js";
 import { ConflictSlot, OverrideSlot } from "./panel-conflict.js";
-import { DATE_PATTERN, DIGITS_PATTERN, EDIT_MEDICATION, MED_FIELD_UI } from "./panel-view-common.js";
+import {
+  DATE_PATTERN,
+  DIGITS_PATTERN,
+  EDIT_MEDICATION,
+  MED_FIELD_UI,
+  medFieldLabel,
+  medFieldNamed,
+} from "./panel-view-common.js";
 
 // ---- one medication field --------------------------------------------------------------
 
@@ -36,14 +43,14 @@ export class FieldCell {
     this.view = row.view;
     this.store = row.view.store;
     this.field = field;
-    this.ui = MED_FIELD_UI[field] ?? { label: fieldWord("medication", field) };
+    this.ui = MED_FIELD_UI[field] ?? {};
     this.schema = this.view.schema;
     this.kind = valueKind(this.schema, "medication", field);
     this.max = maxLength(this.schema, "medication", field);
     this.variant = variant;
     this.hideEmpty = hideEmpty;
-    this.editText = editText ?? (() => "Edit");
-    this.labelText = (this.view.patient && this.ui.patientLabel) || this.ui.label;
+    this.editText = editText ?? (() => t("panel.field.edit"));
+    this.labelText = medFieldLabel(field, this.view.patient);
     this.editing = null;
     this.entity = null;
 
@@ -85,15 +92,12 @@ export class FieldCell {
 
   /** The label with the medication's name: "Strength of Metformin", "How I use Metformin". */
   namedLabel() {
-    const name = this.row.name();
-    const named = (this.view.patient && this.ui.patientNamed) || (!this.view.patient && this.ui.named) || null;
-    if (named) return named(name);
-    if (this.view.patient && this.ui.patientLabel) return `${this.ui.patientLabel} (${name})`;
-    return `${this.labelText} of ${name}`;
+    return medFieldNamed(this.field, this.view.patient, this.row.name());
   }
 
   display(value) {
-    return formatValue("medication", this.field, value, { role: this.view.role, empty: this.ui.empty ?? "—" });
+    const empty = this.ui.empty ? t(this.ui.empty) : "—";
+    return formatValue("medication", this.field, value, { role: this.view.role, empty });
   }
 
   isEditable(entity) {
@@ -123,7 +127,8 @@ export class FieldCell {
     const pending = this.store.pendingFor(entity.id, this.field);
     show(this.pendingEl, Boolean(pending));
     if (pending) {
-      setText(this.pendingEl, `${this.display(pending.value)} (${pending.waiting ? "waiting to be sent" : "sending…"})`);
+      const words = pending.waiting ? "panel.field.pending.waiting" : "panel.field.pending.sending";
+      setText(this.pendingEl, t(words, { value: this.display(pending.value) }));
       setAttr(this.pendingEl, "data-state", pending.waiting ? "waiting" : "sending");
     }
 
@@ -135,13 +140,9 @@ export class FieldCell {
       const changed = seen !== this.editing.seenVersion;
       show(this.editing.note, changed);
       if (changed) {
-        const who = entity.updated_by?.name || "Someone";
-        setText(
-          this.editing.note,
-          isCompareAndSet(this.schema, "medication", this.field)
-            ? `${who} just changed this to “${this.display(value)}”. If you save, you will be asked which value to keep.`
-            : `${who} just changed this to “${this.display(value)}”. Saving replaces it with yours.`,
-        );
+        const who = entity.updated_by?.name || t("panel.common.someone");
+        const words = isCompareAndSet(this.schema, "medication", this.field) ? "panel.field.changed_ask" : "panel.field.changed_replace";
+        setText(this.editing.note, t(words, { who, value: this.display(value) }));
       }
     }
   }
@@ -152,7 +153,7 @@ export class FieldCell {
       // A status: its value now, then only the values the transitions allow from it.
       const current = entity.data?.[field] ?? defaultFor(schema, "medication", field);
       const options = [
-        [current, `${formatValue("medication", field, current)} (now)`],
+        [current, t("panel.field.now", { value: formatValue("medication", field, current) })],
         ...nextValues(schema, "medication", field, current).map((s) => [s, formatValue("medication", field, s)]),
       ];
       return selectOf(options, current);
@@ -188,7 +189,7 @@ export class FieldCell {
     const sourceSelect = sourceChoices
       ? selectOf(sourceChoices, entity.data?.source ?? null, { "data-testid": `source-${field}` })
       : null;
-    const sourceControl = sourceSelect ? labelled("Where this comes from", sourceSelect).wrap : null;
+    const sourceControl = sourceSelect ? labelled(t("panel.view.add_med.source"), sourceSelect).wrap : null;
     const note = h("p", { class: "mp-editor__note", "aria-live": "polite", hidden: true });
     const error = h("p", { class: "mp-error", hidden: true });
     const errorId = uid("mp-error");
@@ -204,12 +205,12 @@ export class FieldCell {
       h(
         "div",
         { class: "mp-actions" },
-        h("button", { type: "submit", class: "mp-btn mp-btn--small mp-btn--primary", "data-testid": `save-${field}`, text: "Save" }),
+        h("button", { type: "submit", class: "mp-btn mp-btn--small mp-btn--primary", "data-testid": `save-${field}`, text: t("panel.med.save") }),
         h("button", {
           type: "button",
           class: "mp-btn mp-btn--small",
           "data-testid": `cancel-${field}`,
-          text: "Cancel",
+          text: t("panel.view.cancel"),
           onclick: () => this.close(true),
         }),
       ),
@@ -248,15 +249,16 @@ export class FieldCell {
     let value = typeof control.value === "string" ? control.value.trim() : control.value;
     if (value === "") value = null;
     const label = this.labelText;
-    if (required(this.schema, "medication", this.field) && value === null) return this.fail(`${label} cannot be empty.`);
-    if (this.max !== null && typeof value === "string" && value.length > this.max) {
-      return this.fail(`${label} can be at most ${this.max} characters.`);
+    const max = this.max;
+    if (required(this.schema, "medication", this.field) && value === null) return this.fail(t("panel.field.required", { label }));
+    if (max !== null && typeof value === "string" && value.length > max) {
+      return this.fail(t("panel.field.too_long", { label, max }));
     }
     if (this.kind === "rxnorm" && value !== null && !DIGITS_PATTERN.test(value)) {
-      return this.fail(`${label}: digits only${this.max !== null ? `, at most ${this.max}` : ""}.`);
+      return this.fail(max !== null ? t("panel.field.digits_max", { label, max }) : t("panel.field.digits", { label }));
     }
     if (this.kind === "date" && value !== null && !DATE_PATTERN.test(value)) {
-      return this.fail(`${label}: a date as YYYY-MM-DD.`);
+      return this.fail(t("panel.field.date", { label }));
     }
     if (value === (start ?? null) && (value === confirmed || this.field === "status")) {
       this.close(true); // nothing changed

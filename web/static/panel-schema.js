@@ -6,6 +6,8 @@
 // length limit and permission comes from those two objects. What stays here is wording.
 // No DOM here: panel-store.js and the view modules (panel-view.js and its rows) use it.
 
+import { has, t } from "./i18n.js";
+
 /** @typedef {import("./panel-types.js").Entity} Entity */
 /** @typedef {import("./panel-types.js").PanelEvent} PanelEvent */
 /** @typedef {import("./panel-types.js").Mutation} Mutation */
@@ -216,196 +218,70 @@ export function permissions(may, schema) {
 }
 
 // ---- words ---------------------------------------------------------------------------
-
-/** Field names as they read inside a sentence ("changed Metformin strength to …"). */
-export const FIELD_WORDS = {
-  medication: {
-    name: "name",
-    strength: "strength",
-    form: "form",
-    rxnorm_code: "RxNorm code",
-    how_taken: "how taken",
-    why: "why",
-    prescriber: "prescriber",
-    start_date: "start date",
-    stop_date: "stop date",
-    why_stopped: "why stopped",
-    status: "status",
-    kind: "kind",
-    adherence: "adherence",
-    patient_confirmation: "patient confirmation",
-    patient_how_taken: "how the patient takes it",
-    patient_note: "patient note",
-    notes: "notes",
-    notes_audience: "who sees the notes",
-    source: "source",
-    position: "position",
-  },
-  problem: {
-    category: "category",
-    description: "description",
-    medication_ids: "linked medications",
-    severity: "severity",
-    status: "status",
-    audience: "who sees it",
-    position: "position",
-  },
-  recommendation: {
-    text: "text",
-    to: "recipient",
-    problem_id: "linked problem",
-    status: "decision",
-    audience: "who sees it",
-    medication_id: "medication",
-    change: "change",
-    proposed: "proposed values",
-    position: "position",
-  },
-  plan_item: {
-    talked_about: "what we talked about",
-    to_do: "what I need to do",
-    what_i_did: "what I did",
-    audience: "who sees it",
-    position: "position",
-  },
-};
-
-/** The same words for a patient, in plain language. */
-export const PATIENT_FIELD_WORDS = {
-  how_taken: "instructions",
-  why: "reason",
-  patient_how_taken: "how you take it",
-  patient_note: "note",
-  patient_confirmation: "confirmation",
-  adherence: "how often you take it",
-};
+// The words are the catalogue's (web/static/messages), looked up when they are used, so
+// they read in the page's language. Keys are made of the schema's names and codes:
+// `panel.schema.<type>.<field>` (a field inside a sentence), `panel.schema.value.<table>.<code>`
+// (a value); the codes themselves are the server's and are never translated.
 
 /**
+ * A field's name as it reads inside a sentence ("changed Metformin strength to …"); for a
+ * patient, in plain language where it has one.
  * @param {string} type
  * @param {string} field
  * @param {string} [role]
  */
 export function fieldWord(type, field, role) {
-  if (role === "patient" && type === "medication" && PATIENT_FIELD_WORDS[field]) {
-    return PATIENT_FIELD_WORDS[field];
-  }
-  return FIELD_WORDS[type]?.[field] ?? String(field);
+  const patientKey = `panel.schema.medication_patient.${field}`;
+  if (role === "patient" && type === "medication" && has(patientKey)) return t(patientKey);
+  const key = `panel.schema.${type}.${field}`;
+  return ENTITY_TYPES.includes(type) && has(key) ? t(key) : String(field);
 }
-
-export const TYPE_WORDS = {
-  medication: "medication",
-  problem: "problem",
-  recommendation: "recommendation",
-  plan_item: "action plan item",
-};
 
 /**
- * "a problem", "an action plan item": the indefinite article a word takes.
- * @param {string} word
+ * "a problem", "an action plan item": an entity of `type`, not yet named.
+ * @param {string} type
  */
-export function withArticle(word) {
-  const text = String(word ?? "").trim();
-  if (!text) return "an item";
-  return `${/^[aeiou]/i.test(text) ? "an" : "a"} ${text}`;
+export function typeWithArticle(type) {
+  const key = `panel.schema.indefinite.${type}`;
+  return t(has(key) ? key : "panel.schema.indefinite.item");
 }
 
-export const VALUE_LABELS = {
-  status: {
-    active: "Active",
-    stopped: "Stopped",
-    "on-hold": "On hold",
-    "entered-in-error": "Entered in error",
-    "not-taken": "Not taken",
-  },
-  kind: {
-    prescription: "Prescription",
-    otc: "Over the counter",
-    herbal: "Herbal",
-    vitamin: "Vitamin",
-    mineral: "Mineral",
-  },
-  adherence: {
-    "as-prescribed": "Takes it as directed",
-    "sometimes-missed": "Sometimes missed",
-    "often-missed": "Often missed",
-    "not-taking": "Not taking it",
-    unknown: "Unknown",
-  },
-  patient_confirmation: {
-    confirmed: "Confirmed by patient",
-    corrected: "Corrected by patient",
-    "needs-confirming": "Needs confirming again",
-  },
-  audience: {
-    "care-team": "Care team only",
-    patient: "Shared with patient",
-  },
-  source: {
-    patient: "Patient",
-    "fill-history": "Fill history",
-    chart: "Chart",
-    other: "Other",
-  },
-  change: {
-    start: "Start",
-    stop: "Stop",
-    "dose-change": "Dose change",
-    "frequency-change": "Frequency change",
-    switch: "Switch",
-    other: "Other change",
-  },
-  category: {
-    "unnecessary-therapy": "Unnecessary drug therapy",
-    "needs-additional-therapy": "Needs additional drug therapy",
-    "ineffective-drug": "Ineffective drug",
-    "dosage-too-low": "Dosage too low",
-    "adverse-drug-reaction": "Adverse drug reaction",
-    "dosage-too-high": "Dosage too high",
-    nonadherence: "Nonadherence",
-  },
-  severity: { low: "Low", moderate: "Moderate", high: "High" },
-  problem_status: { open: "Open", resolved: "Resolved" },
-  to: { prescriber: "To prescriber", patient: "To patient" },
-  rec_status: {
-    proposed: "Proposed",
-    accepted: "Accepted",
-    declined: "Declined",
-    "no-response": "No response",
-  },
-};
-
-// What a patient reads for the same values.
-export const PATIENT_VALUE_LABELS = {
-  status: {
-    active: "Taking now",
-    stopped: "Stopped",
-    "on-hold": "Paused for now",
-    "entered-in-error": "Listed by mistake",
-    "not-taken": "Not taking",
-  },
-  kind: {
-    prescription: "Prescription",
-    otc: "Bought without a prescription",
-    herbal: "Herbal",
-    vitamin: "Vitamin",
-    mineral: "Mineral",
-  },
-  adherence: {
-    "as-prescribed": "Every time, as directed",
-    "sometimes-missed": "I sometimes miss it",
-    "often-missed": "I often miss it",
-    "not-taking": "I am not taking it",
-    unknown: "Not sure",
-  },
-};
-
-/** Which VALUE_LABELS table names the values of `field` of `type`. */
+/** Which value table names the values of `field` of `type`. */
 function labelTable(type, field) {
   if (type === "problem" && field === "status") return "problem_status";
   if (type === "recommendation" && field === "status") return "rec_status";
   if (field === "notes_audience") return "audience";
   return field;
 }
+
+/**
+ * The label of a value of `table` (null: no label for it); a patient's words for their
+ * medications where there are some.
+ * @param {string} table
+ * @param {string} value
+ * @param {boolean} [patient]
+ */
+function tableLabel(table, value, patient = false) {
+  const patientKey = `panel.schema.value_patient.${table}.${value}`;
+  if (patient && has(patientKey)) return t(patientKey);
+  const key = `panel.schema.value.${table}.${value}`;
+  return has(key) ? t(key) : null;
+}
+
+/**
+ * A table's labels by value, looked up when read: `VALUE_LABELS.category["dosage-too-low"]`
+ * (undefined: no label). Prefer formatValue().
+ * @type {Record<string, Record<string, string | undefined>>}
+ */
+export const VALUE_LABELS = new Proxy(
+  {},
+  {
+    get: (_, table) =>
+      typeof table !== "string"
+        ? undefined
+        : new Proxy({}, { get: (__, value) => (typeof value === "string" ? tableLabel(table, value) ?? undefined : undefined) }),
+  },
+);
 
 /**
  * A value as a person reads it (null/empty → `empty`).
@@ -421,10 +297,7 @@ export function formatValue(type, field, value, { role = "", empty = "—" } = {
     if (type === "recommendation" && field === "proposed") return describeProposed(value, { role }) || empty;
     return JSON.stringify(value);
   }
-  const table = labelTable(type, field);
-  const label =
-    (role === "patient" && type === "medication" && PATIENT_VALUE_LABELS[table]?.[value]) ||
-    VALUE_LABELS[table]?.[value];
+  const label = tableLabel(labelTable(type, field), String(value), role === "patient" && type === "medication");
   return label ?? String(value);
 }
 
@@ -440,7 +313,7 @@ export function choiceOptions(schema, type, field, role = "") {
   const values = choicesFor(schema, type, field);
   if (!values) return null;
   if (nullable(schema, type, field)) values.unshift(null);
-  return values.map((value) => [value, value === null ? "Not recorded" : formatValue(type, field, value, { role })]);
+  return values.map((value) => [value, value === null ? t("panel.schema.not_recorded") : formatValue(type, field, value, { role })]);
 }
 
 /**
@@ -459,19 +332,19 @@ export function compareEntities(a, b) {
  * @param {Entity | null | undefined} entity
  */
 export function entityName(entity) {
-  if (!entity) return "an item";
+  if (!entity) return t("panel.schema.indefinite.item");
   const data = entity.data ?? {};
   switch (entity.type) {
     case "medication":
-      return data.name || "a medication";
+      return data.name || t("panel.schema.indefinite.medication");
     case "problem":
-      return `problem “${formatValue("problem", "category", data.category)}”`;
+      return t("panel.schema.name.problem", { category: formatValue("problem", "category", data.category) });
     case "recommendation":
-      return `recommendation “${shorten(data.text)}”`;
+      return t("panel.schema.name.recommendation", { text: shorten(data.text) });
     case "plan_item":
-      return `action plan item “${shorten(data.talked_about)}”`;
+      return t("panel.schema.name.plan_item", { text: shorten(data.talked_about) });
     default:
-      return "an item";
+      return t("panel.schema.indefinite.item");
   }
 }
 
@@ -481,22 +354,12 @@ export function shorten(text, max = 48) {
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }
 
-const DECISION_VERBS = { accepted: "accepted", declined: "declined", "no-response": "marked no response on" };
-
 // ---- proposed changes ----------------------------------------------------------------------
 
 /** The medication fields a recommendation may propose, in the order they are read out. */
 export const PROPOSED_ORDER = ["name", "strength", "form", "how_taken", "why", "status", "stop_date", "why_stopped"];
 // Free text is quoted inside a sentence; short values are not.
 const QUOTED_FIELDS = new Set(["how_taken", "why", "why_stopped"]);
-// A proposed status as a patient reads it: never "Taking now" for something not decided.
-const PATIENT_PROPOSED_STATUS = {
-  active: "start taking it again",
-  stopped: "stop taking it",
-  "on-hold": "pause it for now",
-  "not-taken": "not take it",
-  "entered-in-error": "remove it from the list",
-};
 
 /**
  * "strength 1000 mg · how taken “1 tablet twice daily”": what a recommendation proposes,
@@ -512,15 +375,16 @@ export function describeProposed(proposed, { role = "" } = {}) {
     const value = proposed[key];
     if (value === null || value === undefined || value === "") continue;
     if (key === "status") {
-      parts.push(
-        role === "patient"
-          ? PATIENT_PROPOSED_STATUS[value] ?? formatValue("medication", key, value)
-          : `status ${formatValue("medication", key, value)}`,
-      );
+      // A proposed status as a patient reads it (`panel.schema.proposed.patient.<status>`):
+      // never "Taking now" for something not decided.
+      const patientKey = `panel.schema.proposed.patient.${value}`;
+      if (role !== "patient") parts.push(t("panel.schema.proposed.status", { value: formatValue("medication", key, value) }));
+      else parts.push(has(patientKey) ? t(patientKey) : formatValue("medication", key, value));
       continue;
     }
     const shown = formatValue("medication", key, value, { role });
-    parts.push(`${fieldWord("medication", key, role)} ${QUOTED_FIELDS.has(key) ? `“${shown}”` : shown}`);
+    const words = QUOTED_FIELDS.has(key) ? "panel.schema.proposed.quoted" : "panel.schema.proposed.value";
+    parts.push(t(words, { field: fieldWord("medication", key, role), value: shown }));
   }
   return parts.join(" · ");
 }
@@ -584,11 +448,14 @@ export function derivedReason(event, cause, role = "") {
     // The server names the changed field (`detail.changed`); the cause event says it too.
     const changed = event.detail?.changed ?? cause?.field;
     const field = changed ? fieldWord("medication", changed, role) : "";
-    return field ? `because ${field} changed` : "because what was confirmed changed";
+    return field ? t("panel.schema.reason.field_changed", { field }) : t("panel.schema.reason.confirmed_changed");
   }
-  if (reason === "recommendation-accepted") return "from an accepted recommendation";
+  if (reason === "recommendation-accepted") return t("panel.schema.reason.recommendation_accepted");
   return "";
 }
+
+// A sentence ending in an empty reason: "… was added ." → "… was added."
+const tidy = (sentence) => sentence.replace(/\s+\./, ".");
 
 /**
  * The sentence announced when someone else's change arrives, or null for nothing to say.
@@ -602,37 +469,42 @@ export function derivedReason(event, cause, role = "") {
 export function describeEvent(event, entity, role = "", cause = null) {
   if (!event || event.outcome !== "applied") return null;
   if (event.op === "hidden" || event.op === "remove") return null;
-  const who = event.actor?.name || "Someone";
+  const who = event.actor?.name || t("panel.common.someone");
   const type = event.entity_type;
   if (event.op === "derived") {
     const why = derivedReason(event, cause, role);
+    const name = entityName(entity);
     if (event.detail?.reason === "confirmation-reset") {
       return role === "patient"
-        ? `${entityName(entity)} changed: please check it and confirm again.`
-        : `${entityName(entity)} needs confirming again by the patient ${why}.`;
+        ? t("panel.schema.event.check_again", { name })
+        : tidy(t("panel.schema.event.needs_confirming", { name, why }));
     }
-    if (event.field === null || event.field === undefined) return `${entityName(entity)} was added ${why}.`;
-    const value = formatValue(type, event.field, event.new, { role, empty: "(empty)" });
-    return `${entityName(entity)} ${fieldWord(type, event.field, role)} is now ${value} ${why}.`.replace(/\s+\./, ".");
+    if (event.field === null || event.field === undefined) return tidy(t("panel.schema.event.derived_added", { name, why }));
+    const value = formatValue(type, event.field, event.new, { role, empty: t("panel.common.empty") });
+    return tidy(t("panel.schema.event.derived_set", { name, field: fieldWord(type, event.field, role), value, why }));
   }
   if (event.op === "add") {
-    return `${who} added ${type === "medication" ? entityName(entity) : withArticle(TYPE_WORDS[type] ?? "item")}`;
+    return t("panel.schema.event.added", { who, item: type === "medication" ? entityName(entity) : typeWithArticle(type) });
   }
-  if (event.op === "move") return `${who} moved ${entityName(entity)}`;
+  if (event.op === "move") return t("panel.schema.event.moved", { who, name: entityName(entity) });
   if (type === "recommendation" && event.field === "status") {
-    return `${who} ${DECISION_VERBS[event.new] ?? "changed"} ${entityName(entity)}`;
+    const key = `panel.schema.event.decision.${event.new}`;
+    return t(has(key) ? key : "panel.schema.event.decision.other", { who, name: entityName(entity) });
   }
-  const name = type === "medication" && event.field === "name" ? event.old || "a medication" : entityName(entity);
+  const name =
+    type === "medication" && event.field === "name" ? event.old || t("panel.schema.indefinite.medication") : entityName(entity);
   const field = fieldWord(type, event.field, role);
-  const replaced = event.detail?.overrode?.actor?.name ? `, replacing ${event.detail.overrode.actor.name}’s value` : "";
+  const overrode = event.detail?.overrode?.actor?.name;
+  const replacing = overrode ? t("panel.schema.event.replacing", { name: overrode }) : "";
   if (event.new === null || event.new === undefined || event.new === "") {
-    return `${who} cleared ${name} ${field}${replaced}`;
+    return t("panel.schema.event.cleared", { who, name, field, replacing });
   }
-  return `${who} changed ${name} ${field} to ${formatValue(type, event.field, event.new, { role })}${replaced}`;
+  const value = formatValue(type, event.field, event.new, { role });
+  return t("panel.schema.event.changed", { who, name, field, value, replacing });
 }
 
 /**
- * "Metformin strength → 1000 mg": what a queued mutation does, for notices.
+ * "Metformin: strength → 1000 mg": what a queued mutation does, for notices.
  * @param {Mutation} mutation
  * @param {Entity | null | undefined} entity
  * @param {string} [role]
@@ -642,11 +514,12 @@ export function describeMutation(mutation, entity, role = "") {
   if (mutation.op === "add") {
     const value = mutation.value ?? {};
     const what = value.name || value.text || value.talked_about || formatValue(type, "category", value.category, { empty: "" });
-    return `Add ${withArticle(TYPE_WORDS[type] ?? "item")}${what ? ` “${shorten(what)}”` : ""}`;
+    const item = typeWithArticle(type);
+    return what ? t("panel.schema.mutation.add_named", { item, what: shorten(what) }) : t("panel.schema.mutation.add", { item });
   }
-  if (mutation.op === "move") return `Move ${entityName(entity)}`;
+  if (mutation.op === "move") return t("panel.schema.mutation.move", { name: entityName(entity) });
   const name = entityName(entity);
   const field = fieldWord(type, mutation.field, role);
-  const value = formatValue(type, mutation.field, mutation.value, { role, empty: "(empty)" });
+  const value = formatValue(type, mutation.field, mutation.value, { role, empty: t("panel.common.empty") });
   return `${name}: ${field} → ${value}`;
 }

@@ -3,65 +3,76 @@
 // wording helpers, a recommendation decision, and the row of a queued addition.
 
 import { h, setText } from "./panel-dom.js";
-import { fieldSpec, formatValue, PROPOSED_ORDER, required } from "./panel-schema.js";
+import { has, t } from "./i18n.js";
+import { fieldSpec, fieldWord, formatValue, PROPOSED_ORDER, required } from "./panel-schema.js";
 
 /**
- * How each medication field is shown: its labels and, for text, a one-line input or a
- * textarea. Everything else (choices, transitions, lengths, required, who may change it)
- * comes from the server's schema (store.schema).
+ * How each medication field is shown: a one-line input or a textarea for text, and the
+ * catalogue's words for it (medFieldLabel, medFieldNamed). Everything else (choices,
+ * transitions, lengths, required, who may change it) comes from the server's schema
+ * (store.schema). `empty`: the key of what an empty value reads as.
+ * @type {Record<string, {multiline?: boolean, empty?: string}>}
  */
-// `named(name)` / `patientNamed(name)`: the label with the medication's name in it, as it
-// reads in an editor's label ("How often I take Atorvastatin as directed"); without one,
-// "<label> of <name>".
 export const MED_FIELD_UI = {
-  name: { label: "Name" },
-  strength: { label: "Strength" },
-  form: { label: "Form" },
-  how_taken: {
-    label: "How taken",
-    patientLabel: "How I use it",
-    multiline: true,
-    named: (n) => `How ${n} is taken`,
-    patientNamed: (n) => `How I use ${n}`,
-  },
-  why: { label: "Why", patientLabel: "Why I use it", named: (n) => `Why ${n} is taken`, patientNamed: (n) => `Why I use ${n}` },
-  prescriber: { label: "Prescriber" },
-  start_date: { label: "Start date" },
-  stop_date: { label: "Stop date" },
-  why_stopped: { label: "Why stopped", named: (n) => `Why ${n} was stopped` },
-  rxnorm_code: { label: "RxNorm code" },
-  status: { label: "Status" },
-  kind: { label: "Kind" },
-  adherence: {
-    label: "Adherence",
-    patientLabel: "How often I take it as directed",
-    named: (n) => `Adherence to ${n}`,
-    patientNamed: (n) => `How often I take ${n} as directed`,
-  },
-  patient_confirmation: { label: "Patient confirmation", empty: "Not confirmed yet" },
-  patient_how_taken: { label: "Patient says", multiline: true, named: (n) => `How the patient says they take ${n}` },
-  patient_note: {
-    label: "Patient note",
-    patientLabel: "My note",
-    multiline: true,
-    named: (n) => `Patient note on ${n}`,
-    patientNamed: (n) => `My note on ${n}`,
-  },
-  notes: { label: "Notes", patientLabel: "From your care team", multiline: true, named: (n) => `Care team notes on ${n}` },
-  notes_audience: { label: "Notes seen by", named: (n) => `Who sees the notes on ${n}` },
-  source: { label: "Source", named: (n) => `Where the details of ${n} come from` },
+  name: {},
+  strength: {},
+  form: {},
+  how_taken: { multiline: true },
+  why: {},
+  prescriber: {},
+  start_date: {},
+  stop_date: {},
+  why_stopped: {},
+  rxnorm_code: {},
+  status: {},
+  kind: {},
+  adherence: {},
+  patient_confirmation: { empty: "panel.waiting.unconfirmed" },
+  patient_how_taken: { multiline: true },
+  patient_note: { multiline: true },
+  notes: { multiline: true },
+  notes_audience: {},
+  source: {},
 };
 
-// The proposed-value inputs of the recommendation form.
-export const PROPOSED_LABELS = {
-  name: "Medication to start",
-  strength: "New strength",
-  form: "New form",
-  how_taken: "New directions (how taken)",
-  why: "Why (indication)",
-  stop_date: "Stop on",
-  why_stopped: "Why stop",
-};
+/**
+ * A medication field's label ("Strength"; a patient's "How I use it"), the catalogue's
+ * `panel.common.label.<field>` / `panel.common.label_patient.<field>`.
+ * @param {string} field
+ * @param {boolean} [patient]
+ */
+export function medFieldLabel(field, patient = false) {
+  if (patient && has(`panel.common.label_patient.${field}`)) return t(`panel.common.label_patient.${field}`);
+  if (has(`panel.common.label.${field}`)) return t(`panel.common.label.${field}`);
+  return fieldWord("medication", field);
+}
+
+/**
+ * The label with the medication's name in it, as it reads in an editor's label ("How
+ * Atorvastatin is taken", "How I use Atorvastatin"); without one, "<label> of <name>".
+ * @param {string} field
+ * @param {boolean} patient
+ * @param {string} name
+ */
+export function medFieldNamed(field, patient, name) {
+  const key = patient ? `panel.common.named_patient.${field}` : `panel.common.named.${field}`;
+  if (has(key)) return t(key, { name });
+  if (patient && has(`panel.common.label_patient.${field}`)) return `${medFieldLabel(field, true)} (${name})`;
+  return t("panel.common.label_of", { label: medFieldLabel(field, patient), name });
+}
+
+/**
+ * The labels of the proposed-value inputs of the recommendation form, looked up when read
+ * (`PROPOSED_LABELS.strength`; undefined: none).
+ * @type {Record<string, string | undefined>}
+ */
+export const PROPOSED_LABELS = new Proxy(
+  {},
+  {
+    get: (_, field) =>
+      typeof field === "string" && has(`panel.common.proposed.${field}`) ? t(`panel.common.proposed.${field}`) : undefined,
+  },
+);
 
 // Medication fields a mutation may say the source of (the reconciled facts).
 export const EDIT_MEDICATION = "edit_medication";
@@ -72,7 +83,7 @@ export const DIGITS_PATTERN = /^[0-9]+$/;
 
 /** " (required)" after a form label when the server requires the field. */
 export function requiredMark(schema, type, field) {
-  return required(schema, type, field) ? " (required)" : "";
+  return required(schema, type, field) ? ` ${t("panel.common.required")}` : "";
 }
 
 /** The `required` / `aria-required` attributes of a control, from the schema. */
@@ -80,14 +91,13 @@ export function requiredAttrs(schema, type, field) {
   return required(schema, type, field) ? { required: true, "aria-required": "true" } : {};
 }
 
+/** "changed by Ana (pharmacist)": who changed an entity last ("" when unknown). */
 export function changedByText(entity) {
   const by = entity?.updated_by;
   if (!by?.name) return "";
-  return `changed by ${by.name}${by.role ? ` (${by.role})` : ""}`;
-}
-
-export function plural(n, one, many) {
-  return `${n} ${n === 1 ? one : many}`;
+  const role = by.role && has(`panel.common.role.${by.role}`) ? t(`panel.common.role.${by.role}`) : by.role;
+  const name = role ? t("panel.common.with_role", { name: by.name, role }) : by.name;
+  return t("panel.common.changed_by", { name });
 }
 
 /**
@@ -111,28 +121,39 @@ export function confirmedValuesText(values, role) {
   const parts = [];
   if (values.strength) parts.push(values.strength);
   if (values.form) parts.push(values.form);
-  if (values.how_taken) parts.push(`“${values.how_taken}”`);
+  if (values.how_taken) parts.push(t("panel.common.quoted", { text: values.how_taken }));
   if (values.status && values.status !== "active") parts.push(formatValue("medication", "status", values.status, { role }));
   return parts.join(" · ");
 }
 
 /** A patient's line about a proposed change of one of their medications. */
 export function patientProposalText(status, values) {
-  if (status === "accepted") return `Your doctor agreed${values ? `: ${values}` : "."}`;
-  if (status === "declined") return `Not changed${values ? ` (proposed: ${values})` : "."}`;
-  return `Proposed — waiting for your doctor${values ? `: ${values}` : "."}`;
+  const state = status === "accepted" || status === "declined" ? status : "proposed";
+  const key = `panel.common.proposal.patient.${state}`;
+  return values ? t(`${key}_values`, { values }) : t(key);
 }
 
 /** The care team's line about a recommendation linked to a medication. */
 export function staffProposalText(data, values) {
   const change = data.change ? `${formatValue("recommendation", "change", data.change)}: ` : "";
-  const state = {
-    proposed: "Proposed, waiting for a decision",
-    "no-response": "Proposed, no response yet",
-    accepted: `Accepted${data.decided_by ? ` by ${data.decided_by}` : ""}`,
-    declined: `Declined${data.decided_by ? ` by ${data.decided_by}` : ""}, not changed`,
-  }[data.status] ?? formatValue("recommendation", "status", data.status);
-  return `${state} — ${change}${values}`;
+  return `${staffProposalState(data)} — ${change}${values}`;
+}
+
+/** "Proposed, waiting for a decision", "Accepted by Dr Lee": where a recommendation stands. */
+function staffProposalState(data) {
+  const who = data.decided_by;
+  switch (data.status) {
+    case "proposed":
+      return t("panel.common.proposal.staff.proposed");
+    case "no-response":
+      return t("panel.common.proposal.staff.no_response");
+    case "accepted":
+      return who ? t("panel.common.proposal.staff.accepted_by", { who }) : formatValue("recommendation", "status", "accepted");
+    case "declined":
+      return who ? t("panel.common.proposal.staff.declined_by", { who }) : t("panel.common.proposal.staff.declined");
+    default:
+      return formatValue("recommendation", "status", data.status);
+  }
 }
 
 /** A decision on a recommendation: compare-and-set on the status version shown now. */
@@ -151,7 +172,7 @@ export function pendingRow(testid, text) {
     el,
     update(label, waiting) {
       setText(title, label || text);
-      setText(state, waiting ? "(waiting to be sent)" : "(sending…)");
+      setText(state, t(waiting ? "panel.common.pending.waiting" : "panel.common.pending.sending"));
     },
   };
 }

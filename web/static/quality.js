@@ -17,13 +17,6 @@ export function qualityLabel(level, { short = false, language } = {}) {
   return t(short ? `quality.${level}.short` : `quality.${level}`, {}, language);
 }
 
-/** The full labels by level, read when used (the page's language then). */
-export const QUALITY_LABELS = {
-  get good() { return qualityLabel("good"); },
-  get fair() { return qualityLabel("fair"); },
-  get poor() { return qualityLabel("poor"); },
-};
-
 /**
  * @param {{rttMs: number|null, lossPercent: number|null, fps: number|null}} sample
  * @returns {"good"|"fair"|"poor"}

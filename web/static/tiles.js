@@ -2,7 +2,7 @@
 // is written with textContent, so a display name can never turn into markup.
 
 import { has, t } from "./i18n.js";
-import { QUALITY_LABELS } from "./quality.js";
+import { qualityLabel } from "./quality.js";
 
 /** @param {string} role */
 const roleLabel = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role);
@@ -112,11 +112,13 @@ class Tile {
       element("span", "quality-bars__bar"));
     // "Good" on screen; "Good connection" for screen readers and in the tooltip.
     const words = element("span", "tile__quality-text");
-    const [first, ...rest] = QUALITY_LABELS[level].split(" ");
-    const more = element("span", "visually-hidden");
-    more.textContent = ` ${rest.join(" ")}`;
-    words.append(first, more);
-    this.#quality.title = QUALITY_LABELS[level];
+    const shown = element("span");
+    shown.setAttribute("aria-hidden", "true");
+    shown.textContent = qualityLabel(level, { short: true });
+    const full = element("span", "visually-hidden");
+    full.textContent = qualityLabel(level);
+    words.append(shown, full);
+    this.#quality.title = qualityLabel(level);
     this.#quality.replaceChildren(bars, words);
   }
 

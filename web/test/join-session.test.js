@@ -107,14 +107,14 @@ function setUp() {
   return { socket, state, session, told, media, names: () => told.map(([name]) => name) };
 }
 
-test("Join sends one join with the name, the page's session and the consent; the ack puts it in the call", async () => {
+test("Join sends one join with the name, the page's session and the consent in the language shown; the ack puts it in the call", async () => {
   const { socket, state, session, told } = setUp();
   socket.up();
   assert.deepEqual(told, [["idleConnect"]], "connected before Join: the network check may run");
-  await session.join({ name: "Maria Lopez", consent: true });
+  await session.join({ name: "Maria Lopez", consent: "es" });
   assert.equal(state.state, "joining");
   assert.deepEqual(socket.joins.map((join) => join.payload), [
-    { display_name: "Maria Lopez", session: "page-1", media: ON, consent: { accepted: true } },
+    { display_name: "Maria Lopez", session: "page-1", media: ON, consent: { accepted: true, language: "es" } },
   ]);
   socket.joins[0].answer(IN_CALL);
   await settle();
@@ -126,7 +126,7 @@ test("Join sends one join with the name, the page's session and the consent; the
 
 test("Join before the socket connects connects it, and the connect sends the join", async () => {
   const { socket, session } = setUp();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   assert.equal(socket.connects, 1);
   assert.equal(socket.joins.length, 0);
   socket.up();
@@ -138,7 +138,7 @@ test("the join waits for the camera; a refusal meanwhile sends nothing", async (
   socket.up();
   /** @type {(value?: unknown) => void} */
   let ready = () => {};
-  const joining = session.join({ name: "Ana", consent: false, ready: new Promise((resolve) => { ready = resolve; }) });
+  const joining = session.join({ name: "Ana", consent: null, ready: new Promise((resolve) => { ready = resolve; }) });
   await settle();
   assert.equal(socket.joins.length, 0, "not before the camera and microphone are ready");
   session.end("error");
@@ -151,7 +151,7 @@ test("the join waits for the camera; a refusal meanwhile sends nothing", async (
 test("call events before the acknowledgement are held, then applied in order after it", async () => {
   const { socket, session, names, told } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   socket.serve("signal", { from: "p_b", description: { type: "offer", sdp: "x" } });
   socket.serve("participant-joined", { participant: { id: "p_c" } });
   assert.ok(!names().includes("signal"), "no mesh yet to apply it to");
@@ -165,7 +165,7 @@ test("call events before the acknowledgement are held, then applied in order aft
 test("held events of a connection that dropped are not applied to the next one", async () => {
   const { socket, session, names } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   socket.serve("signal", { from: "p_b", candidate: { candidate: "old" } });
   socket.drop();
   socket.joins[0].fail(); // its ack never comes
@@ -179,7 +179,7 @@ test("held events of a connection that dropped are not applied to the next one",
 test("a lost connection goes reconnecting, joins again (consent not resent) and is back in the call", async () => {
   const { socket, state, session, told } = setUp();
   socket.up();
-  await session.join({ name: "Maria", consent: true });
+  await session.join({ name: "Maria", consent: "es" });
   socket.joins[0].answer(IN_CALL);
   await settle();
   socket.drop();
@@ -200,7 +200,7 @@ test("a lost connection goes reconnecting, joins again (consent not resent) and 
 test("an acknowledgement superseded by a newer join counts for nothing", async () => {
   const { socket, state, session, names } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   socket.drop();
   socket.up(); // a second join before the first was answered
   socket.joins[0].answer({ ok: true, waiting: true, self: { id: "p_me" } });
@@ -215,7 +215,7 @@ test("an acknowledgement superseded by a newer join counts for nothing", async (
 test("the waiting room, then admission", async () => {
   const { socket, state, session, told } = setUp();
   socket.up();
-  await session.join({ name: "Maria", consent: true });
+  await session.join({ name: "Maria", consent: "es" });
   const waiting = { ok: true, waiting: true, self: { id: "p_me" }, message: "Soon." };
   socket.joins[0].answer(waiting);
   await settle();
@@ -233,7 +233,7 @@ test("the waiting room, then admission", async () => {
 test("a refused join goes back to the page's error state and is not sent again", async () => {
   const { socket, state, session, told } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   const error = { code: "consent_required", message: "Please accept the consent." };
   socket.joins[0].answer({ ok: false, error });
   await settle();
@@ -248,7 +248,7 @@ test("a refused join goes back to the page's error state and is not sent again",
 test("a join the server does not answer is refused with a timeout, while connected", async () => {
   const { socket, state, session, told } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   socket.joins[0].fail();
   await settle();
   assert.equal(told.at(-1)[0], "refused");
@@ -259,7 +259,7 @@ test("a join the server does not answer is refused with a timeout, while connect
 test("a join refused because the consult ended ends the page", async () => {
   const { socket, session, told } = setUp();
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   socket.joins[0].answer({ ok: false, error: { code: "consult_ended", message: "It ended." } });
   await settle();
   assert.deepEqual(told.at(-1), ["ended", "ended", { title: "The consult has ended", message: "It ended." }]);
@@ -276,7 +276,7 @@ test("the server's endings are told with their own words; end() closes the socke
   for (const [event, payload, state, title] of endings) {
     const { socket, state: callState, session, told } = setUp();
     socket.up();
-    await session.join({ name: "Ana", consent: false });
+    await session.join({ name: "Ana", consent: null });
     socket.joins[0].answer(IN_CALL);
     await settle();
     socket.serve(event, payload);
@@ -320,7 +320,7 @@ test("the server closing a joined page's connection ends it; before Join it reco
   assert.equal(before.socket.connects, 1, "not joined: connecting again tells what happened");
   const joined = setUp();
   joined.socket.up();
-  await joined.session.join({ name: "Ana", consent: false });
+  await joined.session.join({ name: "Ana", consent: null });
   joined.socket.serve("disconnect", "io server disconnect");
   assert.deepEqual(joined.told.at(-1).slice(0, 2), ["ended", "ended"]);
   assert.equal(joined.told.at(-1)[2].action, "Rejoin");
@@ -330,7 +330,7 @@ test("the join carries the microphone and camera as they are when it is sent, a 
   const { socket, session, media } = setUp();
   media.microphone = "off"; // "Join muted" on the pre-join screen
   socket.up();
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   assert.deepEqual(socket.joins[0].payload.media, { microphone: "off", camera: "on" });
   socket.joins[0].answer(IN_CALL);
   await settle();
@@ -345,7 +345,7 @@ test("a change of microphone or camera is sent in the call only; the others' cha
   socket.up();
   session.sendMedia();
   assert.deepEqual(socket.sent, [], "not joined: the join will carry it");
-  await session.join({ name: "Ana", consent: false });
+  await session.join({ name: "Ana", consent: null });
   const change = { participant_id: "p_lee", media: { microphone: "off", camera: "on" } };
   socket.serve("participant-media", change);
   assert.equal(told.filter(([name]) => name === "participantMedia").length, 0, "held until the ack");

@@ -10,13 +10,25 @@ import {
   compareEntities,
   describeEvent,
   describeMutation,
+  describeProposed,
   entityName,
+  fieldWord,
+  formatValue,
   isCompareAndSet,
   nextStatuses,
   openItems,
   permissions,
   readSettings,
+  VALUE_LABELS,
 } from "../static/panel-schema.js";
+import {
+  changedByText,
+  medFieldLabel,
+  medFieldNamed,
+  patientProposalText,
+  PROPOSED_LABELS,
+  staffProposalText,
+} from "../static/panel-view-common.js";
 import { settingsFor } from "./support/settings.js";
 
 test("readSettings names what is missing", () => {
@@ -105,4 +117,47 @@ test("sentences for changes and queued mutations", () => {
     "Metformin: strength → 750 mg",
   );
   assert.match(describeMutation({ mutation_id: "p1-2", op: "add", entity: "medication", value: { name: "Lisinopril" } }, null), /“Lisinopril”/);
+});
+
+test("the words read in the page's language; the codes stay the server's", (context) => {
+  const previous = Object.getOwnPropertyDescriptor(globalThis, "document");
+  Object.defineProperty(globalThis, "document", { value: { documentElement: { lang: "es" } }, configurable: true });
+  context.after(() => {
+    if (previous) Object.defineProperty(globalThis, "document", previous);
+    else delete globalThis.document;
+  });
+  const { schema } = readSettings(settingsFor("patient"));
+  const statuses = choiceOptions(schema, "medication", "status", "patient");
+  assert.ok(statuses);
+  assert.deepEqual(statuses.map(([value]) => value), schema.medication.fields.status.choices);
+  assert.ok(statuses.some(([value, label]) => value === "active" && label === "Lo toma ahora"));
+  assert.equal(formatValue("medication", "status", "active"), "Activo");
+  assert.equal(formatValue("medication", "status", "no-such-code"), "no-such-code");
+  assert.equal(fieldWord("medication", "strength"), "concentración");
+  assert.equal(entityName(null), "un elemento");
+  const med = { id: "m_1", type: "medication", data: { name: "Metformin" } };
+  const event = { seq: 2, op: "set", outcome: "applied", entity_type: "medication", field: "strength", new: "750 mg", actor: { name: "Cal" } };
+  assert.equal(describeEvent(event, med), "Cal cambió Metformin (concentración) a 750 mg");
+  assert.equal(describeEvent({ ...event, actor: null, new: null }, med), "Alguien dejó en blanco Metformin (concentración)");
+  assert.equal(
+    describeMutation({ mutation_id: "p1-2", op: "add", entity: "problem", value: { category: "dosage-too-low" } }, null),
+    "Agregar un problema «Dosis demasiado baja»",
+  );
+  assert.equal(describeProposed({ strength: "1000 mg", status: "stopped" }, { role: "patient" }), "concentración: 1000 mg · dejar de tomarlo");
+  assert.equal(VALUE_LABELS.category["nonadherence"], "Falta de adherencia");
+  assert.equal(medFieldLabel("how_taken", true), "Cómo lo uso");
+  assert.equal(medFieldNamed("strength", false, "Metformin"), "Concentración de Metformin");
+  assert.equal(PROPOSED_LABELS.strength, "Nueva concentración");
+  assert.equal(changedByText({ updated_by: { name: "Ana", role: "pharmacist" } }), "cambiado por Ana (farmacéutico)");
+  assert.equal(patientProposalText("accepted", "concentración: 1000 mg"), "Su médico estuvo de acuerdo: concentración: 1000 mg");
+  assert.equal(staffProposalText({ status: "declined", decided_by: "Dr Lee" }, "x"), "Rechazada por Dr Lee, sin cambios — x");
+});
+
+test("English stays the default where there is no page", () => {
+  assert.equal(formatValue("medication", "adherence", "unknown", { role: "patient" }), "Not sure");
+  assert.equal(medFieldNamed("why", true, "Metformin"), "Why I use Metformin");
+  assert.equal(medFieldNamed("strength", false, "Metformin"), "Strength of Metformin");
+  assert.equal(changedByText({ updated_by: { name: "Ana", role: "clinician" } }), "changed by Ana (clinician)");
+  assert.equal(staffProposalText({ status: "accepted" }, "x"), "Accepted — x");
+  assert.equal(describeEvent({ seq: 3, op: "add", outcome: "applied", entity_type: "plan_item", actor: { name: "Pat" } }, null), "Pat added an action plan item");
 });
