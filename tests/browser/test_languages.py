@@ -4,6 +4,10 @@ and remembers it, and a language that is not offered is passed over."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from playwright.async_api import Browser, Page
 from sqlalchemy import select
@@ -119,3 +123,56 @@ async def test_the_connection_check_and_the_devices_read_spanish(
         "Se le oye bien.",
     }
     await context.close()
+
+
+MESSAGES = Path(__file__).resolve().parents[2] / "web" / "static" / "messages"
+
+
+def english_sentences() -> set[str]:
+    """The catalogue's English sentences that Spanish words differently (placeholders cut
+    off): none of them may appear on a Spanish page."""
+    english = json.loads((MESSAGES / "en.json").read_text())
+    spanish = json.loads((MESSAGES / "es.json").read_text())
+    found = set()
+    for key, text in english.items():
+        if spanish[key] == text:
+            continue
+        for piece in re.split(r"\{\w+\}", text):
+            piece = piece.strip(" .,:;()“”")
+            if len(piece.split()) >= 3:
+                found.add(piece)
+    return found
+
+
+async def test_the_patients_medication_list_reads_spanish(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult(
+        medications=[{"name": "Lisinopril", "strength": "10 mg", "how_taken": "1 por la mañana"}]
+    )
+    ana = await open_page(browser, consult["links"]["pharmacist"])
+    await join(ana, "Ana P.")
+    maria = await spanish_page(browser, consult["links"]["patient"])
+    await join(maria, "María López")
+    panel = maria.get_by_test_id("panel")
+    await panel.wait_for()
+    row = maria.locator('[data-testid="med-row"][data-name="Lisinopril"]')
+    state = row.get_by_test_id("med-field-patient_confirmation")
+    assert (await state.first.inner_text()).strip() == "Aún sin confirmar. ¿Es así como lo toma?"
+    confirm = row.get_by_test_id("confirm-how-taken")
+    assert (await confirm.inner_text()).strip() == "Sí, así lo tomo"
+    await confirm.click()
+    badge = ana.locator('[data-testid="med-row"][data-name="Lisinopril"]').get_by_test_id(
+        "med-field-patient_confirmation"
+    )
+    # The pharmacist's page stays English.
+    await badge.filter(has_text="Confirmed by patient").wait_for(timeout=10_000)
+    await state.filter(has_text="Usted confirmó que así lo toma").wait_for(timeout=10_000)
+    text = await panel.inner_text()
+    assert "Lisinopril" in text and "1 por la mañana" in text  # data stays as written
+    left = sorted(sentence for sentence in english_sentences() if sentence in text)
+    assert left == [], left
+    # The whole page in the call, controls and chat included.
+    whole = await maria.locator("body").inner_text()
+    left = sorted(sentence for sentence in english_sentences() if sentence in whole)
+    assert left == [], left
