@@ -296,7 +296,14 @@ async def test_a_patients_embed_cannot_manage_and_bad_messages_are_refused(
     assert await frame.get_by_test_id("embed-logo").count() == 0
     assert await frame.locator("#app").get_attribute("data-panel") == "hidden"
     assert await frame.get_by_test_id("join-button").inner_text() == "Unirse"
-    assert "telesalud" in await frame.get_by_test_id("consent-text").inner_text()
+    consent_text = frame.get_by_test_id("consent-text")
+    assert "telesalud" in await consent_text.inner_text()
+    # The portal switches the language: the consent still to be given follows.
+    await command(host, "setLanguage('en')")
+    await consent_text.filter(has_text="telehealth visit").wait_for(timeout=5_000)
+    assert await consent_text.get_attribute("lang") == "en"
+    await command(host, "setLanguage('es')")
+    await consent_text.filter(has_text="telesalud").wait_for(timeout=5_000)
     # The portal cannot consent for the patient: the patient ticks it in the call.
     refused = await command(host, "join('Maria Lopez')")
     assert refused["ok"] is False and refused["code"] == "join_refused"
