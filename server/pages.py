@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from documents import content
-from documents.text import LANGUAGES, Language
+from documents.text import LANGUAGES, Language, long_date
 from models import audience, consults, mutations, panel_store
 from models.embed import ClinicEmbedSettings
 from models.errors import Refused
@@ -29,23 +29,13 @@ log = logging.getLogger(__name__)
 # Where the call page's bundle (server/bundle.py) is, under /static/v/<version>/.
 BUNDLE_PREFIX = "bundle/"
 
+# A participant's link that cannot be used: (status, title's key, message's key) of the
+# catalogue (web/static/messages), the page in its reader's language.
 _LINK_PROBLEMS = {
-    "invalid_token": (404, "This link is not valid", "Check that you opened the whole link."),
-    "unknown_participant": (
-        404,
-        "This link is not valid",
-        "It may have been replaced by a newer one. Ask your clinic for a new link.",
-    ),
-    "expired_token": (
-        410,
-        "This link has expired",
-        "Ask your pharmacy or clinic to send you a new link.",
-    ),
-    "consult_ended": (
-        410,
-        "This consult has ended",
-        "Thank you for joining. You can close this window.",
-    ),
+    "invalid_token": (404, "link.invalid.title", "link.invalid.message"),
+    "unknown_participant": (404, "link.invalid.title", "link.replaced.message"),
+    "expired_token": (410, "link.expired.title", "link.expired.message"),
+    "consult_ended": (410, "link.ended.title", "link.ended.message"),
 }
 
 
@@ -60,13 +50,7 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
         raise
     except Exception:
         log.exception("unhandled error rendering %s", request.match_info.route.name)
-        return _render(
-            request,
-            "error.html",
-            status=500,
-            title="Something went wrong",
-            message="Please try again in a moment. If it keeps happening, call your clinic.",
-        )
+        return _render_error(request, 500, "error.internal.title", "error.internal.message")
 
 
 CATALOGUE = web.AppKey("mtm_messages", i18n.Catalogue)
@@ -113,9 +97,11 @@ async def embed_page(request: web.Request) -> web.Response:
     try:
         theme = embed.parse_theme(request.query.items())
     except embed.ThemeRefused as problem:
-        response = _render_embed_error(
-            request, settings, 400, "This embed address is not valid", problem
-        )
+        # No theme, so no theme's language: the request's. The message names the parameter
+        # for the portal's developer, in English.
+        language = i18n.negotiate(request)
+        title = request.app[CATALOGUE].translator(language)("error.embed_address.title")
+        response = _render_embed_error(request, settings, 400, title, problem, lang=language)
     else:
         response = await _call_page(request, token, embedded=(settings, theme))
     response.headers.update(
@@ -138,14 +124,25 @@ async def _call_page(
             )
             given = await consults.has_consented(session, participant.id)
     except TokenError as problem:
-        status, title, message = _LINK_PROBLEMS[problem.code]
+        status, title_key, message_key = _LINK_PROBLEMS[problem.code]
         if embedded is not None:
-            # A portal shows its own record of an ended consult; the embed just says so.
-            return _render_embed_error(request, embedded[0], status, title, problem, message)
+            # A portal shows its own record of an ended consult; the embed just says so, in
+            # the theme's language.
+            theme_language = i18n.offered(embedded[1].language) or i18n.negotiate(request)
+            t = request.app[CATALOGUE].translator(theme_language)
+            return _render_embed_error(
+                request,
+                embedded[0],
+                status,
+                t(title_key),
+                problem,
+                t(message_key),
+                lang=theme_language,
+            )
         record = await _patient_record(request, token)
         if record is not None:
             return record
-        return _render(request, "error.html", status=status, title=title, message=message)
+        return _render_error(request, status, title_key, message_key)
     role = Role(participant.role)
     boot: dict[str, object] = {
         "token": token,
@@ -197,9 +194,11 @@ def _render_embed_error(
     title: str,
     problem: Refused,
     message: str | None = None,
+    *,
+    lang: Language,
 ) -> web.Response:
-    """An error page inside the portal's frame, which also tells the host page (an `error`
-    event with the problem's code) through web/static/embed-error.js."""
+    """An error page inside the portal's frame, in `lang`, which also tells the host page
+    (an `error` event with the problem's code) through web/static/embed-error.js."""
     text = message or problem.message
     boot = {
         "embed": {
@@ -207,26 +206,49 @@ def _render_embed_error(
             "error": {"code": problem.code, "message": text},
         }
     }
-    return _render(request, "error.html", status=status, title=title, message=text, embed_boot=boot)
+    return _render(
+        request,
+        "error.html",
+        status=status,
+        lang=lang,
+        title=title,
+        message=text,
+        embed_boot=boot,
+    )
 
 
+def _render_error(
+    request: web.Request, status: int, title_key: str, message_key: str
+) -> web.Response:
+    """error.html with the catalogue's title and message, in the request's language."""
+    language = i18n.negotiate(request)
+    t = request.app[CATALOGUE].translator(language)
+    return _render(
+        request,
+        "error.html",
+        status=status,
+        lang=language,
+        title=t(title_key),
+        message=t(message_key),
+    )
+
+
+# The record page's words for a value (catalogue keys): a medication's status as in the
+# patient's summary (documents/text.py STATUS), how they confirmed it, and a recommendation's
+# decision as the call's medication list told the patient (web/static/panel-rec-row.js).
 STATUS_WORDS = {
-    "active": "Taking",
-    "stopped": "Stopped",
-    "on-hold": "On hold",
-    "not-taken": "Not taking",
-    "entered-in-error": "Listed by mistake",
+    status: f"record.status.{status}"
+    for status in ("active", "stopped", "on-hold", "not-taken", "entered-in-error")
 }
 CONFIRMATION_WORDS = {
-    "confirmed": "Yes, this is how I take it",
-    "corrected": "I corrected how I take it",
-    "needs-confirming": "Changed after you confirmed it",
+    confirmation: f"record.confirmation.{confirmation}"
+    for confirmation in ("confirmed", "corrected", "needs-confirming")
 }
 DECISION_WORDS = {
-    "proposed": "Proposed — waiting for your doctor",
-    "no-response": "Proposed — waiting for your doctor",
-    "accepted": "Your doctor agreed",
-    "declined": "Not changed",
+    "proposed": "panel.rec.patient.proposed",
+    "no-response": "panel.rec.patient.proposed",
+    "accepted": "panel.rec.patient.accepted",
+    "declined": "panel.rec.patient.declined",
 }
 
 
@@ -247,18 +269,12 @@ async def document_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     wanted = PAGE_DOCUMENTS.get(request.match_info["name"])
     if wanted is None:
-        return _render(
-            request, "error.html", status=404, title="No such document", message=_NO_DOCUMENT
-        )
+        return _render_error(request, 404, "error.no_document.title", "link.invalid.message")
     kind, fmt = wanted
     lang = request.query.get("lang", "en")
     if lang not in LANGUAGES:
-        return _render(
-            request,
-            "error.html",
-            status=400,
-            title="Unknown language",
-            message="This document is available in English (en) and Spanish (es).",
+        return _render_error(
+            request, 400, "error.unknown_language.title", "error.unknown_language.message"
         )
     async with state.sessions() as session:
         try:
@@ -274,13 +290,12 @@ async def document_page(request: web.Request) -> web.Response:
                 access_days=state.config.consult.patient_access_days,
             )
             if found is None:
-                status, title, message = _LINK_PROBLEMS[problem.code]
-                return _render(request, "error.html", status=status, title=title, message=message)
+                status, title_key, message_key = _LINK_PROBLEMS[problem.code]
+                return _render_error(request, status, title_key, message_key)
             consult, participant = found
         refusal = _document_refusal(Role(participant.role), kind, consult)
         if refusal is not None:
-            title, message = refusal
-            return _render(request, "error.html", status=403, title=title, message=message)
+            return _render_error(request, 403, *refusal)
         inputs = await documents.load_inputs(session, state.config, consult, None)
     link = documents.response_link_maker(
         state.response_signer(), state.config.documents, consult, base_url(request, state)
@@ -295,20 +310,15 @@ async def document_page(request: web.Request) -> web.Response:
     )
 
 
-_NO_DOCUMENT = "Check that you opened the whole link."
-
-
 def _document_refusal(role: Role, kind: documents.Kind, consult: Consult) -> tuple[str, str] | None:
-    """Why `role` may not open `kind` now, or None when they may."""
+    """Why `role` may not open `kind` now (the title's and message's catalogue keys), or None
+    when they may."""
     if audience.sees_care_team(role.value):
         return None
     if kind != "summary":
-        return ("Not available", "This document is for your care team.")
+        return ("error.care_team_only.title", "error.care_team_only.message")
     if consult.status != "ended":
-        return (
-            "Not ready yet",
-            "Your summary will be here when your medication review has ended.",
-        )
+        return ("error.not_ready.title", "error.not_ready.message")
     return None
 
 
@@ -326,14 +336,24 @@ async def _patient_record(request: web.Request, token: str) -> web.Response | No
         snapshot = await panel_store.snapshot(session, consult.id)
     assert consult.ended_at is not None
     until = consult.ended_at + dt.timedelta(days=access_days)
+    language = i18n.negotiate(request)
+    catalogue = request.app[CATALOGUE]
     return _render(
         request,
         "record.html",
         status=200,
+        lang=language,
         token=token,
         record=audience.record_for("patient", snapshot),
-        ended_on=consult.ended_at.strftime("%B %-d, %Y"),
-        available_until=until.strftime("%B %-d, %Y"),
+        # Written as the summary document writes dates (documents/text.py).
+        ended_on=long_date(consult.ended_at.date(), language),
+        available_until=long_date(until.date(), language),
+        # The summary in each other language, offered in that language's own words.
+        other_downloads=[
+            (other, catalogue.translator(other)("record.download_in_this_language"))
+            for other in LANGUAGES
+            if other != language
+        ],
         status_words=STATUS_WORDS,
         confirmation_words=CONFIRMATION_WORDS,
         decision_words=DECISION_WORDS,
@@ -385,9 +405,14 @@ _ANSWER_STATUS = {
 }
 
 
+def _prescriber_error(request: web.Request, status: int, title: str, message: str) -> web.Response:
+    """The prescriber's pages are in English (respond.html): so are their error pages."""
+    return _render(request, "error.html", status=status, lang="en", title=title, message=message)
+
+
 def _response_error(request: web.Request, code: str) -> web.Response:
     status, title, message = _RESPONSE_LINK_PROBLEMS[code]
-    return _render(request, "error.html", status=status, title=title, message=message)
+    return _prescriber_error(request, status, title, message)
 
 
 async def _recommendation_row(
@@ -419,6 +444,7 @@ def _respond_page(
         request,
         "respond.html",
         status=status,
+        lang="en",
         heading=heading,
         message=message,
         rec=row,
@@ -510,13 +536,9 @@ async def response_answer(request: web.Request) -> web.Response:
     notes = form.get("notes")
     name = form.get("name")
     if not all(value is None or isinstance(value, str) for value in (decision, notes, name)):
-        return _render(
-            request, "error.html", status=422, title="Not recorded", message=_FORM_TEXT_ONLY
-        )
+        return _prescriber_error(request, 422, "Not recorded", _FORM_TEXT_ONLY)
     if decision not in ("accepted", "declined"):
-        return _render(
-            request, "error.html", status=422, title="Not recorded", message=_CHOOSE_DECISION
-        )
+        return _prescriber_error(request, 422, "Not recorded", _CHOOSE_DECISION)
     assert isinstance(decision, str)
     clean_notes = notes.strip() if isinstance(notes, str) and notes.strip() else None
     actor = mutations.Actor(
@@ -553,19 +575,12 @@ async def response_answer(request: web.Request) -> web.Response:
                     },
                 )
     except mutations.MutationError as refused:
-        return _render(
-            request,
-            "error.html",
-            status=_ANSWER_STATUS.get(refused.code, 409),
-            title="Not recorded",
-            message=refused.message,
-        )
+        status = _ANSWER_STATUS.get(refused.code, 409)
+        return _prescriber_error(request, status, "Not recorded", refused.message)
     except (IntegrityError, OperationalError):
         # Another write to this consult won the race (the same link sent twice at once, on
         # a database without row locks): this one is rolled back whole.
-        return _render(
-            request, "error.html", status=409, title="Not recorded", message=_ANSWER_RACED
-        )
+        return _prescriber_error(request, 409, "Not recorded", _ANSWER_RACED)
     row = await _recommendation_row(state, request, consult, recommendation_id)
     assert row is not None
     return _respond_page(

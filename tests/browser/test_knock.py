@@ -92,3 +92,63 @@ async def _titled(page: Page, title: str) -> bool:
 
 async def _title_counts(page: Page) -> bool:
     return (await page.title()).startswith("(1) ")
+
+
+# Headless Chromium never puts a page in the background, so the page's `document.hidden`
+# is steered from the test; the Notification constructor is the browser's own, watched.
+BACKGROUND = """
+(() => {
+  window.__hidden = false;
+  Object.defineProperty(Document.prototype, "hidden", { get: () => window.__hidden });
+  const Real = window.Notification;
+  window.__notifications = [];
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notifications.push({ title, body: options?.body ?? "" });
+    }
+  };
+})();
+"""
+
+
+async def test_a_knock_while_the_tab_is_hidden_notifies_without_a_name(
+    server: RunningServer, browser: Browser
+) -> None:
+    consult = await server.create_consult(admit_patient=False)
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    await context.grant_permissions(["notifications"], origin=server.base_url)
+    await context.add_init_script(BACKGROUND)
+    pharmacist = await context.new_page()
+    await pharmacist.goto(consult["links"]["pharmacist"])
+    await join(pharmacist, "Ana P.")
+    # Allowed by the browser: the switch starts on.
+    await pharmacist.get_by_test_id("settings-button").click()
+    assert await pharmacist.get_by_test_id("knock-notify-toggle").is_checked()
+    await pharmacist.get_by_test_id("settings-close-button").click()
+
+    # In front: the chime and the title tell; no notification.
+    first = await open_page(browser, consult["links"]["patient"])
+    await start_join(first, "Maria Lopez")
+    await pharmacist.get_by_test_id("waiting-person").wait_for()
+    await poll(lambda: _chimed(pharmacist, 1), what="a chime")
+    assert await pharmacist.evaluate("window.__notifications") == []
+    await pharmacist.get_by_role("button", name="Deny Maria Lopez").click()
+    await wait_for_state(first, "denied")
+    await first.close()
+
+    # In the background: a notification, which never names the person.
+    await pharmacist.evaluate("window.__hidden = true")
+    again = await open_page(browser, consult["links"]["patient"])
+    await start_join(again, "Maria Lopez")
+    await poll(lambda: _notified(pharmacist), what="a notification")
+    [notification] = await pharmacist.evaluate("window.__notifications")
+    assert notification == {
+        "title": "MTM Consult",
+        "body": "Someone is waiting to join the consult.",
+    }
+    assert "Maria" not in notification["body"]
+
+
+async def _notified(page: Page) -> bool:
+    return bool(await page.evaluate("window.__notifications.length"))
