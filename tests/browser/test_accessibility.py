@@ -112,3 +112,37 @@ async def test_every_call_state_has_no_serious_violation(
     broken = await open_page(browser, links["patient"][:-6] + "xxxxxx")
     await audit.check("a broken link", broken)
     audit.assert_clean()
+
+
+async def test_the_patients_spanish_pages_have_no_serious_violation(
+    server: RunningServer, browser: Browser, playwright: Playwright
+) -> None:
+    """The same pages in Spanish (longer words, other line breaks; `lang` on the page and
+    on the consent): a Spanish patient on a Pixel 5."""
+    audit = Audit()
+    consult = await server.create_consult(
+        patient_name="María López", medications=MEDICATIONS, admit_patient=False
+    )
+    links = consult["links"]
+    ana = await open_page(browser, links["pharmacist"])
+    await join(ana, "Ana P.")
+    spanish = f"{links['patient']}?lang=es"
+    maria = await open_on_device(playwright, browser, spanish, "Pixel 5")
+    assert await maria.evaluate("document.documentElement.lang") == "es"
+    await audit.check("patient, pre-join in Spanish (Pixel 5)", maria)
+    await start_join(maria, "María López")
+    await wait_for_state(maria, "waiting")
+    await audit.check("patient, waiting room in Spanish (Pixel 5)", maria)
+    await ana.get_by_test_id("admit-button").click()
+    await wait_for_state(maria, "in-call")
+    await audit.check("patient, in the call in Spanish (Pixel 5)", maria)
+    await open_sheet(maria)
+    await maria.get_by_test_id("panel").wait_for()
+    await audit.check("patient, the medication list in Spanish (Pixel 5)", maria)
+    await maria.get_by_test_id("panel-close").tap()
+    await server.end_consult(consult["id"])
+    await wait_for_state(maria, "ended")
+    await audit.check("patient, ended in Spanish (Pixel 5)", maria)
+    record = await open_on_device(playwright, browser, spanish, "Pixel 5")
+    await audit.check("patient, the record in Spanish (Pixel 5)", record)
+    audit.assert_clean()
