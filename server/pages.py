@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from documents import content
-from documents.text import LANGUAGES, Language, long_date
+from documents.text import LANGUAGES, STATUS, Language, long_date
 from models import audience, consults, mutations, panel_store
 from models.embed import ClinicEmbedSettings
 from models.errors import Refused
@@ -233,13 +233,10 @@ def _render_error(
     )
 
 
-# The record page's words for a value (catalogue keys): a medication's status as in the
-# patient's summary (documents/text.py STATUS), how they confirmed it, and a recommendation's
-# decision as the call's medication list told the patient (web/static/panel-rec-row.js).
-STATUS_WORDS = {
-    status: f"record.status.{status}"
-    for status in ("active", "stopped", "on-hold", "not-taken", "entered-in-error")
-}
+# The record page's words for a value (catalogue keys): how the patient confirmed a
+# medication, and a recommendation's decision as the call's medication list told the patient
+# (web/static/panel-rec-row.js). A medication's status reads as in the patient's summary
+# (documents/text.py STATUS).
 CONFIRMATION_WORDS = {
     confirmation: f"record.confirmation.{confirmation}"
     for confirmation in ("confirmed", "corrected", "needs-confirming")
@@ -354,7 +351,7 @@ async def _patient_record(request: web.Request, token: str) -> web.Response | No
             for other in LANGUAGES
             if other != language
         ],
-        status_words=STATUS_WORDS,
+        status_words=STATUS[language],
         confirmation_words=CONFIRMATION_WORDS,
         decision_words=DECISION_WORDS,
     )

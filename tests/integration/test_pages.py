@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -71,6 +72,10 @@ async def test_consent_step_is_skipped_once_given(server: RunningServer) -> None
     async with server.http.get(link) as page:
         html = await page.text()
     assert '"given": false' in html and 'data-testid="consent" hidden' not in html
+    boot = json.loads(html.split('id="boot">', 1)[1].split("</script>", 1)[0])
+    # The consent in every language the page is offered in (docs/protocol.md, "join").
+    assert boot["consent"]["texts"] == server.state.config.consent.texts()
+    assert set(boot["consent"]["texts"]) == {"en", "es"}
     async with joined(server.base_url, token_of(link)):
         pass
     async with server.http.get(link) as page:

@@ -7,7 +7,7 @@ import { DevicePickers, LevelMeter, listDevices, playTestSound } from "./devices
 import { startCallBridge } from "./embed-bridge.js";
 import { Roster } from "./call-roster.js";
 import { controlLabel, hasPressedLabel } from "./control-labels.js";
-import { COOKIE, pageLanguage, serverMessage, t } from "./i18n.js";
+import { COOKIE, pageLanguage, serverMessage, t, tCount } from "./i18n.js";
 import { ChatView } from "./chat.js";
 import { KnockAlert, notifyIfAllowed, playChime, primeChime } from "./knock.js";
 import { SpeakingMonitor } from "./speaking.js";
@@ -725,7 +725,7 @@ function sendSignal(message) {
 
 function rosterSummary(roster) {
   if (roster.length === 0) return t("status.joined_alone");
-  return t(roster.length === 1 ? "status.joined_one" : "status.joined_many", { count: roster.length });
+  return tCount("status.joined", roster.length);
 }
 
 function tileConnection(state) {
@@ -998,8 +998,8 @@ function showOpenItems() {
   ui.endOpen.dataset.toDecide = String(toDecide);
   ui.endOpen.dataset.toConfirm = String(toConfirm);
   const parts = [];
-  if (toDecide) parts.push(t(toDecide === 1 ? "end.open.decide.one" : "end.open.decide.other", { count: toDecide }));
-  if (toConfirm) parts.push(t(toConfirm === 1 ? "end.open.confirm.one" : "end.open.confirm.other", { count: toConfirm }));
+  if (toDecide) parts.push(tCount("end.open.decide", toDecide));
+  if (toConfirm) parts.push(tCount("end.open.confirm", toConfirm));
   ui.endOpen.textContent = parts.length
     ? t("end.open.some", { items: parts.join("; ") })
     : t("end.open.none");

@@ -30,6 +30,18 @@ export function t(key, values = {}, language = pageLanguage()) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
+/**
+ * The message `key.one` or `key.other`, by `count` (both languages tell one from more
+ * alike), `{count}` filled in with the rest of `values`.
+ * @param {string} key
+ * @param {number} count
+ * @param {Record<string, string|number>} [values]
+ * @param {string} [language]
+ */
+export function tCount(key, count, values = {}, language = pageLanguage()) {
+  return t(`${key}.${count === 1 ? "one" : "other"}`, { ...values, count }, language);
+}
+
 /** Whether `key` has a message. @param {string} key */
 export function has(key) {
   return key in CATALOGUES.en;

@@ -4,7 +4,7 @@
 // a browser notification if they allowed them. The notification names no one: it can stay
 // in the computer's notification centre, and a patient's name is theirs.
 
-import { t } from "./i18n.js";
+import { tCount } from "./i18n.js";
 
 const SOUND_KEY = "mtm:knock-sound";
 
@@ -66,7 +66,7 @@ export class KnockAlert {
       this.#chime();
     }
     if (this.#doc.hidden) {
-      this.#notify(t(arrived === 1 ? "knock.notify.one" : "knock.notify.other", { count: arrived }));
+      this.#notify(tCount("knock.notify", arrived));
     }
   }
 

@@ -261,27 +261,12 @@ function labelTable(type, field) {
  * @param {string} value
  * @param {boolean} [patient]
  */
-function tableLabel(table, value, patient = false) {
+export function valueLabel(table, value, patient = false) {
   const patientKey = `panel.schema.value_patient.${table}.${value}`;
   if (patient && has(patientKey)) return t(patientKey);
   const key = `panel.schema.value.${table}.${value}`;
   return has(key) ? t(key) : null;
 }
-
-/**
- * A table's labels by value, looked up when read: `VALUE_LABELS.category["dosage-too-low"]`
- * (undefined: no label). Prefer formatValue().
- * @type {Record<string, Record<string, string | undefined>>}
- */
-export const VALUE_LABELS = new Proxy(
-  {},
-  {
-    get: (_, table) =>
-      typeof table !== "string"
-        ? undefined
-        : new Proxy({}, { get: (__, value) => (typeof value === "string" ? tableLabel(table, value) ?? undefined : undefined) }),
-  },
-);
 
 /**
  * A value as a person reads it (null/empty → `empty`).
@@ -297,7 +282,7 @@ export function formatValue(type, field, value, { role = "", empty = "—" } = {
     if (type === "recommendation" && field === "proposed") return describeProposed(value, { role }) || empty;
     return JSON.stringify(value);
   }
-  const label = tableLabel(labelTable(type, field), String(value), role === "patient" && type === "medication");
+  const label = valueLabel(labelTable(type, field), String(value), role === "patient" && type === "medication");
   return label ?? String(value);
 }
 

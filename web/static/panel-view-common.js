@@ -62,17 +62,12 @@ export function medFieldNamed(field, patient, name) {
 }
 
 /**
- * The labels of the proposed-value inputs of the recommendation form, looked up when read
- * (`PROPOSED_LABELS.strength`; undefined: none).
- * @type {Record<string, string | undefined>}
+ * The label of the recommendation form's input for a proposed `field` (null: none).
+ * @param {string} field
  */
-export const PROPOSED_LABELS = new Proxy(
-  {},
-  {
-    get: (_, field) =>
-      typeof field === "string" && has(`panel.common.proposed.${field}`) ? t(`panel.common.proposed.${field}`) : undefined,
-  },
-);
+export function proposedLabel(field) {
+  return has(`panel.common.proposed.${field}`) ? t(`panel.common.proposed.${field}`) : null;
+}
 
 // Medication fields a mutation may say the source of (the reconciled facts).
 export const EDIT_MEDICATION = "edit_medication";

@@ -11,7 +11,7 @@
 // panel-problem-row.js, panel-rec-row.js, panel-plan-row.js, panel-waiting.js, and what
 // they share in panel-conflict.js, panel-audience.js and panel-view-common.js.
 
-import { t } from "./i18n.js";
+import { t, tCount } from "./i18n.js";
 import { h, labelled, selectOf, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import {
   choiceOptions,
@@ -21,18 +21,16 @@ import {
   formatValue,
   maxLength,
   required,
-  VALUE_LABELS,
+  valueLabel,
   valueKind,
 } from "./panel-schema.js";
 import { MedRow } from "./panel-med-row.js";
 import { PlanRow } from "./panel-plan-row.js";
 import { ProblemRow } from "./panel-problem-row.js";
 import { RecRow } from "./panel-rec-row.js";
-import { MED_FIELD_UI, pendingRow, PROPOSED_LABELS, proposedKeys, requiredAttrs, requiredMark } from "./panel-view-common.js";
+import { MED_FIELD_UI, pendingRow, proposedLabel, proposedKeys, requiredAttrs, requiredMark } from "./panel-view-common.js";
 import { WaitingSection } from "./panel-waiting.js";
 
-/** The message `key.one` or `key.other`, by `count`. */
-const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "other"}`, { count }, language);
 
 /**
  * The line about edits kept on this device: waiting to be sent, or (the server answered
@@ -40,7 +38,7 @@ const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "oth
  * @param {number} count @param {boolean} notSavedYet @param {string} [language]
  */
 export function queueText(count, notSavedYet, language) {
-  return counted(notSavedYet ? "panel.view.queue.unsaved" : "panel.view.queue.waiting", count, language);
+  return tCount(notSavedYet ? "panel.view.queue.unsaved" : "panel.view.queue.waiting", count, {}, language);
 }
 
 /**
@@ -412,7 +410,7 @@ export class PanelView {
               autocomplete: "off",
             });
         control.setAttribute("data-testid", `add-rec-proposed-${key}`);
-        const label = PROPOSED_LABELS[key] ?? t("panel.view.add_rec.new_value", { field: fieldWord("medication", key) });
+        const label = proposedLabel(key) ?? t("panel.view.add_rec.new_value", { field: fieldWord("medication", key) });
         const { wrap } = labelled(label, control);
         proposedInputs.set(key, { control, wrap });
         inputs.append(wrap);
@@ -641,7 +639,7 @@ export class PanelView {
       const value = add.value;
       const title =
         value.name ??
-        (value.category ? VALUE_LABELS.category[value.category] : null) ??
+        (value.category ? valueLabel("category", value.category) : null) ??
         value.text ??
         value.talked_about ??
         pendingText;
@@ -728,7 +726,7 @@ export class PanelView {
     const options = [["", t("panel.view.add_rec.no_problem")]];
     for (const problem of this.store.list("problem")) {
       const description = problem.data?.description ? `: ${problem.data.description.slice(0, 40)}` : "";
-      options.push([problem.id, `${VALUE_LABELS.category[problem.data?.category] ?? t("panel.view.add_rec.problem_fallback")}${description}`]);
+      options.push([problem.id, `${valueLabel("category", problem.data?.category) ?? t("panel.view.add_rec.problem_fallback")}${description}`]);
     }
     const key = JSON.stringify(options);
     if (key === this.recProblemKey) return;

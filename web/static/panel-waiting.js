@@ -1,7 +1,7 @@
 // @ts-check
 // The "waiting for you" section at the top of the panel.
 
-import { t } from "./i18n.js";
+import { t, tCount } from "./i18n.js";
 import { h, setAttr, setText, show, syncChildren, uid } from "./panel-dom.js";
 import { formatValue, nextStatuses } from "./panel-schema.js";
 import { recProposalText } from "./panel-rec-row.js";
@@ -9,8 +9,6 @@ import { decide } from "./panel-view-common.js";
 
 // ---- "waiting for you" ---------------------------------------------------------------------
 
-/** The message `key.one` or `key.other`, by `count`. */
-const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "other"}`, { count }, language);
 
 /**
  * The summary line of the section for `role`: how many recommendations wait for a
@@ -19,15 +17,15 @@ const counted = (key, count, language) => t(`${key}.${count === 1 ? "one" : "oth
  */
 export function waitingSummary(role, toDecide, toConfirm, language) {
   if (role === "clinician") {
-    return toDecide ? counted("panel.waiting.decide", toDecide, language) : t("panel.waiting.decide.none", {}, language);
+    return toDecide ? tCount("panel.waiting.decide", toDecide, {}, language) : t("panel.waiting.decide.none", {}, language);
   }
   if (role === "patient") {
-    return toConfirm ? counted("panel.waiting.confirm", toConfirm, language) : t("panel.waiting.confirm.none", {}, language);
+    return toConfirm ? tCount("panel.waiting.confirm", toConfirm, {}, language) : t("panel.waiting.confirm.none", {}, language);
   }
   if (!toDecide && !toConfirm) return t("panel.waiting.open.none", {}, language);
   return t(
     "panel.waiting.open.both",
-    { decide: counted("panel.waiting.open.decide", toDecide, language), confirm: counted("panel.waiting.open.confirm", toConfirm, language) },
+    { decide: tCount("panel.waiting.open.decide", toDecide, {}, language), confirm: tCount("panel.waiting.open.confirm", toConfirm, {}, language) },
     language,
   );
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { serverMessage, t } from "../static/i18n.js";
+import { serverMessage, t, tCount } from "../static/i18n.js";
 
 test("a message in the language asked for, with its values filled in", () => {
   assert.equal(t("control.join-button", {}, "es"), "Unirse");
@@ -19,4 +19,10 @@ test("an English page shows the server's own message; another shows the catalogu
   assert.equal(serverMessage({ code: "no_such_code", message: "English only" }, "respaldo", "es"), "respaldo");
   assert.equal(serverMessage({ code: "consult_ended" }, "fallback", "en"), "This consult has ended.");
   assert.equal(serverMessage(null, "fallback", "en"), "fallback");
+});
+
+test("a count picks the message for one or for more", () => {
+  assert.equal(tCount("knock.notify", 1, {}, "es"), t("knock.notify.one", {}, "es"));
+  assert.equal(tCount("knock.notify", 3, {}, "en"), "3 people are waiting to join the consult.");
+  assert.equal(tCount("knock.notify", 0, {}, "en"), "0 people are waiting to join the consult.");
 });

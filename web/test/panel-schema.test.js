@@ -19,14 +19,14 @@ import {
   openItems,
   permissions,
   readSettings,
-  VALUE_LABELS,
+  valueLabel,
 } from "../static/panel-schema.js";
 import {
   changedByText,
   medFieldLabel,
   medFieldNamed,
   patientProposalText,
-  PROPOSED_LABELS,
+  proposedLabel,
   staffProposalText,
 } from "../static/panel-view-common.js";
 import { settingsFor } from "./support/settings.js";
@@ -144,10 +144,10 @@ test("the words read in the page's language; the codes stay the server's", (cont
     "Agregar un problema «Dosis demasiado baja»",
   );
   assert.equal(describeProposed({ strength: "1000 mg", status: "stopped" }, { role: "patient" }), "concentración: 1000 mg · dejar de tomarlo");
-  assert.equal(VALUE_LABELS.category["nonadherence"], "Falta de adherencia");
+  assert.equal(valueLabel("category", "nonadherence"), "Falta de adherencia");
   assert.equal(medFieldLabel("how_taken", true), "Cómo lo uso");
   assert.equal(medFieldNamed("strength", false, "Metformin"), "Concentración de Metformin");
-  assert.equal(PROPOSED_LABELS.strength, "Nueva concentración");
+  assert.equal(proposedLabel("strength"), "Nueva concentración");
   assert.equal(changedByText({ updated_by: { name: "Ana", role: "pharmacist" } }), "cambiado por Ana (farmacéutico)");
   assert.equal(patientProposalText("accepted", "concentración: 1000 mg"), "Su médico estuvo de acuerdo: concentración: 1000 mg");
   assert.equal(staffProposalText({ status: "declined", decided_by: "Dr Lee" }, "x"), "Rechazada por Dr Lee, sin cambios — x");
