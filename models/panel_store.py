@@ -20,9 +20,9 @@ was already waiting to lock it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Table, bindparam, insert, select, text, update
@@ -57,7 +57,38 @@ STALE_SQLSTATE = "MT001"
 # -- reading --------------------------------------------------------------------------------
 
 
-def _record(row: PanelEntity) -> EntityRecord:
+class _EntityColumns(Protocol):
+    """A `PanelEntity`, or a row of its `_ENTITY_COLUMNS`."""
+
+    entity_type: str
+    id: str
+    position: str
+    data: dict[str, Any]
+    versions: dict[str, int]
+    created_seq: int
+    updated_seq: int
+    updated_at: dt.datetime
+    updated_by_name: str
+    updated_by_role: str
+    authors: dict[str, Any] | None
+
+
+_ENTITY_COLUMNS = (
+    PanelEntity.entity_type,
+    PanelEntity.id,
+    PanelEntity.position,
+    PanelEntity.data,
+    PanelEntity.versions,
+    PanelEntity.created_seq,
+    PanelEntity.updated_seq,
+    PanelEntity.updated_at,
+    PanelEntity.updated_by_name,
+    PanelEntity.updated_by_role,
+    PanelEntity.authors,
+)
+
+
+def _record(row: _EntityColumns) -> EntityRecord:
     return EntityRecord(
         type=row.entity_type,
         id=row.id,
@@ -145,27 +176,38 @@ async def load(
 
 
 async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
-    """The whole panel at one seq: `{seq, entities}`, each kind in list order.
+    """The whole panel at one seq: `{seq, entities}`, each kind in list order."""
+    found = await snapshots(session, [consult_id])
+    panel: dict[str, Any] | None = found.get(consult_id)
+    if panel is None:
+        raise MutationError("unknown_consult", "There is no such consult.")
+    return panel
 
-    One statement reads the consult's `last_seq` and its entities together, without
+
+async def snapshots(session: AsyncSession, consult_ids: Collection[str]) -> dict[str, Any]:
+    """`snapshot` of each of these consults that exists, all read by one statement.
+
+    One statement reads each consult's `last_seq` and its entities together, without
     locking: Postgres and SQLite give a statement one view of committed data, and every
     commit that changes entities also moves `last_seq`, so the entities are exactly the
     state at that seq. A client that got entities newer than their seq would apply those
     changes twice; one that got a seq newer than its entities would miss them for good.
     """
+    # Columns, not ORM objects: every joiner reads this, and building the objects cost
+    # more than the statement.
     query = (
-        select(Consult.last_seq, PanelEntity)
+        select(Consult.id.label("of_consult"), Consult.last_seq, *_ENTITY_COLUMNS)
         .select_from(Consult)
         .outerjoin(PanelEntity, PanelEntity.consult_id == Consult.id)
-        .where(Consult.id == consult_id)
+        .where(Consult.id.in_(consult_ids))
         .order_by(PanelEntity.position, PanelEntity.id)
-        .execution_options(populate_existing=True)
     )
-    rows = (await session.execute(query)).all()
-    if not rows:
-        raise MutationError("unknown_consult", "There is no such consult.")
-    entities = [_record(entity).json() for _, entity in rows if entity is not None]
-    return {"seq": rows[0].last_seq, "entities": entities}
+    found: dict[str, Any] = {}
+    for row in await session.execute(query):
+        panel = found.setdefault(row.of_consult, {"seq": row.last_seq, "entities": []})
+        if row.id is not None:
+            panel["entities"].append(_record(row).json())
+    return found
 
 
 async def events_since(

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from documents.text import Language
 from models import consults
+from models.batching import ReadBatch, WriteBatch
 from models.tables import ConsentRecord, ConsultStatus, Participant
 from server import links
 from server.config import Config
 from server.lifecycle import ConsultEnding, ConsultNotFound
+from server.links import LinkHolder
 from server.tokens import LinkSigner, TokenError
 from server.webhooks import WebhookSender
 from signaling.backend import ConsultState, Identity, JoinDecision, JoinRefused
@@ -36,23 +38,28 @@ class DatabaseAdmissions:
         self._clock = clock
         self._webhooks = webhooks
         self._ending = ending
+        self._holders = ReadBatch(self._read_holders)
+        # Joins, admissions and entries into the call, many committed together.
+        self._arrivals = WriteBatch(sessions)
+
+    async def _read_holders(self, participant_ids: Collection[str]) -> dict[str, LinkHolder]:
+        async with self._sessions() as session:
+            return await links.link_holders(session, participant_ids)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
     async def authenticate(self, token: str) -> Identity:
-        async with self._sessions() as session:
-            try:
-                consult, participant = await links.resolve(
-                    session, self._signer(), token, now=self._clock()
-                )
-            except TokenError as exc:
-                raise JoinRefused(exc.code, exc.message) from None
+        try:
+            claims = self._signer().verify(token, now=self._clock())
+            holder = links.usable_holder(claims, await self._holders.get(claims.participant_id))
+        except TokenError as exc:
+            raise JoinRefused(exc.code, exc.message) from None
         return Identity(
-            consult_id=consult.id,
-            participant_id=participant.id,
-            role=participant.role,
-            display_name=participant.display_name,
+            consult_id=holder.consult_id,
+            participant_id=holder.participant_id,
+            role=holder.role,
+            display_name=holder.display_name,
         )
 
     async def _participant(self, session: AsyncSession, participant_id: str) -> Participant:
@@ -73,7 +80,8 @@ class DatabaseAdmissions:
     ) -> JoinDecision:
         now = self._now()
         consent = self._config.consent
-        async with self._sessions() as session, session.begin():
+
+        async def join(session: AsyncSession) -> JoinDecision:
             participant = await self._participant(session, identity.participant_id)
             if identity.role in consent.required_roles and consent_language is None:
                 if not await consults.has_consented(session, participant.id):
@@ -114,13 +122,18 @@ class DatabaseAdmissions:
                 await self._webhooks.emit(
                     session, "participant.waiting", identity.consult_id, _who(identity)
                 )
-        return JoinDecision(state, admitted=admitted)
+            return JoinDecision(state, admitted=admitted)
+
+        return await self._arrivals.run(join)
 
     async def record_in_call(self, identity: Identity) -> ConsultState:
         now = self._now()
-        async with self._sessions() as session, session.begin():
+
+        async def enter(session: AsyncSession) -> ConsultState:
             participant = await self._participant(session, identity.participant_id)
             return await self._enter(session, participant, identity, now)
+
+        return await self._arrivals.run(enter)
 
     async def _enter(
         self, session: AsyncSession, participant: Participant, identity: Identity, now: dt.datetime
@@ -157,11 +170,15 @@ class DatabaseAdmissions:
             await consults.record_seen(session, participant_ids, self._now())
 
     async def admit(self, host: Identity, participant_id: str) -> None:
-        async with self._sessions() as session, session.begin():
+        now = self._now()
+
+        async def admit(session: AsyncSession) -> None:
             participant = await self._participant(session, participant_id)
-            consults.admit(participant, now=self._now())
+            consults.admit(participant, now=now)
             who = {"participant_id": participant.id, "role": participant.role}
             await self._webhooks.emit(session, "participant.admitted", host.consult_id, who)
+
+        await self._arrivals.run(admit)
 
     async def deny(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():

@@ -13,10 +13,9 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
-from sqlalchemy.engine import make_url
 
 from media.probe import ProbeService
-from models.database import make_engine, make_sessionmaker
+from models.database import make_engine, make_sessionmaker, sqlite_file
 from models.migrations import upgrade_to_head
 from models.panel_writer import PanelWriter
 from server import api, fastjson, health, metrics, pages
@@ -196,7 +195,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await state.signaling.start()
     state._response_signer = ResponseSigner(secret)
     if state.config.database.auto_migrate:
-        database_file = _sqlite_file(state.config.database.url)
+        database_file = sqlite_file(state.config.database.url)
         if database_file is not None:
             await asyncio.to_thread(database_file.parent.mkdir, parents=True, exist_ok=True)
         await upgrade_to_head(state.engine)
@@ -229,10 +228,3 @@ def _stored_secret(path: Path) -> str:
         path.write_text(secret, encoding="ascii")
         log.info("generated a new token secret in %s", path)
         return secret
-
-
-def _sqlite_file(url: str) -> Path | None:
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import consults
@@ -44,6 +47,47 @@ async def resolve(
     return consult, participant
 
 
+@dataclass(frozen=True)
+class LinkHolder:
+    """The participant a link names, as a connection needs it: read as columns, not ORM
+    objects, and for many links in one statement (a clinic's whole morning connecting)."""
+
+    participant_id: str
+    consult_id: str
+    role: str
+    display_name: str
+    token_id: str
+    consult_status: str
+
+
+async def link_holders(
+    session: AsyncSession, participant_ids: Collection[str]
+) -> dict[str, LinkHolder]:
+    """The participants of these ids that exist, with their consult's status."""
+    query = (
+        select(
+            Participant.id,
+            Participant.consult_id,
+            Participant.role,
+            Participant.display_name,
+            Participant.token_id,
+            Consult.status,
+        )
+        .join(Consult, Consult.id == Participant.consult_id)
+        .where(Participant.id.in_(participant_ids))
+    )
+    return {row[0]: LinkHolder(*row) for row in await session.execute(query)}
+
+
+def usable_holder(claims: LinkClaims, holder: LinkHolder | None) -> LinkHolder:
+    """`resolve`'s checks for a genuine token's claims against its holder as read now."""
+    if holder is None or not _claims_match(claims, holder.consult_id, holder.token_id, holder.role):
+        raise TokenError("unknown_participant", "This link is no longer valid.")
+    if holder.consult_status == ConsultStatus.ENDED.value:
+        raise TokenError("consult_ended", "This consult has ended.")
+    return holder
+
+
 async def clinic_of(
     session: AsyncSession, signer: LinkSigner, token: str, *, now: float
 ) -> str | None:
@@ -79,11 +123,17 @@ async def resolve_record(
 
 async def _resolve(session: AsyncSession, claims: LinkClaims) -> tuple[Consult, Participant]:
     participant = await consults.get_participant(session, claims.participant_id)
-    if (
-        participant is None
-        or participant.consult_id != claims.consult_id
-        or participant.token_id != claims.token_id
-        or participant.role != claims.role.value
+    if participant is None or not _claims_match(
+        claims, participant.consult_id, participant.token_id, participant.role
     ):
         raise TokenError("unknown_participant", "This link is no longer valid.")
     return participant.consult, participant
+
+
+def _claims_match(claims: LinkClaims, consult_id: str, token_id: str, role: str) -> bool:
+    """The participant the claims name still holds this link (not replaced, not moved)."""
+    return (
+        consult_id == claims.consult_id
+        and token_id == claims.token_id
+        and role == claims.role.value
+    )

@@ -1,12 +1,18 @@
 """The server's side of the medication panel (signaling's `PanelService`): mutations through
-the group-commit writer, reads straight from the database."""
+the group-commit writer, reads straight from the database (a joiner's snapshot through a
+`ReadBatch`, which reads the panels of many joining at once in one statement)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import mutations, panel_store
+from models.batching import ReadBatch
 from models.errors import Refused
+from models.mutations import MutationError
 from models.panel_writer import PanelWriter
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JsonObject, MutationOutcome, PanelHistory, PanelSnapshot
@@ -18,11 +24,17 @@ class DatabasePanel:
     ) -> None:
         self._sessions = sessions
         self._panel_writer = panel_writer
+        self._snapshots: ReadBatch[str, dict[str, Any]] = ReadBatch(self._read_snapshots)
 
     async def snapshot(self, consult_id: str) -> PanelSnapshot:
-        async with self._sessions() as session:
-            found = await panel_store.snapshot(session, consult_id)
+        found = await self._snapshots.get(consult_id)
+        if found is None:
+            raise MutationError("unknown_consult", "There is no such consult.")
         return PanelSnapshot(seq=found["seq"], entities=found["entities"])
+
+    async def _read_snapshots(self, consult_ids: Collection[str]) -> dict[str, Any]:
+        async with self._sessions() as session:
+            return await panel_store.snapshots(session, consult_ids)
 
     async def mutate(self, identity: Identity, mutation: object) -> MutationOutcome:
         actor = mutations.Actor(

@@ -1,0 +1,176 @@
+"""Many callers' small database reads and writes gathered into one statement or transaction.
+
+When a clinic's whole morning connects at once, every connection reads its join link's
+participant, every joiner records its arrival and reads its consult's panel: hundreds of
+small transactions a second, each paying a session, its statements and a commit (on
+SQLite, half a dozen hops to its thread each) for a row or two. These classes answer them
+the way the panel writer commits edits: the first call starts at once; calls that arrive
+while it runs wait for the next run, which takes them all together. A lone call costs what
+it did before.
+
+- `ReadBatch`: reads of many keys by one statement. A read is never answered from data
+  older than the read itself: a key asked while a fetch is running waits for the next
+  fetch, so a caller that did something first (entered a room, then read the panel) sees
+  at least what was committed when it asked.
+- `WriteBatch`: transactions of many callers committed as one. Each caller's work runs
+  in turn in the one session; the result is given only once the whole batch committed,
+  so a result still means "committed". If any work raises (a refusal, say) or the commit
+  fails, the batch is rolled back and each work runs again alone in its own transaction:
+  a refused caller leaves no trace and the others still commit. A batch locks the rows of
+  several consults in no set order, so two instances' batches may deadlock: the database
+  aborts one, whose works then run alone (a deadlock there is retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models.database import is_retryable, is_unavailable
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
+
+# A deadlock victim or a serialization failure runs again alone, at most this many times.
+_ATTEMPTS_ALONE = 3
+
+Fetch = Callable[[Collection[K]], Awaitable[Mapping[K, V]]]
+Work = Callable[[AsyncSession], Awaitable[T]]
+
+
+class ReadBatch(Generic[K, V]):
+    """`get(key)` through `fetch(keys)`, which returns what it found (absent: None)."""
+
+    def __init__(self, fetch: Fetch[K, V], *, max_keys: int = 200) -> None:
+        self._fetch = fetch
+        self._max_keys = max_keys
+        self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
+        self._running: asyncio.Task[None] | None = None
+
+    async def get(self, key: K) -> V | None:
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._running is None:
+            self._running = asyncio.create_task(self._run())
+        # A caller that gives up (its client gone) cancels only its own future: the fetch
+        # the others wait on goes on.
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self._max_keys]
+                asked = {key: self._waiting.pop(key) for key in keys}
+                try:
+                    found = await self._fetch(keys)
+                except asyncio.CancelledError:
+                    _cancel([f for futures in asked.values() for f in futures])
+                    _cancel([f for futures in self._waiting.values() for f in futures])
+                    self._waiting.clear()
+                    raise
+                except Exception as exc:
+                    for futures in asked.values():
+                        _fail(futures, exc)
+                    continue
+                for key, futures in asked.items():
+                    _resolve(futures, found.get(key))
+        finally:
+            self._running = None
+
+
+@dataclass
+class _Pending(Generic[T]):
+    work: Work[T]
+    future: asyncio.Future[T] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class WriteBatch:
+    """`run(work)`: `work(session)` in a transaction shared with whoever else is waiting."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_works: int = 100):
+        self._sessions = sessions
+        self._max_works = max_works
+        self._waiting: list[_Pending[Any]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def run(self, work: Work[T]) -> T:
+        pending: _Pending[T] = _Pending(work)
+        self._waiting.append(pending)
+        if self._running is None:
+            self._running = asyncio.create_task(self._run())
+        return await pending.future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_works]
+                del self._waiting[: self._max_works]
+                try:
+                    await self._commit(batch)
+                except asyncio.CancelledError:
+                    _cancel([p.future for p in batch + self._waiting])
+                    self._waiting.clear()
+                    raise
+        finally:
+            self._running = None
+
+    async def _commit(self, batch: list[_Pending[Any]]) -> None:
+        live = [pending for pending in batch if not pending.future.done()]
+        if not live:
+            return
+        if len(live) == 1:
+            await self._alone(live[0])
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                results = [await pending.work(session) for pending in live]
+        except Exception as exc:
+            if is_unavailable(exc):
+                for pending in live:
+                    _fail([pending.future], exc)
+                return
+            # One work refused, or the commit failed: nothing of the batch was kept.
+            for pending in live:
+                await self._alone(pending)
+            return
+        for pending, result in zip(live, results, strict=True):
+            _resolve([pending.future], result)
+
+    async def _alone(self, pending: _Pending[Any]) -> None:
+        for attempt in range(_ATTEMPTS_ALONE):
+            try:
+                async with self._sessions() as session, session.begin():
+                    result = await pending.work(session)
+            except Exception as exc:
+                # Two instances' batches can lock the same rows in opposite orders: the
+                # database picks a victim, which runs again.
+                if is_retryable(exc) and attempt + 1 < _ATTEMPTS_ALONE:
+                    continue
+                _fail([pending.future], exc)
+            else:
+                _resolve([pending.future], result)
+            return
+
+
+def _resolve(futures: list[asyncio.Future[Any]], value: Any) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(value)
+
+
+def _fail(futures: list[asyncio.Future[Any]], exc: Exception) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def _cancel(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        future.cancel()
