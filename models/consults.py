@@ -76,6 +76,14 @@ async def get_participant(session: AsyncSession, participant_id: str) -> Partici
     return await session.get(Participant, participant_id)
 
 
+async def load_participants(session: AsyncSession, participant_ids: list[str]) -> list[Participant]:
+    """These participants (with their consults) into `session`, one statement for all:
+    `get_participant` then finds them there while the list is held (the session itself
+    keeps only weak references to unchanged objects)."""
+    query = select(Participant).where(Participant.id.in_(participant_ids))
+    return list((await session.execute(query)).scalars())
+
+
 class ConsultAlreadyEnded(Exception):
     pass
 

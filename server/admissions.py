@@ -40,7 +40,7 @@ class DatabaseAdmissions:
         self._ending = ending
         self._holders = ReadBatch(self._read_holders)
         # Joins, admissions and entries into the call, many committed together.
-        self._arrivals = WriteBatch(sessions)
+        self._arrivals = WriteBatch(sessions, preload=consults.load_participants)
 
     async def _read_holders(self, participant_ids: Collection[str]) -> dict[str, LinkHolder]:
         async with self._sessions() as session:
@@ -124,7 +124,7 @@ class DatabaseAdmissions:
                 )
             return JoinDecision(state, admitted=admitted)
 
-        return await self._arrivals.run(join)
+        return await self._arrivals.run(join, key=identity.participant_id)
 
     async def record_in_call(self, identity: Identity) -> ConsultState:
         now = self._now()
@@ -133,7 +133,7 @@ class DatabaseAdmissions:
             participant = await self._participant(session, identity.participant_id)
             return await self._enter(session, participant, identity, now)
 
-        return await self._arrivals.run(enter)
+        return await self._arrivals.run(enter, key=identity.participant_id)
 
     async def _enter(
         self, session: AsyncSession, participant: Participant, identity: Identity, now: dt.datetime
@@ -178,7 +178,7 @@ class DatabaseAdmissions:
             who = {"participant_id": participant.id, "role": participant.role}
             await self._webhooks.emit(session, "participant.admitted", host.consult_id, who)
 
-        await self._arrivals.run(admit)
+        await self._arrivals.run(admit, key=participant_id)
 
     async def deny(self, host: Identity, participant_id: str) -> None:
         async with self._sessions() as session, session.begin():

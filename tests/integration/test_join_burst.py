@@ -77,6 +77,9 @@ async def test_a_burst_of_joins_shares_statements_and_each_gets_its_own_call(
         assert 0 < len(link_checks) < len(wanted)
         assert 0 < len(snapshots) < len(wanted)
         assert 0 < seen.count("COMMIT") < len(wanted)
+        # A batch reads its participants together, not one statement per join.
+        one_by_one = [s for s in seen if "WHERE participant.id = " in s]
+        assert len(one_by_one) < len(wanted) // 2, one_by_one
         # Every join was recorded, each for its own participant.
         for consult in consults:
             status, in_call = await recorded(server, consult["id"])
