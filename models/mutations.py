@@ -148,7 +148,9 @@ class EntityRecord:
             "updated_seq": self.updated_seq,
             "updated_at": self.updated_at.isoformat(),
             "updated_by": {"name": self.updated_by_name, "role": self.updated_by_role},
-            "authors": {name: dict(author) for name, author in self.authors.items()},
+            # Shallow: an author entry is never changed in place (a change makes a new one),
+            # and this copy is made for every entity of every joiner's snapshot.
+            "authors": dict(self.authors),
         }
 
 
