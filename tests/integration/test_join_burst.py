@@ -142,3 +142,38 @@ async def recorded(server: RunningServer, consult_id: str) -> tuple[str, set[str
             )
         )
         return consult.status, {role for (role,) in rows}
+
+
+async def test_a_joiner_after_an_edit_gets_the_edit_not_the_snapshot_read_before(
+    server: RunningServer,
+) -> None:
+    """Snapshots are read in batches (server/panel_service.py): one read just before an
+    edit is never given to the next joiner, who gets the new state."""
+    consult = await server.create_consult(
+        medications=[{"name": "Metformin", "strength": "500 mg"}], admit_patient=False
+    )
+    pharmacist, first = await connect_and_join(server, token_of(consult["links"]["pharmacist"]))
+    clinician = None
+    try:
+        med = first["panel"]["entities"][0]
+        ack = await pharmacist.sio.call(
+            "mutate",
+            {
+                "mutation_id": "burst-edit-1",
+                "op": "set",
+                "entity": "medication",
+                "entity_id": med["id"],
+                "field": "strength",
+                "value": "1000 mg",
+                "base_version": med["versions"]["strength"],
+            },
+            timeout=5,
+        )
+        assert ack["ok"], ack
+        clinician, second = await connect_and_join(server, token_of(consult["links"]["clinician"]))
+        assert second["panel"]["seq"] == ack["seq"] == first["panel"]["seq"] + 1
+        assert second["panel"]["entities"][0]["data"]["strength"] == "1000 mg"
+    finally:
+        for client in (pharmacist, clinician):
+            if client is not None:
+                await client.sio.disconnect()
