@@ -22,10 +22,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -57,22 +57,6 @@ STALE_SQLSTATE = "MT001"
 # -- reading --------------------------------------------------------------------------------
 
 
-class _EntityColumns(Protocol):
-    """A `PanelEntity`, or a row of its `_ENTITY_COLUMNS`."""
-
-    entity_type: str
-    id: str
-    position: str
-    data: dict[str, Any]
-    versions: dict[str, int]
-    created_seq: int
-    updated_seq: int
-    updated_at: dt.datetime
-    updated_by_name: str
-    updated_by_role: str
-    authors: dict[str, Any] | None
-
-
 _ENTITY_COLUMNS = (
     PanelEntity.entity_type,
     PanelEntity.id,
@@ -88,7 +72,8 @@ _ENTITY_COLUMNS = (
 )
 
 
-def _record(row: _EntityColumns) -> EntityRecord:
+def _record(row: PanelEntity | Row[Any]) -> EntityRecord:
+    """A record of an ORM entity, or of a row of its `_ENTITY_COLUMNS`."""
     return EntityRecord(
         type=row.entity_type,
         id=row.id,
