@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.database import is_retryable, is_unavailable
@@ -55,7 +56,8 @@ class ReadBatch(Generic[K, V]):
     async def get(self, key: K) -> V | None:
         future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
-        if self._running is None:
+        if self._running is None or self._running.done():
+            # (done: a runner cancelled before it ever ran, whose `finally` never came)
             self._running = asyncio.create_task(self._run())
         # A caller that gives up (its client gone) cancels only its own future: the fetch
         # the others wait on goes on.
@@ -121,7 +123,8 @@ class WriteBatch:
     async def run(self, work: Work[T], *, key: Hashable | None = None) -> T:
         pending: _Pending[T] = _Pending(work, key)
         self._waiting.append(pending)
-        if self._running is None:
+        if self._running is None or self._running.done():
+            # (done: a runner cancelled before it ever ran, whose `finally` never came)
             self._running = asyncio.create_task(self._run())
         return await pending.future
 
@@ -156,13 +159,15 @@ class WriteBatch:
                     results = [await pending.work(session) for pending in live]
                 del loaded
         except Exception as exc:
-            if is_unavailable(exc):
+            if is_unavailable(exc) or isinstance(exc, PoolTimeout):
+                # No use running each alone: none would reach the database either.
                 for pending in live:
                     _fail([pending.future], exc)
                 return
             # One work refused, or the commit failed: nothing of the batch was kept.
             for pending in live:
-                await self._alone(pending)
+                if not pending.future.done():  # a caller gone meanwhile is not run again
+                    await self._alone(pending)
             return
         for pending, result in zip(live, results, strict=True):
             _resolve([pending.future], result)

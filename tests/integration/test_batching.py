@@ -4,11 +4,13 @@ middle of a batch leaving nothing acknowledged and nothing written."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from models.batching import WriteBatch
 from models.database import make_engine, make_sessionmaker
@@ -97,6 +99,63 @@ async def test_a_batch_whose_commit_fails_runs_each_caller_alone(engine: AsyncEn
     assert results[0] == "same" and results[2] == "other"
     assert isinstance(results[1], IntegrityError)
     assert await keys(engine) == ["lead", "other", "same"]
+
+
+async def test_a_caller_gone_during_a_failed_batch_is_not_run_again(
+    engine: AsyncEngine,
+) -> None:
+    batch = WriteBatch(make_sessionmaker(engine))
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def waiting(session: AsyncSession) -> str:
+        await session.execute(text("INSERT INTO batch_probe (k) VALUES ('waiting')"))
+        held.set()
+        await release.wait()
+        return "waiting"
+
+    lead = asyncio.create_task(batch.run(Insert("lead")))
+    await asyncio.sleep(0)
+    gone, refused = Insert("gone"), Insert("refused", refuse=True)
+    tasks = [
+        asyncio.create_task(batch.run(waiting)),
+        asyncio.create_task(batch.run(gone)),
+        asyncio.create_task(batch.run(refused)),
+    ]
+    assert await lead == "lead"
+    await held.wait()
+    tasks[1].cancel()  # its client went away while the batch ran
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "waiting" and isinstance(results[2], Refused)
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert gone.runs == 1  # in the batch, rolled back with it; not again alone
+    assert await keys(engine) == ["lead", "waiting"]
+
+
+async def test_no_free_connection_fails_the_batch_at_once(tmp_path: Path) -> None:
+    """The pool's timeout is not the batch's fault: running each caller alone would only
+    wait for a connection again, once per caller."""
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'busy.sqlite3'}",
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=0.2,
+    )
+    try:
+        await probe_table(engine)
+        batch = WriteBatch(make_sessionmaker(engine))
+        works = [Insert(f"w{n}") for n in range(4)]
+        async with engine.connect():  # the pool's only connection, held
+            first = asyncio.create_task(batch.run(Insert("first")))
+            await asyncio.sleep(0)
+            results = await asyncio.gather(
+                first, *(batch.run(work) for work in works), return_exceptions=True
+            )
+        assert all(isinstance(result, PoolTimeout) for result in results), results
+        assert max(work.runs for work in works) <= 1  # none tried again alone
+    finally:
+        await engine.dispose()
 
 
 async def test_a_database_cut_off_during_a_batch_acknowledges_nothing(

@@ -123,3 +123,20 @@ async def test_one_fetch_takes_at_most_max_keys() -> None:
     store.gate.set()
     assert [await first, *await asyncio.gather(*rest)] == [0, 1, 2, 3, 4]
     assert store.calls == [["0"], ["1", "2"], ["3", "4"]]
+
+
+async def test_a_runner_cancelled_before_it_ran_does_not_stop_later_reads() -> None:
+    """A task cancelled before its first step never runs its `finally`: the batch must not
+    take it for a running fetch and leave every later read waiting."""
+    store = Store()
+    store.values.update(a=1, b=2)
+    batch = ReadBatch(store.fetch)
+    first = asyncio.create_task(batch.get("a"))
+    await asyncio.sleep(0)  # `first` asked and made the runner, which has not run yet
+    runner = batch._running
+    assert runner is not None and not runner.done()
+    runner.cancel()
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(batch.get("b"), 1) == 2
+    # The first ask, left waiting by the cancelled runner, is served by the next one.
+    assert await asyncio.wait_for(first, 1) == 1
