@@ -24,7 +24,7 @@ it did before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -56,33 +56,28 @@ class ReadBatch(Generic[K, V]):
     async def get(self, key: K) -> V | None:
         future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
-        if self._running is None or self._running.done():
-            # (done: a runner cancelled before it ever ran, whose `finally` never came)
-            self._running = asyncio.create_task(self._run())
+        self._running = _started(self._running, self._run)
         # A caller that gives up (its client gone) cancels only its own future: the fetch
         # the others wait on goes on.
         return await future
 
     async def _run(self) -> None:
-        try:
-            while self._waiting:
-                keys = list(self._waiting)[: self._max_keys]
-                asked = {key: self._waiting.pop(key) for key in keys}
-                try:
-                    found = await self._fetch(keys)
-                except asyncio.CancelledError:
-                    _cancel([f for futures in asked.values() for f in futures])
-                    _cancel([f for futures in self._waiting.values() for f in futures])
-                    self._waiting.clear()
-                    raise
-                except Exception as exc:
-                    for futures in asked.values():
-                        _fail(futures, exc)
-                    continue
-                for key, futures in asked.items():
-                    _resolve(futures, found.get(key))
-        finally:
-            self._running = None
+        while self._waiting:
+            keys = list(self._waiting)[: self._max_keys]
+            asked = {key: self._waiting.pop(key) for key in keys}
+            try:
+                found = await self._fetch(keys)
+            except asyncio.CancelledError:
+                _cancel([f for futures in asked.values() for f in futures])
+                _cancel([f for futures in self._waiting.values() for f in futures])
+                self._waiting.clear()
+                raise
+            except Exception as exc:
+                for futures in asked.values():
+                    _fail(futures, exc)
+                continue
+            for key, futures in asked.items():
+                _resolve(futures, found.get(key))
 
 
 @dataclass
@@ -123,24 +118,19 @@ class WriteBatch:
     async def run(self, work: Work[T], *, key: Hashable | None = None) -> T:
         pending: _Pending[T] = _Pending(work, key)
         self._waiting.append(pending)
-        if self._running is None or self._running.done():
-            # (done: a runner cancelled before it ever ran, whose `finally` never came)
-            self._running = asyncio.create_task(self._run())
+        self._running = _started(self._running, self._run)
         return await pending.future
 
     async def _run(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self._max_works]
-                del self._waiting[: self._max_works]
-                try:
-                    await self._commit(batch)
-                except asyncio.CancelledError:
-                    _cancel([p.future for p in batch + self._waiting])
-                    self._waiting.clear()
-                    raise
-        finally:
-            self._running = None
+        while self._waiting:
+            batch = self._waiting[: self._max_works]
+            del self._waiting[: self._max_works]
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                _cancel([p.future for p in batch + self._waiting])
+                self._waiting.clear()
+                raise
 
     async def _commit(self, batch: list[_Pending[Any]]) -> None:
         live = [pending for pending in batch if not pending.future.done()]
@@ -152,12 +142,11 @@ class WriteBatch:
         try:
             async with self._sessions() as session, session.begin():
                 keys = list({p.key: None for p in live if p.key is not None})
-                loaded = None
-                if self._preload is not None and keys:
-                    loaded = await self._preload(session, keys)
+                # Held in this frame while the works run: the session keeps only weak
+                # references to objects nobody changed.
+                _held = await self._preload(session, keys) if self._preload and keys else None
                 with session.no_autoflush:
                     results = [await pending.work(session) for pending in live]
-                del loaded
         except Exception as exc:
             if is_unavailable(exc) or isinstance(exc, PoolTimeout):
                 # No use running each alone: none would reach the database either.
@@ -186,6 +175,17 @@ class WriteBatch:
             else:
                 _resolve([pending.future], result)
             return
+
+
+def _started(
+    running: asyncio.Task[None] | None, run: Callable[[], Coroutine[Any, Any, None]]
+) -> asyncio.Task[None]:
+    """The runner task, started anew unless one is running. A runner ends once nothing is
+    waiting (no await between its last look and its end), or was cancelled, possibly
+    before it ever ran."""
+    if running is not None and not running.done():
+        return running
+    return asyncio.create_task(run())
 
 
 def _resolve(futures: list[asyncio.Future[Any]], value: Any) -> None:

@@ -46,6 +46,10 @@ from models.mutations import (
 from models.tables import Base, ChangeEvent, Consult, ConsultStatus, MutationReceipt, PanelEntity
 
 
+def unknown_consult() -> MutationError:
+    return MutationError("unknown_consult", "There is no such consult.")
+
+
 class StaleState(Exception):
     """The panel changed under a cached state (another writer, or the consult ended)."""
 
@@ -129,7 +133,7 @@ async def _consult_row(
         query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     row = (await session.execute(query)).one_or_none()
     if row is None:
-        raise MutationError("unknown_consult", "There is no such consult.")
+        raise unknown_consult()
     return row.status, row.last_seq
 
 
@@ -165,7 +169,7 @@ async def snapshot(session: AsyncSession, consult_id: str) -> dict[str, Any]:
     found = await snapshots(session, [consult_id])
     panel: dict[str, Any] | None = found.get(consult_id)
     if panel is None:
-        raise MutationError("unknown_consult", "There is no such consult.")
+        raise unknown_consult()
     return panel
 
 

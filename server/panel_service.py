@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import mutations, panel_store
 from models.batching import ReadBatch
 from models.errors import Refused
-from models.mutations import MutationError
 from models.panel_writer import PanelWriter
 from models.roles import Action, Role, is_allowed
 from signaling.backend import Identity, JsonObject, MutationOutcome, PanelHistory, PanelSnapshot
@@ -29,7 +28,7 @@ class DatabasePanel:
     async def snapshot(self, consult_id: str) -> PanelSnapshot:
         found = await self._snapshots.get(consult_id)
         if found is None:
-            raise MutationError("unknown_consult", "There is no such consult.")
+            raise panel_store.unknown_consult()
         return PanelSnapshot(seq=found["seq"], entities=found["entities"])
 
     async def _read_snapshots(self, consult_ids: Collection[str]) -> dict[str, Any]:
