@@ -54,6 +54,45 @@ async def test_three_way_call_decodes_video_through_turn_relay(
         )
 
 
+# Installed before the page's own scripts: what the page shows at the moment it marks
+# "mtm:media-settled" (web/static/call.js), recorded inside that same call.
+AT_MEDIA_SETTLED = """(() => {
+  const mark = performance.mark.bind(performance);
+  performance.mark = (name, options) => {
+    if (name === "mtm:media-settled" && !window.__settled) {
+      const remote = "[data-participant-id]:not(.tile--self) video";
+      window.__settled = {
+        remoteVideos: [...document.querySelectorAll(remote)].map((video) => video.readyState),
+        panelDrawn: document.getElementById("side-panel").childElementCount > 0,
+      };
+    }
+    return mark(name, options);
+  };
+})()"""
+
+
+async def test_what_can_wait_for_the_media_starts_after_the_others_video_shows(
+    server: RunningServer, browser: Browser
+) -> None:
+    """The medication list, the speaking outline and the quality badges (which poll every
+    connection's statistics) start once the other's first frame is shown, not while the
+    call is being set up."""
+    consult = await server.create_consult()
+    pharmacist = await open_page(browser, consult["links"]["pharmacist"])
+    await join(pharmacist, "Ana P.")
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    await context.add_init_script(script=AT_MEDIA_SETTLED)
+    clinician = await context.new_page()
+    await clinician.goto(consult["links"]["clinician"])
+    await join(clinician, "Dr Lee")
+    await clinician.wait_for_function("() => window.__settled", timeout=15_000)
+    settled = await clinician.evaluate("window.__settled")
+    # HTMLMediaElement.HAVE_CURRENT_DATA: the pharmacist's first frame is on screen.
+    assert settled["remoteVideos"] and all(state >= 2 for state in settled["remoteVideos"])
+    assert not settled["panelDrawn"]
+    await clinician.locator("#side-panel > *").first.wait_for(timeout=10_000)
+
+
 async def test_three_tiles_fit_a_phone_screen(server: RunningServer, browser: Browser) -> None:
     consult = await server.create_consult()
     pages = [await open_page(browser, consult["links"][role]) for role in ROLES[:2]]

@@ -25,9 +25,11 @@ import { TileGrid } from "./tiles.js";
 
 const JOIN_TIMEOUT_MS = 10_000;
 const ACK_TIMEOUT_MS = 10_000;
-// The longest the medication list waits, after joining, for the call's connections to be
-// set up and the page to be idle (drawing it is the page's longest task).
-const PANEL_AFTER_MS = 3_000;
+// The longest what can wait for the call's media waits, after joining, for the connections
+// to be set up, the others' video to show and the page to be idle: the medication list
+// (drawing it is the page's longest task), the speaking outline and the quality badges
+// (both poll every connection's statistics).
+const AFTER_MEDIA_MAX_MS = 3_000;
 // How long after the page has loaded the automatic network check starts.
 const NETWORK_CHECK_AFTER_MS = 1_500;
 // A reloaded page goes straight back in (the server lets an admitted patient skip the
@@ -666,9 +668,14 @@ function enterCall(ack, { reconnected: wasInCall }) {
   ui.shareButton.hidden = !(may.share_screen && canShareScreen);
   updateControls();
   updateSwitchCamera();
-  mountPanel(ack);
-  quality.start();
-  speaking.start();
+  const mediaSettled = callSettled(AFTER_MEDIA_MAX_MS);
+  mountPanel(ack, mediaSettled);
+  mediaSettled.then(() => {
+    if (!callState.inCall) return; // left meanwhile: the monitors stay stopped
+    markFirst("media-settled");
+    quality.start();
+    speaking.start();
+  });
   showScreen("call");
   showStatus(wasInCall ? t("status.reconnected") : rosterSummary(ack.roster ?? []));
   if (!wasInCall) {
@@ -679,7 +686,11 @@ function enterCall(ack, { reconnected: wasInCall }) {
   }
 }
 
-async function mountPanel(ack) {
+/**
+ * @param {any} ack
+ * @param {Promise<unknown>} showWhen  the list is drawn once this settles (a first mount)
+ */
+async function mountPanel(ack, showWhen) {
   const module = await panelModule;
   if (!module?.mountPanel || !session?.joined) return;
   try {
@@ -689,7 +700,7 @@ async function mountPanel(ack) {
       panel = module.mountPanel(ui.sidePanel, {
         socket, self: ack.self, consultId: ack.consult?.id, initialPanel: ack.panel, settings: ack.settings,
         exposeTestHooks: boot.expose_test_hooks === true,
-        showWhen: callSettled(PANEL_AFTER_MS),
+        showWhen,
       });
     }
   } catch (error) {
@@ -698,15 +709,17 @@ async function mountPanel(ack) {
 }
 
 /**
- * Resolves once no connection of the call is still being set up and the page is idle, or
- * after `timeoutMs`: what can wait for the media goes after it.
+ * Resolves once no connection of the call is still being set up, every remote camera that
+ * is on shows its first frame, and the page is idle, or after `timeoutMs`: what can wait
+ * for the media goes after it.
  * @param {number} timeoutMs
  */
 function callSettled(timeoutMs) {
   return new Promise((resolve) => {
     const deadline = performance.now() + timeoutMs;
     const settingUp = () => [...(mesh?.connections.values() ?? [])]
-      .some(({ connectionState }) => connectionState === "new" || connectionState === "connecting");
+      .some(({ connectionState }) => connectionState === "new" || connectionState === "connecting") ||
+      tiles.awaitingVideo();
     const check = () => {
       const left = deadline - performance.now();
       if (left <= 0) resolve(undefined);

@@ -166,6 +166,12 @@ class Tile {
     this.element.dataset.video = showing ? "on" : "off";
   }
 
+  /** A remote camera that is on and here, whose first frame this tile has not shown yet. */
+  get awaitingVideo() {
+    return !this.self && !this.#cameraOff && !this.#away &&
+      this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA;
+  }
+
   /** @param {"connecting"|"connected"|"reconnecting"} state  of our connection to them */
   setConnection(state) {
     this.#connection = state;
@@ -351,6 +357,11 @@ export class TileGrid {
     this.#tiles.delete(participantId);
     this.setScreen(participantId, null);
     this.#updateCount();
+  }
+
+  /** Whether some remote camera that is on has not shown its first frame yet. */
+  awaitingVideo() {
+    return [...this.#tiles.values()].some((tile) => tile.awaitingVideo);
   }
 
   removeRemotes() {
