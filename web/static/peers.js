@@ -108,14 +108,7 @@ export class Peer {
     this.#rtcConfig = rtcConfig;
     this.#local = local;
     this.pc = this.#connection();
-    if (offerer) {
-      this.#addLocalMedia();
-      // The first offer starts now, not a task later from negotiationneeded: on a busy page
-      // that task waits behind drawing the call, and the offer, its relay allocation and
-      // everything after it with it. The event does not fire while the offer is unanswered,
-      // and once answered nothing is left to negotiate, so the offer is made once.
-      this.#offer();
-    }
+    if (offerer) this.#addLocalMedia();
   }
 
   /** A new RTCPeerConnection wired to this peer. */

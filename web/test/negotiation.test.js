@@ -71,19 +71,6 @@ beforeEach(() => {
   FakePeerConnection.made.length = 0;
 });
 
-test("the newcomer's first offer is sent without waiting for a task, and only once", async () => {
-  const { makePage, log } = makeNetwork();
-  makePage("p_a");
-  const fresh = makePage("p_b");
-  fresh.mesh.connect("p_a", { offer: true });
-  // Microtasks only: negotiationneeded (a task of its own) has not run yet.
-  for (let turn = 0; turn < 20; turn += 1) await Promise.resolve();
-  assert.deepEqual(log.filter(({ type }) => type === "offer"), [{ from: "p_b", to: "p_a", type: "offer" }]);
-  await settle();
-  assert.equal(log.filter(({ type }) => type === "offer").length, 1);
-  assert.equal(connection(fresh, "p_a").signalingState, "stable");
-});
-
 for (const [present, newcomer] of [["p_a", "p_b"], ["p_b", "p_a"]]) {
   test(`the newcomer (${newcomer}) offers and the one present (${present}) only answers`, async () => {
     const { makePage, log } = makeNetwork();
