@@ -55,8 +55,17 @@ async def test_three_way_call_decodes_video_through_turn_relay(
 
 
 # Installed before the page's own scripts: what the page shows at the moment it marks
-# "mtm:media-settled" (web/static/call.js), recorded inside that same call.
+# "mtm:media-settled" (web/static/call.js), recorded inside that same call, and how often
+# it read a connection's or a receiver's statistics before then.
 AT_MEDIA_SETTLED = """(() => {
+  let statsReads = 0;
+  for (const type of [RTCPeerConnection, RTCRtpReceiver]) {
+    const getStats = type.prototype.getStats;
+    type.prototype.getStats = function (...args) {
+      statsReads += 1;
+      return getStats.apply(this, args);
+    };
+  }
   const mark = performance.mark.bind(performance);
   performance.mark = (name, options) => {
     if (name === "mtm:media-settled" && !window.__settled) {
@@ -64,6 +73,7 @@ AT_MEDIA_SETTLED = """(() => {
       window.__settled = {
         remoteVideos: [...document.querySelectorAll(remote)].map((video) => video.readyState),
         panelDrawn: document.getElementById("side-panel").childElementCount > 0,
+        statsReads,
       };
     }
     return mark(name, options);
@@ -90,6 +100,8 @@ async def test_what_can_wait_for_the_media_starts_after_the_others_video_shows(
     # HTMLMediaElement.HAVE_CURRENT_DATA: the pharmacist's first frame is on screen.
     assert settled["remoteVideos"] and all(state >= 2 for state in settled["remoteVideos"])
     assert not settled["panelDrawn"]
+    # Neither the speaking outline nor the quality badges polled while the call was set up.
+    assert settled["statsReads"] == 0
     await clinician.locator("#side-panel > *").first.wait_for(timeout=10_000)
 
 
