@@ -8,7 +8,9 @@ heartbeats (the Engine.IO ping interval is set to `ping_interval_s` for both ser
 the window holds several pings per connection).
 
 Peer: bench/node/sio_server.js, a minimal Socket.IO 4 server on Node holding the same
-rooms with the same join (no database).
+rooms with the same join (no database). Floor: bench/sio_floor.py, the same peer on the
+Python libraries our server runs on, so that a ratio against the Node peer can be split
+into what the Python stack costs and what our join adds to it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bench.common import (
     log,
     memory_kb,
     start_ours,
+    start_sio_floor,
     start_sio_peer,
 )
 from bench.driver import run_driver
@@ -41,7 +44,7 @@ class CapacitySettings:
     idle_s: float = 20.0
     settle_s: float = 3.0
     batch_rooms: int = 25
-    targets: list[str] = field(default_factory=lambda: ["ours", "socketio"])
+    targets: list[str] = field(default_factory=lambda: ["ours", "socketio", "sio-floor"])
 
 
 def rooms_needed(settings: CapacitySettings) -> int:
@@ -75,7 +78,8 @@ async def _measure(
             for c in consults[: rooms_needed(settings)]
         ]
     else:
-        server = await start_sio_peer(workdir, cores, settings.ping_interval_s)
+        start = start_sio_peer if target == "socketio" else start_sio_floor
+        server = await start(workdir, cores, settings.ping_interval_s)
         rooms = [[f"room{i}:{m}" for m in range(3)] for i in range(rooms_needed(settings))]
     levels: dict[int, dict[str, Any]] = {}
     windows: dict[int, CpuWindow] = {}

@@ -643,6 +643,28 @@ async def start_sio_peer(workdir: Path, cores: Cores, ping_interval: float) -> S
     return await start_node(workdir, cores, "socketio", ["sio_server.js"], env, port)
 
 
+async def start_sio_floor(workdir: Path, cores: Cores, ping_interval: float) -> Server:
+    """bench/sio_floor.py: the Node peer's rooms and join on our own Python stack."""
+    port = free_port()
+    log_path = workdir / f"sio-floor-{port}.log"
+    command = taskset(
+        cores.server,
+        [
+            str(VENV_BIN / "python"),
+            "-m",
+            "bench.sio_floor",
+            "--port",
+            str(port),
+            "--ping-interval",
+            str(ping_interval),
+        ],
+    )
+    process = spawn_logged(command, log_path, env={"PYTHONUNBUFFERED": "1"}, cwd=ROOT)
+    server = Server("sio-floor", process, port, log_path, url=f"http://{LOOPBACK}:{port}")
+    await wait_http(server.url, process, timeout=30)
+    return server
+
+
 # -- consults -------------------------------------------------------------------------------
 
 MEDICATIONS = [

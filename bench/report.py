@@ -89,6 +89,7 @@ NAMES = {
     "ours-2x-postgres": "ours, 2 instances + nginx + Redis (Postgres)",
     "yjs": "y-websocket",
     "socketio": "socket.io relay",
+    "sio-floor": "python-socketio relay",
 }
 
 
@@ -398,6 +399,28 @@ def capacity_tables(results: dict[str, Any]) -> list[Table]:
                 f"{times(ratio(ours['kb_per_participant'], peer['kb_per_participant']))}, "
                 f"idle CPU {times(ratio(ours['idle_cpu_pct'], peer['idle_cpu_pct']))}, "
                 f"time to connect {times(ratio(ours['connect_s'], peer['connect_s']))}"
+            )
+    if "sio-floor" in results and "socketio" in results:
+        for floor, peer in zip(
+            results["sio-floor"]["levels"], results["socketio"]["levels"], strict=False
+        ):
+            mine = next(
+                (
+                    r
+                    for r in results.get("ours", {}).get("levels", [])
+                    if r["level"] == floor["level"]
+                ),
+                None,
+            )
+            ours_note = (
+                f"; ours / python-socketio {times(ratio(mine['connect_s'], floor['connect_s']))}"
+                if mine
+                else ""
+            )
+            table.notes.append(
+                f"time to connect at {floor['level']}: python-socketio / socket.io "
+                f"{times(ratio(floor['connect_s'], peer['connect_s']))} (the Python stack "
+                f"with no database){ours_note}"
             )
     return [table]
 

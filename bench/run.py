@@ -336,10 +336,14 @@ METHOD = {
         "## 3. Capacity: idle participants\n\n"
         "Rooms of three (the patient consents and is admitted, as in a real consult) are "
         "connected in batches of 25 rooms until 1,000 and then 3,000 participants are in, "
-        "then left idle. Both servers ping every connection every 5 s (Engine.IO heartbeat; "
+        "then left idle. Every server pings every connection every 5 s (Engine.IO heartbeat; "
         "`MTM_SIGNALING__PING_INTERVAL=5` for ours) so the idle window holds several pings "
         "each. Peer: bench/node/sio_server.js, a minimal Node Socket.IO 4 server holding the "
-        "same rooms with the same `join` (no database)."
+        "same rooms with the same `join` (no database). Floor: bench/sio_floor.py, the same "
+        "peer on the Python libraries ours runs on (python-socketio on aiohttp, uvloop, the "
+        "same JSON module), so that ours against the Node peer splits into what the Python "
+        "stack costs before our code runs and what our join adds (its patient waits and is "
+        "admitted; the peers' patients join straight in)."
     ),
     "synthetic": (
         "## 4. Synthetic participant cost\n\n"
