@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from models.errors import Refused
@@ -119,5 +120,6 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """A deadlock victim or a serialization failure: rolled back, safe to run again."""
-    return sqlstate(exc) in _RETRYABLE_STATES
+    """A deadlock victim, a serialization failure, or an update of a row changed since it
+    was read (models/tables.py `row_version`): rolled back, safe to run again."""
+    return isinstance(exc, StaleDataError) or sqlstate(exc) in _RETRYABLE_STATES

@@ -77,6 +77,13 @@ class Consult(Base):
     ended_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     # The sequence of the consult's latest webhook event: gap-free per consult.
     webhook_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Moved by every ORM update of the row, which also requires the value it read: a write
+    # from a stale read (a join that read the consult before an end committed) is refused
+    # with StaleDataError instead of undoing the end. Core updates of the counters above
+    # (last_seq, webhook_seq) leave it alone.
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="consult", order_by="Participant.created_at", lazy="selectin"

@@ -8,11 +8,15 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import consults
+from models.database import is_retryable
 from models.panel_writer import PanelWriter
 from models.tables import Consult
 from server.documents import documents_ready_data
 from server.openapi import PREFIX as API_PREFIX
 from server.webhooks import WebhookSender
+
+# An end whose consult changed under it runs again, at most this many times.
+_ATTEMPTS = 3
 
 
 class ConsultNotFound(Exception):
@@ -44,6 +48,24 @@ class ConsultEnding:
 
         Raises ConsultNotFound, or consults.ConsultAlreadyEnded (nothing changes)."""
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        for attempt in range(_ATTEMPTS):
+            try:
+                consult = await self._end_once(consult_id, reason, ended_by, clinic, now)
+                break
+            except Exception as exc:
+                # A join that committed between this read and this write (SQLite takes no
+                # row lock): read the consult again.
+                if not is_retryable(exc) or attempt + 1 == _ATTEMPTS:
+                    raise
+        # Other instances' caches of this panel are fenced off by the database: their next
+        # write finds the consult ended (models/panel_store.py).
+        self._panel_writer.forget(consult_id)
+        await self._notify(consult_id, reason)
+        return consult
+
+    async def _end_once(
+        self, consult_id: str, reason: str, ended_by: str, clinic: str | None, now: dt.datetime
+    ) -> Consult:
         async with self._sessions() as session, session.begin():
             consult = await consults.get_consult(session, consult_id, clinic=clinic, lock=True)
             if consult is None:
@@ -59,8 +81,4 @@ class ConsultEnding:
                 consult_id,
                 documents_ready_data(consult, API_PREFIX),
             )
-        # Other instances' caches of this panel are fenced off by the database: their next
-        # write finds the consult ended (models/panel_store.py).
-        self._panel_writer.forget(consult_id)
-        await self._notify(consult_id, reason)
         return consult

@@ -18,6 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
     """(url, schema): a fresh Postgres schema per test, or a SQLite file."""
-    url = os.environ.get("MTM_TEST_DATABASE_URL")
+    async with fresh_database(tmp_path, os.environ.get("MTM_TEST_DATABASE_URL")) as database:
+        yield database
+
+
+@asynccontextmanager
+async def fresh_database(tmp_path: Path, url: str | None) -> AsyncIterator[tuple[str, str | None]]:
+    """(url, schema): a fresh schema of the Postgres at `url`, or (None) a SQLite file."""
     if not url:
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}", None
         return
