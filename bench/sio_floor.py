@@ -1,6 +1,7 @@
 """The floor of our own stack for the capacity benchmark: bench/node/sio_server.js's rooms
 and join, line for line, on the libraries our server runs on (python-socketio on aiohttp,
-with uvloop and the same JSON module), with no database, no validation and no audit.
+with uvloop, our JSON module and our text-only packets), with no database, no validation
+and no audit.
 
     python -m bench.sio_floor --port <port> --ping-interval <seconds>
 
@@ -18,6 +19,7 @@ import uvloop
 from aiohttp import web
 
 from server import fastjson
+from signaling.wire import TextPacket
 
 
 def make_app(ping_interval: float) -> web.Application:
@@ -28,6 +30,7 @@ def make_app(ping_interval: float) -> web.Application:
         ping_timeout=20,
         max_http_buffer_size=4 * 65536,
         json=fastjson,
+        serializer=TextPacket,
     )
     app = web.Application()
 
@@ -43,7 +46,7 @@ def make_app(ping_interval: float) -> web.Application:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or ":" not in token:
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "missing_token", "message": "Connect with auth {token}."}
+                "missing_token", {"code": "missing_token", "message": "Connect with auth {token}."}
             )
         room = token.split(":", 1)[0]
         members[sid] = (room, token)

@@ -1,6 +1,7 @@
 """A consult row written from a stale read is refused (models/tables.py `row_version`), on
-both databases: an end committed while joins were being recorded stays ended, and an end
-that read the consult before a join's commit reads it again."""
+both databases: an end committed while joins were being recorded stays ended, an end that
+read the consult before a join's commit reads it again, and of two ends at once one ends
+the consult and the other finds it ended."""
 
 import asyncio
 import datetime as dt
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from models import consults
+from models.consults import ConsultAlreadyEnded
 from tests.conftest import RunningServer, fresh_database, token_of
 from tests.integration.test_join_burst import CARE_TEAM, recorded, statements
 from tests.support.sockets import RecordingClient
@@ -91,9 +93,48 @@ async def test_an_end_that_read_the_consult_before_a_join_committed_reads_it_aga
             await wait_for(seen, before, "SELECT consult")
             await asyncio.sleep(0.2)  # the end's write (or its locked read) now waits
         ended = await ending
+    reads = [s for s in seen[before:] if s.startswith("SELECT consult")]
+    # SQLite: read, refused write, read again. Postgres: one read, after the join's commit.
+    assert len(reads) == (2 if server.state.engine.dialect.name == "sqlite" else 1), reads
     assert ended.status == "ended"
     async with server.state.sessions() as session:
         stored = await consults.get_consult(session, consult["id"])
         assert stored is not None
         assert (stored.status, stored.end_reason) == ("ended", "done")
         assert stored.opened_at == opened
+
+
+async def test_of_two_ends_at_once_one_ends_the_consult_and_the_other_finds_it_ended(
+    server: RunningServer,
+) -> None:
+    """Both ends read the consult while a write elsewhere holds the database (SQLite: one
+    writer), then write one after the other. Before, on SQLite, both succeeded: the second
+    overwrote the first's reason and both sent `consult.ended`."""
+    consult = await server.create_consult(admit_patient=False)
+    other = await server.create_consult(admit_patient=False)
+    with statements(server.state.engine) as seen:
+        async with server.state.sessions() as session, session.begin():
+            row = await consults.get_consult(session, other["id"])
+            assert row is not None
+            consults.mark_arrived(row, now=dt.datetime.now(dt.UTC))
+            await session.flush()  # SQLite's write lock is held until this commits
+            before = len(seen)
+            ends = asyncio.gather(
+                *(
+                    server.state.ending.end(consult["id"], reason=reason, ended_by="pharmacist")
+                    for reason in ("first", "second")
+                ),
+                return_exceptions=True,
+            )
+            async with asyncio.timeout(4):
+                while len([s for s in seen[before:] if s.startswith("SELECT consult")]) < 2:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+        results = await ends
+    refused = [r for r in results if isinstance(r, ConsultAlreadyEnded)]
+    ended = [r for r in results if not isinstance(r, BaseException)]
+    assert len(ended) == 1 and len(refused) == 1, results
+    async with server.state.sessions() as session:
+        stored = await consults.get_consult(session, consult["id"])
+        assert stored is not None
+        assert (stored.status, stored.end_reason) == ("ended", ended[0].end_reason)
