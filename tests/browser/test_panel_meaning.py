@@ -136,6 +136,13 @@ async def test_the_patient_sees_a_proposed_dose_as_proposed_until_the_clinician_
         .wait_for(timeout=10_000)
     )
     await proposal.filter(has_text="Your doctor agreed").wait_for(timeout=10_000)
+    # Each page gets the accepted change as its own event: the pharmacist's may come after.
+    await (
+        row(pharmacist, "Metformin")
+        .get_by_test_id("med-field-strength")
+        .filter(has_text="1000 mg")
+        .wait_for(timeout=10_000)
+    )
     assert await field_text(pharmacist, "Metformin", "strength") == "1000 mg"
     await wait_for_attr(waiting(clinician), "data-to-decide", "0")
     # The history says where the new strength came from.
