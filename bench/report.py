@@ -401,17 +401,11 @@ def capacity_tables(results: dict[str, Any]) -> list[Table]:
                 f"time to connect {times(ratio(ours['connect_s'], peer['connect_s']))}"
             )
     if "sio-floor" in results and "socketio" in results:
+        ours_at = {row["level"]: row for row in results.get("ours", {}).get("levels", [])}
         for floor, peer in zip(
             results["sio-floor"]["levels"], results["socketio"]["levels"], strict=False
         ):
-            mine = next(
-                (
-                    r
-                    for r in results.get("ours", {}).get("levels", [])
-                    if r["level"] == floor["level"]
-                ),
-                None,
-            )
+            mine = ours_at.get(floor["level"])
             ours_note = (
                 f"; ours / python-socketio {times(ratio(mine['connect_s'], floor['connect_s']))}"
                 if mine

@@ -31,14 +31,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.database import is_retryable, is_unavailable
+from models.database import is_unavailable, retrying
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 T = TypeVar("T")
-
-# A deadlock victim or a serialization failure runs again alone, at most this many times.
-_ATTEMPTS_ALONE = 3
 
 Fetch = Callable[[Collection[K]], Awaitable[Mapping[K, V]]]
 Work = Callable[[AsyncSession], Awaitable[T]]
@@ -162,19 +159,18 @@ class WriteBatch:
             _resolve([pending.future], result)
 
     async def _alone(self, pending: _Pending[Any]) -> None:
-        for attempt in range(_ATTEMPTS_ALONE):
-            try:
-                async with self._sessions() as session, session.begin():
-                    result = await pending.work(session)
-            except Exception as exc:
-                # Two instances' batches can lock the same rows in opposite orders: the
-                # database picks a victim, which runs again.
-                if is_retryable(exc) and attempt + 1 < _ATTEMPTS_ALONE:
-                    continue
-                _fail([pending.future], exc)
-            else:
-                _resolve([pending.future], result)
-            return
+        async def transaction() -> Any:
+            async with self._sessions() as session, session.begin():
+                return await pending.work(session)
+
+        # Two instances' batches can lock the same rows in opposite orders: the database
+        # picks a victim, which runs again.
+        try:
+            result = await retrying(transaction)
+        except Exception as exc:
+            _fail([pending.future], exc)
+        else:
+            _resolve([pending.future], result)
 
 
 def _started(

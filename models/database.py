@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event, make_url
@@ -26,6 +27,8 @@ from models.errors import Refused
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 # A deadlock victim or a serialization failure: the transaction did nothing; run it again.
 _RETRYABLE_STATES = frozenset({"40P01", "40001"})
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Refused):
@@ -123,3 +126,15 @@ def is_retryable(exc: BaseException) -> bool:
     """A deadlock victim, a serialization failure, or an update of a row changed since it
     was read (models/tables.py `row_version`): rolled back, safe to run again."""
     return isinstance(exc, StaleDataError) or sqlstate(exc) in _RETRYABLE_STATES
+
+
+async def retrying(transaction: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:
+    """`transaction()` (one whole transaction), run again while it fails `is_retryable`, at
+    most `attempts` times in all; the last failure is raised."""
+    for _ in range(attempts - 1):
+        try:
+            return await transaction()
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+    return await transaction()

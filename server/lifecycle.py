@@ -8,15 +8,12 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import consults
-from models.database import is_retryable
+from models.database import retrying
 from models.panel_writer import PanelWriter
 from models.tables import Consult
 from server.documents import documents_ready_data
 from server.openapi import PREFIX as API_PREFIX
 from server.webhooks import WebhookSender
-
-# An end whose consult changed under it runs again, at most this many times.
-_ATTEMPTS = 3
 
 
 class ConsultNotFound(Exception):
@@ -48,15 +45,9 @@ class ConsultEnding:
 
         Raises ConsultNotFound, or consults.ConsultAlreadyEnded (nothing changes)."""
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        for attempt in range(_ATTEMPTS):
-            try:
-                consult = await self._end_once(consult_id, reason, ended_by, clinic, now)
-                break
-            except Exception as exc:
-                # A join that committed between this read and this write (SQLite takes no
-                # row lock): read the consult again.
-                if not is_retryable(exc) or attempt + 1 == _ATTEMPTS:
-                    raise
+        # A join that committed between the end's read and its write (SQLite takes no row
+        # lock): the end reads the consult again.
+        consult = await retrying(lambda: self._end_once(consult_id, reason, ended_by, clinic, now))
         # Other instances' caches of this panel are fenced off by the database: their next
         # write finds the consult ended (models/panel_store.py).
         self._panel_writer.forget(consult_id)

@@ -31,9 +31,10 @@ async def database_url(
         yield db
 
 
-async def wait_for(seen: list[str], after: int, *starts: str) -> None:
+async def wait_for(seen: list[str], after: int, *starts: str, count: int = 1) -> None:
+    """Until `count` statements beginning with one of `starts` were sent after `after`."""
     async with asyncio.timeout(4):
-        while not any(s.startswith(starts) for s in seen[after:]):
+        while sum(s.startswith(starts) for s in seen[after:]) < count:
             await asyncio.sleep(0.01)
 
 
@@ -126,9 +127,7 @@ async def test_of_two_ends_at_once_one_ends_the_consult_and_the_other_finds_it_e
                 ),
                 return_exceptions=True,
             )
-            async with asyncio.timeout(4):
-                while len([s for s in seen[before:] if s.startswith("SELECT consult")]) < 2:
-                    await asyncio.sleep(0.01)
+            await wait_for(seen, before, "SELECT consult", count=2)
             await asyncio.sleep(0.2)
         results = await ends
     refused = [r for r in results if isinstance(r, ConsultAlreadyEnded)]
